@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.impasto-installed
+
+.PHONY: setup demo test weights gallery clean-venv
+
+setup: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, and only when no suitable torch is importable (TORCH_SPEC overrides the default CPU wheel).
+$(STAMP): pyproject.toml $(PY)
+	@$(PY) -c "import torch, sys; v = tuple(int(p) for p in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(0 if (2, 2) <= v < (2, 15) else 1)" 2>/dev/null \
+		|| $(PY) -m pip install --disable-pip-version-check "$(TORCH_SPEC)"
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev]"
+	@touch $(STAMP)
+
+weights: $(STAMP)
+	$(VENV)/bin/impasto weights fetch
+
+demo: weights
+	@mkdir -p out
+	$(VENV)/bin/impasto stylize examples/tubingen.jpg examples/starry_night.jpg -o out/demo.png
+	@echo "demo image written to $(CURDIR)/out/demo.png"
+
+test: weights
+	$(PY) -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,51 @@
+"""`impasto` command line. Each sub-command lives in its own module with ``register(subparsers)``;
+the library never prints, only this package does."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import ImpastoError
+from . import stylize as _stylize
+from . import weights as _weights
+
+#: Sub-command modules, in the order `impasto --help` lists them.
+COMMANDS = (_stylize, _weights)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line (exit 2) instead of the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"impasto: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = _Parser(prog="impasto", description="Neural style transfer on an ImageNet VGG-19.")
+    parser.add_argument("--version", action="version", version=f"impasto {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except ImpastoError as exc:
+        print(f"impasto: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("impasto: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The one VGG-19 feature extractor: named layers in, ``dict[str, Tensor]`` out.
+
+Input is a float RGB tensor in [0, 1], shape (N, 3, H, W); the weight source's own preprocessing
+(channel order, scale, mean, std) is applied here and nowhere else. The network is frozen and holds
+only the layers up to the deepest one it was built for.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError
+from .weights import CONV_NAMES, VGGWeights
+
+_BLOCK_SIZES = (2, 2, 4, 4, 4)
+
+
+def _layer_names() -> tuple[str, ...]:
+    names = []
+    for block, n in enumerate(_BLOCK_SIZES, start=1):
+        for i in range(1, n + 1):
+            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        names.append(f"pool{block}")
+    return tuple(names)
+
+
+#: Every layer name, in network order.
+LAYERS: tuple[str, ...] = _layer_names()
+_INDEX = {name: i for i, name in enumerate(LAYERS)}
+
+#: Channels of each named layer's output.
+CHANNELS: dict[str, int] = {}
+for _name in LAYERS:
+    _block = int(_name[4] if _name.startswith("pool") else _name.split("_")[0][-1])
+    CHANNELS[_name] = (64, 128, 256, 512, 512)[_block - 1]
+
+
+def check_layers(layers: Iterable[str], *, field: str = "layers") -> tuple[str, ...]:
+    """Return the names unchanged, or raise one :class:`ConfigError` naming the unknown one."""
+    layers = tuple(layers)
+    for name in layers:
+        if name not in _INDEX:
+            close = difflib.get_close_matches(name, LAYERS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(
+                f"unknown VGG-19 layer '{name}'{hint}; valid layers: {', '.join(LAYERS)}", field=field
+            )
+    return layers
+
+
+def deepest(layers: Iterable[str]) -> str:
+    return max(check_layers(layers), key=_INDEX.__getitem__)
+
+
+class VGG19(nn.Module):
+    """Frozen VGG-19 feature extractor truncated after ``last_layer``.
+
+    >>> vgg = VGG19(weights, last_layer="relu5_1")          # doctest: +SKIP
+    >>> feats = vgg(image, ["relu1_1", "relu4_2"])          # doctest: +SKIP
+    """
+
+    def __init__(self, weights: VGGWeights, *, pool: str = "max", last_layer: str = "relu5_4") -> None:
+        super().__init__()
+        if pool not in ("max", "avg"):
+            raise ConfigError(f"pool must be 'max' or 'avg', got {pool!r}", field="pool")
+        check_layers([last_layer])
+        self.pool = pool
+        self.source = weights.source
+        pre = weights.preprocessing
+        perm = [2, 1, 0] if pre.channel_order == "bgr" else [0, 1, 2]
+        std = torch.tensor(pre.std, dtype=torch.float32)
+        # x_pre = x[:, perm] * scale / std - mean / std, as one per-channel affine map.
+        self.register_buffer("_perm", torch.tensor(perm), persistent=False)
+        self.register_buffer("_mul", (pre.scale / std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_add", (-torch.tensor(pre.mean) / std).view(1, 3, 1, 1), persistent=False)
+        self.names = LAYERS[: _INDEX[last_layer] + 1]
+        self.convs = nn.ModuleDict()
+        for name in self.names:
+            if name.startswith("conv"):
+                w, b = weights.layers[name]
+                conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
+                with torch.no_grad():
+                    conv.weight.copy_(w)
+                    conv.bias.copy_(b)
+                self.convs[name] = conv
+        self.requires_grad_(False)
+        self.eval()
+
+    @property
+    def last_layer(self) -> str:
+        return self.names[-1]
+
+    def preprocess(self, image: torch.Tensor) -> torch.Tensor:
+        return image[:, self._perm] * self._mul.to(image.dtype) + self._add.to(image.dtype)
+
+    def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        wanted = set(check_layers(layers))
+        if not wanted:
+            return {}
+        stop = deepest(wanted)
+        if _INDEX[stop] > _INDEX[self.last_layer]:
+            raise ConfigError(f"layer '{stop}' is deeper than this network's last layer '{self.last_layer}'")
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError(f"expected an (N, 3, H, W) image, got shape {tuple(image.shape)}")
+        x = self.preprocess(image)
+        out: dict[str, torch.Tensor] = {}
+        for name in self.names:
+            if name.startswith("conv"):
+                x = self.convs[name](x)
+            elif name.startswith("relu"):
+                x = F.relu(x)
+            elif self.pool == "max":
+                x = F.max_pool2d(x, 2, 2, ceil_mode=False)
+            else:
+                # Gatys et al. 2015 (texture synthesis) and 2016 replace max by average pooling for
+                # nicer gradients; max stays the default here as in jcjohnson/neural-style.
+                x = F.avg_pool2d(x, 2, 2, ceil_mode=False)
+            if name in wanted:
+                out[name] = x
+            if name == stop:
+                break
+        return out
+
+
+__all__ = ["CHANNELS", "CONV_NAMES", "LAYERS", "VGG19", "check_layers", "deepest"]

