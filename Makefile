@@ -32,3 +32,6 @@ test: weights
 
 clean-venv:
 	rm -rf $(VENV)
+
+# README pictures: each script writes into docs/ (run by hand; not part of `make test`).
+gallery: weights
