@@ -64,8 +64,15 @@ class VGG19(nn.Module):
     >>> feats = vgg(image, ["relu1_1", "relu4_2"])          # doctest: +SKIP
     """
 
-    def __init__(self, weights: VGGWeights, *, pool: str = "max", last_layer: str = "relu5_4") -> None:
+    def __init__(
+        self, weights: VGGWeights, *, pool: str = "max", last_layer: str = "relu5_4",
+        padding_mode: str = "zeros",
+    ) -> None:
         super().__init__()
+        if padding_mode not in ("zeros", "circular"):
+            raise ConfigError(f"padding_mode must be 'zeros' or 'circular', got {padding_mode!r}", field="padding_mode")
+        # "circular" wraps each convolution around the image edges (seamless textures, impasto.texture).
+        self.padding_mode = padding_mode
         if pool not in ("max", "avg"):
             raise ConfigError(f"pool must be 'max' or 'avg', got {pool!r}", field="pool")
         check_layers([last_layer])
@@ -83,7 +90,7 @@ class VGG19(nn.Module):
         for name in self.names:
             if name.startswith("conv"):
                 w, b = weights.layers[name]
-                conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
+                conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1, padding_mode=padding_mode)
                 with torch.no_grad():
                     conv.weight.copy_(w)
                     conv.bias.copy_(b)
