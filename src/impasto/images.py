@@ -61,6 +61,11 @@ def open_image(path: str | os.PathLike, *, limit: int | None = None, what: str =
     if p.is_dir():
         raise ImageError(f"{what} '{p}' is a directory, not an image file")
     try:
+        if p.stat().st_size == 0:
+            raise ImageError(f"{what} '{p}' is empty (0 bytes)")
+    except OSError as exc:
+        raise ImageError(f"{what} '{p}' cannot be read: {exc.strerror}") from None
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(p) as im:
@@ -79,12 +84,23 @@ def open_image(path: str | os.PathLike, *, limit: int | None = None, what: str =
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{what} '{p}' is too large to decode safely (decompression bomb guard)") from None
     except UnidentifiedImageError:
+        if _png_has_zero_size(p):
+            raise ImageError(f"{what} '{p}' has zero size") from None
         raise ImageError(f"{what} '{p}' is not a readable image: cannot identify image file") from None
     except PermissionError:
         raise ImageError(f"{what} '{p}' cannot be read: permission denied") from None
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise ImageError(f"{what} '{p}' is truncated or corrupt: {exc}") from None
     return im
+
+
+def _png_has_zero_size(path: Path) -> bool:
+    """Pillow refuses a PNG whose header says 0 pixels wide or high; tell that case apart."""
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and (
+        int.from_bytes(head[16:20], "big") == 0 or int.from_bytes(head[20:24], "big") == 0
+    )
 
 
 def pil_to_picture(im: Image.Image) -> Picture:
@@ -176,8 +192,12 @@ def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, 
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise ImageError(f"output directory '{parent}' does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ImageError(f"output directory '{parent}' is not writable")
+    try:  # a real probe: os.access() says yes to root even on read-only file systems
+        fd, probe = tempfile.mkstemp(prefix=".impasto-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError:
+        raise ImageError(f"output directory '{parent}' is not writable") from None
     for inp in inputs:
         try:
             if Path(inp).exists() and p.exists() and os.path.samefile(p, inp):
@@ -222,8 +242,8 @@ def save_image(
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {"optimize": False}
     try:
         atomic_write(p, lambda fh: im.save(fh, format=fmt, **options))
-    except PermissionError:
-        raise ImageError(f"output directory '{p.parent}' is not writable") from None
     except FileNotFoundError:
         raise ImageError(f"output directory '{p.parent}' does not exist") from None
+    except OSError as exc:
+        raise ImageError(f"cannot write output '{p}': {exc.strerror or exc}") from None
     return p

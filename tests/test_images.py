@@ -1,0 +1,188 @@
+"""Image loading, conversion, resizing and atomic saving."""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from impasto.errors import ImageError
+from impasto.images import check_output_path, fit_longest, load_image, resize, save_image
+
+
+def _gradient(w: int = 40, h: int = 30) -> Image.Image:
+    x = np.linspace(0, 255, w, dtype=np.float32)[None, :].repeat(h, 0)
+    y = np.linspace(0, 255, h, dtype=np.float32)[:, None].repeat(w, 1)
+    return Image.fromarray(np.stack([x, y, 255 - x], -1).astype(np.uint8), "RGB")
+
+
+@pytest.mark.parametrize("mode", ["P", "L", "LA", "RGBA", "CMYK", "I;16", "1"])
+def test_modes_become_rgb(tmp_path, mode):
+    im = _gradient()
+    if mode == "I;16":
+        arr = (np.asarray(im.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+        im = Image.fromarray(arr)  # uint16 → mode I;16
+        path = tmp_path / "g.png"
+    else:
+        im = im.convert(mode)
+        path = tmp_path / ("g.tif" if mode == "CMYK" else "g.png")
+    im.save(path)
+    pic = load_image(path)
+    assert pic.rgb.shape == (1, 3, 30, 40)
+    assert pic.rgb.dtype == torch.float32
+    assert 0.0 <= float(pic.rgb.min()) and float(pic.rgb.max()) <= 1.0
+    assert (pic.alpha is not None) == (mode in ("LA", "RGBA"))
+    if mode == "I;16":  # the 16-bit range maps onto [0, 1] (not clipped at 255)
+        grey = torch.from_numpy(np.asarray(_gradient().convert("L"), dtype=np.float32) / 255)
+        assert torch.allclose(pic.rgb[0, 0], grey, atol=1e-4)
+
+
+def test_palette_transparency_keeps_alpha(tmp_path):
+    im = Image.new("P", (8, 8), 0)
+    im.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
+    im.paste(1, (0, 0, 4, 8))
+    im.info["transparency"] = 1
+    im.save(tmp_path / "p.png", transparency=1)
+    pic = load_image(tmp_path / "p.png")
+    assert pic.alpha is not None
+    assert float(pic.alpha[0, 0, 0, 0]) == 0.0 and float(pic.alpha[0, 0, 0, 7]) == 1.0
+
+
+def test_alpha_composited_on_white_and_restored_on_png(tmp_path):
+    rgba = Image.new("RGBA", (10, 6), (255, 0, 0, 255))
+    rgba.paste((0, 0, 255, 0), (0, 0, 5, 6))  # left half fully transparent blue
+    rgba.save(tmp_path / "a.png")
+    pic = load_image(tmp_path / "a.png")
+    assert torch.allclose(pic.rgb[0, :, 0, 0], torch.ones(3))  # composited onto the white matte
+    assert torch.allclose(pic.rgb[0, :, 0, 9], torch.tensor([1.0, 0.0, 0.0]))
+    save_image(pic.rgb, tmp_path / "out.png", alpha=pic.alpha)
+    out = Image.open(tmp_path / "out.png")
+    assert out.mode == "RGBA"
+    assert out.getpixel((0, 0))[3] == 0 and out.getpixel((9, 0))[3] == 255
+    save_image(pic.rgb, tmp_path / "out.jpg", alpha=pic.alpha)  # JPEG has no alpha: dropped
+    assert Image.open(tmp_path / "out.jpg").mode == "RGB"
+
+
+def test_exif_orientation_applied(tmp_path):
+    im = _gradient(40, 30)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise when displayed
+    im.save(tmp_path / "rot.jpg", exif=exif)
+    pic = load_image(tmp_path / "rot.jpg")
+    assert pic.size == (40, 30)  # height, width swapped
+
+
+def test_resize_longest_side(tmp_path):
+    _gradient(400, 300).save(tmp_path / "big.png")
+    assert load_image(tmp_path / "big.png", 100).size == (75, 100)
+    assert fit_longest((300, 400), 64) == (48, 64)
+    t = torch.rand(1, 3, 20, 30)
+    assert resize(t, (10, 15)).shape == (1, 3, 10, 15)
+    assert resize(t, (20, 30)) is t
+
+
+@pytest.mark.parametrize("ext,fmt", [(".png", "PNG"), (".jpg", "JPEG"), (".jpeg", "JPEG"), (".webp", "WEBP")])
+def test_save_by_extension(tmp_path, ext, fmt):
+    out = tmp_path / f"x{ext}"
+    save_image(torch.rand(1, 3, 12, 17), out)
+    with Image.open(out) as im:
+        assert im.format == fmt and im.size == (17, 12)
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temp files left behind
+
+
+def test_png_round_trip_is_exact(tmp_path):
+    t = torch.randint(0, 256, (1, 3, 9, 11)).float() / 255
+    save_image(t, tmp_path / "r.png")
+    assert torch.equal(load_image(tmp_path / "r.png").rgb, t)
+
+
+def _zero_width_png(path: Path) -> None:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 0, 10, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+
+
+def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    (tmp_path / "notimage.png").write_text("hello, not an image")
+    good = tmp_path / "good.jpg"
+    _gradient(200, 200).save(good, quality=90)
+    (tmp_path / "truncated.jpg").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (tmp_path / "empty.png").write_bytes(b"")
+    _zero_width_png(tmp_path / "zero.png")
+    (tmp_path / "adir").mkdir()
+    return {
+        "missing": (tmp_path / "nope.jpg", "does not exist"),
+        "directory": (tmp_path / "adir", "is a directory"),
+        "not an image": (tmp_path / "notimage.png", "not a readable image"),
+        "truncated": (tmp_path / "truncated.jpg", "truncated or corrupt"),
+        "empty": (tmp_path / "empty.png", "empty"),
+        "zero size": (tmp_path / "zero.png", "zero size"),
+    }
+
+
+def test_bad_inputs_raise_one_clear_error(tmp_path):
+    for name, (path, message) in _bad_inputs(tmp_path).items():
+        with pytest.raises(ImageError, match=message):
+            load_image(path, what="content image")
+
+
+def test_pixel_limit(tmp_path, monkeypatch):
+    _gradient(100, 100).save(tmp_path / "p.png")
+    with pytest.raises(ImageError, match="above the limit of 5000"):
+        load_image(tmp_path / "p.png", limit=5000)
+    monkeypatch.setenv("IMPASTO_MAX_PIXELS", "9999")
+    with pytest.raises(ImageError, match="IMPASTO_MAX_PIXELS"):
+        load_image(tmp_path / "p.png")
+    monkeypatch.setenv("IMPASTO_MAX_PIXELS", "10000")
+    assert load_image(tmp_path / "p.png").size == (100, 100)
+
+
+def test_output_checks(tmp_path):
+    with pytest.raises(ImageError, match="unknown extension '.gif'"):
+        check_output_path(tmp_path / "o.gif")
+    with pytest.raises(ImageError, match="does not exist"):
+        check_output_path(tmp_path / "nodir" / "o.png")
+    inp = tmp_path / "in.png"
+    _gradient().save(inp)
+    before = inp.read_bytes()
+    with pytest.raises(ImageError, match="one of the inputs"):
+        check_output_path(tmp_path / "." / "in.png", inputs=(inp,))
+    assert inp.read_bytes() == before
+
+
+def test_unwritable_output_directory(tmp_path):
+    if os.geteuid() == 0:  # root ignores permission bits; sysfs refuses new files even to root
+        target = Path("/sys/impasto-test-output.png")
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        target = ro / "o.png"
+    with pytest.raises(ImageError, match="not writable"):
+        check_output_path(target)
+    with pytest.raises(ImageError):
+        save_image(torch.rand(1, 3, 4, 4), target)
+    assert not target.exists()
+
+
+def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch):
+    out = tmp_path / "keep.png"
+    save_image(torch.zeros(1, 3, 4, 4), out)
+    before = out.read_bytes()
+
+    def explode(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", explode)
+    with pytest.raises(ImageError, match="disk full"):
+        save_image(torch.ones(1, 3, 4, 4), out)
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
