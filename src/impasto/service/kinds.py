@@ -1,0 +1,370 @@
+"""Job kinds: which library pipeline each runs, which files it takes, and how form fields become its
+typed config.
+
+The form → config mapping is derived from the config dataclass itself (``dataclasses.fields`` and the
+type hints), and the config's own ``__post_init__`` validates the values, so a field added to
+``StylizeConfig`` (or any other config) is accepted by the API without touching this module. Fields
+whose type cannot come from a form (paths, nested objects) and server-side settings (``device``) are
+not exposed.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import inspect
+import math
+import textwrap
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, ImpastoError
+
+#: Fields the server decides, never a client.
+SERVER_FIELDS = frozenset({"device", "weights", "dtype", "threads", "checkpoint", "output"})
+
+
+@dataclass(frozen=True)
+class FileField:
+    """A file upload a kind takes (``content``, ``style``)."""
+
+    name: str
+    what: str
+    required: bool = True
+    repeatable: bool = False
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One job kind: its pipeline's config class and the uploads it needs."""
+
+    name: str
+    title: str
+    config_cls: type
+    files: tuple[FileField, ...]
+    run: Callable[..., Outcome]
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    """Form field name → config field name, where they differ."""
+    hidden: frozenset[str] = frozenset()
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Config field → the only values a client may send (e.g. ``init``: not a server path)."""
+
+    def form_name(self, config_field: str) -> str:
+        for form, cfg in self.aliases.items():
+            if cfg == config_field:
+                return form
+        return config_field
+
+    def params(self) -> dict[str, Param]:
+        """Form name → description of every parameter a client may send."""
+        hints = typing.get_type_hints(self.config_cls)
+        docs = field_docs(self.config_cls)
+        out: dict[str, Param] = {}
+        for f in dataclasses.fields(self.config_cls):
+            if f.name in SERVER_FIELDS or f.name in self.hidden or not f.init:
+                continue
+            tp = hints.get(f.name, str)
+            if not _supported(tp):
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
+            out[self.form_name(f.name)] = Param(self.form_name(f.name), f.name, tp, _jsonable(default),
+                                                docs.get(f.name, ""), self.choices.get(f.name))
+        return out
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    field: str
+    type: Any
+    default: Any
+    doc: str
+    choices: tuple[str, ...] | None = None
+
+    def describe(self) -> dict[str, Any]:
+        d = {"name": self.name, **_schema(self.type), "default": self.default, "doc": self.doc}
+        if self.choices:
+            d["enum"] = list(self.choices)
+        return d
+
+
+@dataclass
+class Outcome:
+    """What a pipeline produced: the image (1, 3, H, W) in [0, 1], its alpha, whether it was cut short."""
+
+    image: Any
+    alpha: Any = None
+    interrupted: bool = False
+
+
+class FieldError(ConfigError):
+    """A form field is malformed (→ 422 naming the field)."""
+
+
+# -- type handling ------------------------------------------------------------------------------
+_NONE_WORDS = ("", "none", "null")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _is_union(tp) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _supported(tp) -> bool:
+    if tp in (int, float, bool, str):
+        return True
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if _is_union(tp):
+        return all(a is type(None) or _supported(a) for a in args)
+    if origin is typing.Literal:
+        return all(isinstance(a, (str, int, float, bool)) for a in args)
+    if origin in (tuple, list):
+        items = [a for a in args if a is not Ellipsis]
+        return len(set(items)) == 1 and items[0] in (int, float, str)
+    return False
+
+
+def _schema(tp) -> dict[str, Any]:
+    names = {int: "integer", float: "number", bool: "boolean", str: "string"}
+    if tp in names:
+        return {"type": names[tp]}
+    if _is_union(tp):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        d = _schema(inner[0]) if len(inner) == 1 else {"type": "string"}
+        return {**d, "nullable": type(None) in typing.get_args(tp)}
+    if typing.get_origin(tp) is typing.Literal:
+        return {"type": "string", "enum": [str(a) for a in typing.get_args(tp)]}
+    item = [a for a in typing.get_args(tp) if a is not Ellipsis][0]
+    return {"type": "array", "items": {"type": names[item]}}
+
+
+def _jsonable(value):
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _scalar(tp, text: str, name: str):
+    t = text.strip()
+    if tp is bool:
+        if t.lower() in _TRUE:
+            return True
+        if t.lower() in _FALSE:
+            return False
+        raise FieldError(f"{name} must be true or false, got {text!r}", field=name)
+    if tp is int:
+        try:
+            return int(t)
+        except ValueError:
+            raise FieldError(f"{name} must be an integer, got {text!r}", field=name) from None
+    if tp is float:
+        try:
+            value = float(t)
+        except ValueError:
+            raise FieldError(f"{name} must be a number, got {text!r}", field=name) from None
+        if not math.isfinite(value):
+            raise FieldError(f"{name} must be a finite number, got {text!r}", field=name)
+        return value
+    if typing.get_origin(tp) is typing.Literal:
+        for option in typing.get_args(tp):
+            if str(option) == t:
+                return option
+        raise FieldError(f"{name} must be one of {', '.join(map(str, typing.get_args(tp)))}; got {text!r}",
+                         field=name)
+    # A string: never let a client name a file on the server.
+    if "/" in t or "\\" in t or t.startswith(("~", ".")) or "\x00" in t:
+        raise FieldError(f"{name} must not be a file path, got {text!r}", field=name)
+    if len(t) > 200:
+        raise FieldError(f"{name} is too long ({len(t)} characters)", field=name)
+    return t
+
+
+def convert(tp, raw: list[str], name: str):
+    """Form strings → a value of type ``tp`` (repeated fields or commas make a tuple)."""
+    if _is_union(tp):
+        args = typing.get_args(tp)
+        if type(None) in args and len(raw) == 1 and raw[0].strip().lower() in _NONE_WORDS:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return convert(inner[0], raw, name)
+        errors = []
+        for a in inner:  # e.g. int | str: the first that fits
+            try:
+                return convert(a, raw, name)
+            except FieldError as exc:
+                errors.append(str(exc))
+        raise FieldError(errors[0], field=name)
+    if typing.get_origin(tp) in (tuple, list):
+        item = [a for a in typing.get_args(tp) if a is not Ellipsis][0]
+        parts = [p for r in raw for p in r.split(",") if p.strip()]
+        if len(parts) > 64:
+            raise FieldError(f"{name} has too many items ({len(parts)})", field=name)
+        return tuple(_scalar(item, p, name) for p in parts)
+    if len(raw) != 1:
+        raise FieldError(f"{name} was given {len(raw)} times; give it once", field=name)
+    return _scalar(tp, raw[0], name)
+
+
+def field_docs(cls) -> dict[str, str]:
+    """Attribute docstrings (the string literal under a dataclass field), read from the source."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+# -- building configs -------------------------------------------------------------------------
+def build_config(kind: Kind, form: Mapping[str, list[str]]):
+    """Form fields (name → values) → (validated config, JSON-able params). Raises :class:`ConfigError`
+    whose ``field`` is the form name."""
+    params = kind.params()
+    values: dict[str, Any] = {}
+    shown: dict[str, Any] = {}
+    for name, raw in form.items():
+        p = params.get(name)
+        if p is None:
+            known = ", ".join(sorted(params))
+            raise FieldError(f"unknown parameter '{name}' for kind '{kind.name}' (known: {known})", field=name)
+        value = convert(p.type, raw, name)
+        if p.choices is not None and value is not None and value not in p.choices:
+            raise FieldError(f"{name} must be one of {', '.join(p.choices)}; got {value!r}", field=name)
+        values[p.field] = value
+        shown[name] = _jsonable(value)
+    return make_config(kind, values), shown
+
+
+def make_config(kind: Kind, values: Mapping[str, Any]):
+    """Construct and validate the config; ConfigError fields are renamed to the form's names."""
+    hints = typing.get_type_hints(kind.config_cls)
+    fixed = {k: tuple(v) if isinstance(v, list) and typing.get_origin(hints.get(k)) is tuple else v
+             for k, v in values.items()}
+    try:
+        return kind.config_cls(**fixed)
+    except ConfigError as exc:
+        name = kind.form_name(exc.field) if exc.field else None
+        raise ConfigError(str(exc), field=name) from None
+    except ImpastoError:
+        raise
+    except (TypeError, ValueError) as exc:  # a config that validates with plain exceptions
+        raise ConfigError(str(exc).splitlines()[0] if str(exc) else "invalid parameters") from None
+
+
+def params_to_config(kind: Kind, params: Mapping[str, Any]):
+    """Stored (JSON) params → config, in the worker."""
+    table = kind.params()
+    return make_config(kind, {table[k].field: v for k, v in params.items() if k in table})
+
+
+# -- the kinds ----------------------------------------------------------------------------------
+def _first(paths: Mapping[str, list[Path]], name: str) -> Path:
+    return paths[name][0]
+
+
+def _run_stylize(config, paths, callback) -> Outcome:
+    from ..stylize import stylize
+
+    styles = paths["style"]
+    style = styles[0] if len(styles) == 1 else [str(p) for p in styles]
+    result = stylize(str(_first(paths, "content")), style, config, callback=callback)
+    return Outcome(result.image, getattr(result, "alpha", None), bool(getattr(result, "interrupted", False)))
+
+
+def _run_dream(config, paths, callback) -> Outcome:
+    from .. import dream as mod
+
+    result = mod.dream(str(_first(paths, "content")), config, callback=callback)
+    return _outcome(result)
+
+
+def _run_texture(config, paths, callback) -> Outcome:
+    from ..texture import synthesize_texture
+
+    return _outcome(synthesize_texture(str(_first(paths, "style")), config, callback=callback))
+
+
+def _run_fast(config, paths, callback) -> Outcome:
+    from .. import fast as mod
+
+    content = str(_first(paths, "content"))
+    if hasattr(mod, "infer") and hasattr(mod.infer, "stylize_picture"):  # keeps the content's alpha
+        pic = mod.infer.stylize_picture(content, config)
+        return Outcome(pic.rgb, pic.alpha)
+    return _outcome(mod.stylize_fast(content, config))
+
+
+def _outcome(result) -> Outcome:
+    if hasattr(result, "image"):
+        return Outcome(result.image, getattr(result, "alpha", None), bool(getattr(result, "interrupted", False)))
+    return Outcome(result)  # a bare tensor
+
+
+def _load(module: str, attr: str):
+    try:
+        mod = importlib.import_module(f"impasto.{module}")
+    except ImportError:
+        return None
+    return getattr(mod, attr, None)
+
+
+def fast_model_names() -> tuple[str, ...]:
+    try:
+        from ..fast import available_models
+    except ImportError:
+        return ()
+    try:
+        return tuple(m.name for m in available_models())
+    except Exception:  # noqa: BLE001 - a broken model directory must not take the service down
+        return ()
+
+
+def load_kinds() -> dict[str, Kind]:
+    """The kinds whose library module is installed, by name."""
+    kinds: dict[str, Kind] = {}
+    cfg = _load("stylize", "StylizeConfig")
+    if cfg is not None:
+        choices = {"init": ("content", "noise"), "optimizer": ("lbfgs", "adam"), "pool": ("max", "avg")}
+        colour = _load("stylize", "PRESERVE_COLOR")
+        if colour:
+            choices["preserve_color"] = tuple(colour)
+        kinds["stylize"] = Kind(
+            "stylize", "Style transfer (Gatys)", cfg,
+            (FileField("content", "content image"), FileField("style", "style image", repeatable=True)),
+            _run_stylize, choices=choices,
+        )
+    cfg = _load("fast", "FastConfig")
+    models = fast_model_names()
+    if cfg is not None and _load("fast", "stylize_fast") is not None and models:
+        kinds["fast"] = Kind(
+            "fast", "Fast style network", cfg, (FileField("content", "content image"),), _run_fast,
+            aliases={"style_index": "style"}, choices={"model": models},
+        )
+    cfg = _load("texture", "TextureConfig")
+    if cfg is not None and _load("texture", "synthesize_texture") is not None:
+        kinds["texture"] = Kind(
+            "texture", "Texture synthesis", cfg, (FileField("style", "texture image"),), _run_texture,
+            choices={"init": ("noise",), "optimizer": ("lbfgs", "adam"), "pool": ("max", "avg")},
+        )
+    cfg = _load("dream", "DreamConfig")
+    if cfg is not None and _load("dream", "dream") is not None:
+        kinds["dream"] = Kind(
+            "dream", "DeepDream", cfg, (FileField("content", "image"),), _run_dream,
+            hidden=frozenset({"frames", "zoom", "fps"}),  # animation settings: not a single image
+            choices={"pool": ("max", "avg")},
+        )
+    return kinds

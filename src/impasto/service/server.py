@@ -1,0 +1,150 @@
+"""``impasto serve``: one web process (uvicorn) plus N worker processes sharing the data directory.
+
+On start the interrupted jobs of a previous run (left ``running`` by a SIGKILL) go back to the head
+of the queue; a worker that dies while the server runs is restarted and its job requeued (failed
+after three tries, so one poisonous job cannot loop forever). A lock file keeps two servers off the
+same data directory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ..errors import ImpastoError
+from .limits import Settings
+from .queue import SQLiteQueue
+
+log = logging.getLogger("impasto.service")
+
+CLEANUP_EVERY = 600.0  # seconds between retention sweeps
+
+
+class DataDirLock:
+    """An exclusive ``flock`` on ``DATA_DIR/server.lock`` (released by the kernel even on SIGKILL)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / "server.lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            self.fd = None
+            raise ImpastoError(f"another impasto server is using the data directory '{self.path.parent}'") from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, f"{os.getpid()}\n".encode())
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class WorkerPool:
+    """Starts, watches and stops the worker processes; also runs the retention sweep."""
+
+    def __init__(self, settings: Settings, queue: SQLiteQueue) -> None:
+        self.settings, self.queue = settings, queue
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="impasto-workers", daemon=True)
+        self.threads = max(1, (os.cpu_count() or 1) // settings.workers)
+
+    def _spawn(self, worker_id: str) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", "impasto.service.worker", "--data-dir", str(self.settings.data_dir),
+               "--id", worker_id, "--preview-interval", str(self.settings.preview_interval),
+               "--threads", str(self.threads), "--parent", str(os.getpid())]
+        work_dir = Path(self.settings.data_dir) / "tmp"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        return subprocess.Popen(cmd, cwd=work_dir, stdin=subprocess.DEVNULL)
+
+    def start(self) -> None:
+        for i in range(self.settings.workers):
+            wid = f"w{i + 1}"
+            self.procs[wid] = self._spawn(wid)
+        self.thread.start()
+
+    def alive(self) -> int:
+        return sum(1 for p in self.procs.values() if p.poll() is None)
+
+    def _watch(self) -> None:
+        last_cleanup = 0.0
+        while not self.stopping.wait(1.0):
+            for wid, proc in list(self.procs.items()):
+                if proc.poll() is not None and not self.stopping.is_set():
+                    n = self.queue.requeue_interrupted(worker=wid)
+                    log.warning("worker %s exited with code %s; %d job(s) requeued; restarting it",
+                                wid, proc.returncode, n)
+                    time.sleep(1.0)
+                    if not self.stopping.is_set():
+                        self.procs[wid] = self._spawn(wid)
+            if time.monotonic() - last_cleanup > CLEANUP_EVERY:
+                last_cleanup = time.monotonic()
+                try:
+                    n = self.queue.cleanup(self.settings.retention)
+                    if n:
+                        log.info("retention: deleted %d finished job(s)", n)
+                except Exception:  # noqa: BLE001 - never let the sweep kill the watcher
+                    log.exception("retention sweep failed")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM every worker (each requeues its running job), then wait; SIGKILL stragglers."""
+        self.stopping.set()
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + timeout
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.queue.requeue_interrupted()
+
+
+def serve(settings: Settings, *, log_level: str = "info", on_ready=None) -> None:
+    """Run the service until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from .app import create_app
+
+    data_dir = Path(settings.data_dir)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImpastoError(f"cannot create data directory '{data_dir}': {exc.strerror}") from None
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise ImpastoError(f"data directory '{data_dir}' is not writable")
+    lock = DataDirLock(data_dir)
+    lock.acquire()
+    try:
+        queue = SQLiteQueue(data_dir)
+        requeued = queue.requeue_interrupted()
+        if requeued:
+            log.warning("%d interrupted job(s) from the previous run requeued", requeued)
+        queue.cleanup(settings.retention)
+        pool = WorkerPool(settings, queue)
+        app = create_app(settings, queue, workers_alive=pool.alive)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level,
+                                timeout_graceful_shutdown=3, access_log=log_level == "debug")
+        server = uvicorn.Server(config)
+        pool.start()
+        try:
+            if on_ready is not None:
+                on_ready()
+            server.run()
+        finally:
+            pool.stop()
+    finally:
+        lock.release()

@@ -1,0 +1,164 @@
+"""A worker process: takes jobs from the queue one at a time and runs the library pipeline.
+
+Started by ``impasto serve`` as ``python -m impasto.service.worker``; CPU-bound work never runs in
+the web process. Progress goes into the queue (throttled), a preview JPEG is written at most every
+``preview_interval`` seconds, and a cancel request stops the optimisation at its next step (the
+best image so far is kept as the cancelled job's result). SIGTERM/SIGINT put the running job back at
+the head of the queue; a SIGKILL leaves it ``running`` until the next start requeues it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from ..errors import ImpastoError
+from .queue import CANCELLED, SUCCEEDED, Job, JobQueue, Progress, SQLiteQueue
+
+log = logging.getLogger("impasto.service.worker")
+
+PREVIEW_NAME = "preview.jpg"
+RESULT_NAME = "result.png"
+PROGRESS_INTERVAL = 0.2  # seconds between progress rows written to the queue
+
+
+class Shutdown(BaseException):
+    """Raised from the progress callback when the worker is asked to stop (the job is requeued)."""
+
+
+class Reporter:
+    """The pipeline callback: records progress and previews, raises on cancel or shutdown."""
+
+    def __init__(self, queue: JobQueue, job: Job, job_dir: Path, stop: threading.Event,
+                 preview_interval: float, parent: int | None) -> None:
+        self.queue, self.job, self.dir, self.stop = queue, job, job_dir, stop
+        self.preview_interval = preview_interval
+        self.parent = parent
+        self.cancelled = False
+        self.last_progress = 0.0
+        self.last_preview = 0.0
+
+    def __call__(self, event) -> None:
+        from ..optimize import Cancelled
+
+        if self.stop.is_set() or (self.parent is not None and os.getppid() != self.parent):
+            raise Shutdown()
+        now = time.monotonic()
+        preview = False
+        if event.image is not None and now - self.last_preview >= self.preview_interval:
+            from ..images import save_image
+
+            save_image(event.image, self.dir / PREVIEW_NAME, quality=85)
+            self.last_preview, preview = now, True
+        if preview or now - self.last_progress >= PROGRESS_INTERVAL or event.step >= event.total:
+            progress = Progress(int(event.step), int(event.total), {k: float(v) for k, v in event.losses.items()},
+                                float(event.elapsed), None if event.eta is None else float(event.eta),
+                                str(event.stage))
+            go_on = self.queue.update_progress(self.job.id, progress, preview=preview)
+            self.last_progress = now
+        else:
+            go_on = not self.queue.cancel_requested(self.job.id)
+        if not go_on:
+            self.cancelled = True
+            raise Cancelled()
+
+
+def run_job(queue: JobQueue, kinds: dict, job: Job, *, stop: threading.Event, preview_interval: float = 1.0,
+            parent: int | None = None) -> str:
+    """Run one claimed job to a final state (or requeue it on shutdown); returns the state."""
+    from ..images import save_image
+    from ..optimize import Cancelled
+    from .kinds import params_to_config
+
+    d = queue.job_dir(job.id)
+    kind = kinds.get(job.kind)
+    if kind is None:
+        queue.fail(job.id, f"kind '{job.kind}' is not available on this server")
+        return "failed"
+    reporter = Reporter(queue, job, d, stop, preview_interval, parent)
+    try:
+        config = params_to_config(kind, job.params)
+        paths = {name: [d / f for f in files] for name, files in job.inputs.items()}
+        outcome = kind.run(config, paths, reporter)
+    except Shutdown:
+        queue.requeue(job.id)
+        log.info("job %s requeued (worker stopping)", job.id)
+        return "queued"
+    except Cancelled:  # a pipeline that does not keep its best image on cancel
+        queue.finish(job.id, state=CANCELLED)
+        return CANCELLED
+    except ImpastoError as exc:
+        queue.fail(job.id, str(exc))
+        return "failed"
+    except MemoryError:
+        queue.fail(job.id, "out of memory; try a smaller size")
+        return "failed"
+    except Exception as exc:  # noqa: BLE001 - a bug in a pipeline fails the job, not the worker
+        log.error("job %s failed:\n%s", job.id, traceback.format_exc())
+        queue.fail(job.id, f"internal error: {type(exc).__name__}: {exc}")
+        return "failed"
+    cancelled = reporter.cancelled or outcome.interrupted
+    try:
+        save_image(outcome.image, d / RESULT_NAME, alpha=outcome.alpha)
+    except ImpastoError as exc:
+        queue.fail(job.id, str(exc))
+        return "failed"
+    state = CANCELLED if cancelled else SUCCEEDED
+    queue.finish(job.id, state=state, result=RESULT_NAME)
+    return state
+
+
+def work(data_dir: Path, worker_id: str, *, preview_interval: float = 1.0, parent: int | None = None,
+         poll: float = 0.2) -> None:
+    """Claim and run jobs until SIGTERM/SIGINT or the parent process goes away."""
+    from .kinds import load_kinds
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    queue = SQLiteQueue(data_dir)
+    kinds = load_kinds()
+    log.info("worker %s ready (kinds: %s)", worker_id, ", ".join(kinds))
+    while not stop.is_set():
+        if parent is not None and os.getppid() != parent:
+            break
+        job = queue.claim_next(worker_id)
+        if job is None:
+            stop.wait(poll)
+            continue
+        log.info("job %s (%s) started", job.id, job.kind)
+        state = run_job(queue, kinds, job, stop=stop, preview_interval=preview_interval, parent=parent)
+        log.info("job %s %s", job.id, state)
+    queue.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m impasto.service.worker")
+    p.add_argument("--data-dir", required=True, type=Path)
+    p.add_argument("--id", required=True)
+    p.add_argument("--preview-interval", type=float, default=1.0)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--parent", type=int, default=None)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s worker {args.id}: %(message)s", stream=sys.stderr)
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    work(args.data_dir, args.id, preview_interval=args.preview_interval, parent=args.parent)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
