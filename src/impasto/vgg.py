@@ -66,7 +66,7 @@ class VGG19(nn.Module):
 
     def __init__(
         self, weights: VGGWeights, *, pool: str = "max", last_layer: str = "relu5_4",
-        padding_mode: str = "zeros",
+        padding_mode: str = "zeros", dtype: torch.dtype = torch.float32, channels_last: bool = False,
     ) -> None:
         super().__init__()
         if padding_mode not in ("zeros", "circular"):
@@ -97,6 +97,28 @@ class VGG19(nn.Module):
                 self.convs[name] = conv
         self.requires_grad_(False)
         self.eval()
+        self.channels_last = False
+        self.set_compute(dtype, channels_last=channels_last)
+
+    def set_compute(self, dtype: torch.dtype, *, channels_last: bool | None = None) -> VGG19:
+        """Run the convolutions in ``dtype`` (float32 or bfloat16) and optionally channels-last layout.
+
+        Only the convolution weights change; the input image, the preprocessing and whatever the caller
+        computes from the returned features (Gram matrices, losses) stay float32. Returns ``self``.
+        """
+        if dtype not in (torch.float32, torch.bfloat16, torch.float16):
+            raise ValueError(f"unsupported compute dtype {dtype}")
+        if channels_last is not None:
+            self.channels_last = bool(channels_last)
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        for conv in self.convs.values():
+            conv.to(dtype=dtype, memory_format=fmt)
+        return self
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the convolutions run in (float32 unless :meth:`set_compute` changed it)."""
+        return self.convs[self.names[0]].weight.dtype
 
     @property
     def last_layer(self) -> str:
@@ -114,13 +136,20 @@ class VGG19(nn.Module):
             raise ConfigError(f"layer '{stop}' is deeper than this network's last layer '{self.last_layer}'")
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError(f"expected an (N, 3, H, W) image, got shape {tuple(image.shape)}")
-        x = self.preprocess(image)
+        # One fused cast + layout change, then every layer runs in the compute dtype and layout.
+        x = self.preprocess(image.float()).to(
+            self.dtype, memory_format=torch.channels_last if self.channels_last else torch.contiguous_format
+        )
         out: dict[str, torch.Tensor] = {}
+        conv_out = ""
         for name in self.names:
             if name.startswith("conv"):
                 x = self.convs[name](x)
+                conv_out = name
             elif name.startswith("relu"):
-                x = F.relu(x)
+                # In place unless the caller asked for the pre-ReLU output (a conv's backward needs
+                # only its input, so overwriting its output saves one activation per layer).
+                x = F.relu(x, inplace=conv_out not in wanted)
             elif self.pool == "max":
                 x = F.max_pool2d(x, 2, 2, ceil_mode=False)
             else:
