@@ -53,6 +53,15 @@ CONV_NAMES = tuple(CONV_SHAPES)
 
 Notify = Callable[[str], None]
 
+#: Where fetch/load messages go when the caller passes no ``notify`` (the CLI points it at stderr;
+#: the library itself never prints).
+_default_notify: Notify | None = None
+
+
+def set_notify(notify: Notify | None) -> None:
+    global _default_notify
+    _default_notify = notify
+
 
 @dataclass(frozen=True)
 class Preprocessing:
@@ -159,7 +168,7 @@ def _write_cache(layers: dict[str, tuple[torch.Tensor, torch.Tensor]], path: Pat
 
 def fetch(*, force: bool = False, notify: Notify | None = None) -> Path:
     """Make sure the verified default weights are cached; return the cache file's path."""
-    notify = notify or (lambda msg: None)
+    notify = notify or _default_notify or (lambda msg: None)
     target = cache_path()
     if not force and target.exists():
         if _cache_ok(target):
@@ -202,6 +211,7 @@ def _cache_ok(path: Path) -> bool:
 
 def load(path: str | os.PathLike | None = None, *, notify: Notify | None = None) -> VGGWeights:
     """Load VGG-19 weights: the verified default (fetched on first use) or a user-supplied file."""
+    notify = notify or _default_notify
     if path is None:
         cached = cache_path()
         if not (cached.exists() and _cache_ok(cached)):

@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .. import weights
+    from .common import notify
+
+    weights.set_notify(notify)  # first use of the weights fetches them, with a message on stderr
     try:
         return int(args.run(args) or 0)
     except ImpastoError as exc:
