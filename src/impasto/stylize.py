@@ -1,24 +1,34 @@
 """Gatys et al. 2016, "Image Style Transfer Using Convolutional Neural Networks": optimise the pixels
 of an image so its VGG-19 ``relu4_2`` features match a photo's and its Gram matrices of
 ``relu1_1 … relu5_1`` match a painting's.
+
+Around that one optimisation: several style images blended or confined to regions by masks
+(Gatys et al. 2017), colour preservation (Gatys et al. 2016, "Preserving Color in Neural Artistic
+Style Transfer") and a coarse-to-fine schedule (:mod:`impasto.multiscale`). The building blocks
+:func:`style_targets` and :func:`make_loss` are public so other pipelines (tiling) can reuse them.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 
-from . import losses
+from . import colour, losses, multiscale
 from .errors import ConfigError
-from .images import Picture, load_image, resize
-from .optimize import Callback, optimize
+from .images import Picture, fit_longest, load_image, resize
+from .masks import MaskInput, fit_mask, load_mask
+from .optimize import Callback, LossFn, optimize
 from .vgg import VGG19, check_layers, deepest
 from .weights import load_cached
 
 ImageInput = str | os.PathLike | Picture | torch.Tensor
+
+PRESERVE_COLOR = ("none", "luminance", "histogram")
 
 
 @dataclass(frozen=True)
@@ -28,12 +38,19 @@ class StylizeConfig:
     size: int = 512
     """Longest side of the output, in pixels."""
     iters: int = 500
-    """Optimiser iterations."""
+    """Optimiser iterations (at each scale of a multi-scale run)."""
     content_weight: float = 5.0
     style_weight: float = 100.0
     tv_weight: float = 1e-3
     content_layers: tuple[str, ...] = ("relu4_2",)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    content_layer_weights: tuple[float, ...] | None = None
+    """One weight per content layer (None: 1 each)."""
+    style_layer_weights: tuple[float, ...] | None = None
+    """One weight per style layer (None: 1 each)."""
+    style_blend_weights: tuple[float, ...] | None = None
+    """One weight per style image (None: equal). Without masks they are normalised to sum to 1 and the
+    Gram targets blended; with masks each scales its own region's style loss."""
     style_scale: float = 1.0
     """Style image's longest side relative to the output's."""
     optimizer: str = "lbfgs"
@@ -43,15 +60,26 @@ class StylizeConfig:
     """``content``, ``noise`` or the path of an image to start from."""
     seed: int = 0
     pool: str = "max"
+    normalize_gradients: bool = False
+    """Divide each loss term's gradient by its L1 norm (as jcjohnson/neural-style)."""
+    preserve_color: str = "none"
+    """``none``, ``luminance`` (transfer on luminance, content's chroma) or ``histogram`` (style
+    image's colour mean/covariance matched to the content's first)."""
+    scales: int | None = None
+    """Number of coarse-to-fine scales; None: one up to 512 px, more above (see multiscale.schedule)."""
+    start_size: int | None = None
+    """Size of the first scale (None: automatic)."""
+    scale_factor: float = multiscale.SQRT2
+    """Growth between scales."""
     device: str = "auto"
 
     def __post_init__(self) -> None:
         _check_range("size", self.size, 16, 8192, integer=True)
         _check_range("iters", self.iters, 1, 100_000, integer=True)
         for name in ("content_weight", "style_weight"):
-            if not (getattr(self, name) > 0):
+            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
                 raise ConfigError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}", field=name)
-        if not (self.tv_weight >= 0):
+        if not (self.tv_weight >= 0 and math.isfinite(self.tv_weight)):
             raise ConfigError(f"tv-weight must be zero or positive, got {self.tv_weight}", field="tv_weight")
         _check_range("style_scale", self.style_scale, 0.05, 8.0)
         if self.optimizer not in ("lbfgs", "adam"):
@@ -64,8 +92,28 @@ class StylizeConfig:
             raise ConfigError("at least one content layer and one style layer are needed", field="layers")
         check_layers(self.content_layers, field="content_layers")
         check_layers(self.style_layers, field="style_layers")
+        _check_weights("content_layer_weights", self.content_layer_weights, len(self.content_layers), "content layers")
+        _check_weights("style_layer_weights", self.style_layer_weights, len(self.style_layers), "style layers")
+        if self.style_blend_weights is not None:
+            _check_weights("style_blend_weights", self.style_blend_weights, None, "style images", zero_ok=True)
+            if not sum(self.style_blend_weights) > 0:
+                raise ConfigError("style blend weights must not all be zero", field="style_blend_weights")
+        if self.preserve_color not in PRESERVE_COLOR:
+            raise ConfigError(
+                f"preserve-color must be one of {', '.join(PRESERVE_COLOR)}, got {self.preserve_color!r}",
+                field="preserve_color",
+            )
+        if self.scales is not None:
+            _check_range("scales", self.scales, 1, 12, integer=True)
+        if self.start_size is not None:
+            _check_range("start_size", self.start_size, multiscale.MIN_SIZE, self.size, integer=True)
+        _check_range("scale_factor", self.scale_factor, 1.01, 4.0)
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu, cuda or mps, got {self.device!r}", field="device")
+
+    def sizes(self) -> list[int]:
+        """The coarse-to-fine schedule this config runs (one entry for a single-scale run)."""
+        return multiscale.schedule(self.size, scales=self.scales, start_size=self.start_size, factor=self.scale_factor)
 
 
 def _check_range(name: str, value, lo, hi, *, integer: bool = False) -> None:
@@ -73,6 +121,18 @@ def _check_range(name: str, value, lo, hi, *, integer: bool = False) -> None:
         raise ConfigError(f"{name.replace('_', '-')} must be an integer, got {value!r}", field=name)
     if not (lo <= value <= hi):
         raise ConfigError(f"{name.replace('_', '-')} must be between {lo} and {hi}, got {value}", field=name)
+
+
+def _check_weights(name: str, values, count: int | None, what: str, *, zero_ok: bool = False) -> None:
+    if values is None:
+        return
+    label = name.replace("_", "-")
+    if count is not None and len(values) != count:
+        raise ConfigError(f"{label}: {len(values)} weights given for {count} {what}", field=name)
+    for v in values:
+        if not (isinstance(v, int | float) and math.isfinite(v) and (v >= 0 if zero_ok else v > 0)):
+            rule = "zero or positive" if zero_ok else "positive"
+            raise ConfigError(f"{label} must be {rule}, got {v}", field=name)
 
 
 @dataclass
@@ -83,6 +143,17 @@ class StylizeResult:
     interrupted: bool = False
     alpha: torch.Tensor | None = None
     """The content image's alpha channel, if it had one (to restore on PNG output)."""
+
+
+@dataclass(frozen=True)
+class StyleTarget:
+    """What one style term of the loss matches: Gram matrices per layer, a weight, an optional region."""
+
+    grams: Mapping[str, torch.Tensor]
+    """Layer name → (1, C, C) Gram matrix."""
+    weight: float = 1.0
+    mask: torch.Tensor | None = None
+    """(1, 1, H, W) region in [0, 1] (any size: resized to each layer), or None for everywhere."""
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -117,51 +188,220 @@ def as_picture(image: ImageInput, size: int | None, *, what: str) -> Picture:
 
 
 def _fit(hw, size):
-    from .images import fit_longest
-
     return fit_longest(hw, size) if size else hw
 
 
-def stylize(
-    content: ImageInput,
-    style: ImageInput,
-    config: StylizeConfig | None = None,
-    *,
-    callback: Callback | None = None,
-    weights: str | os.PathLike | None = None,
-    **overrides,
-) -> StylizeResult:
-    """Paint ``content`` in the style of ``style``; returns the image and the loss history.
+# --------------------------------------------------------------------------------------------------
+# Targets and loss
 
-    ``overrides`` are :class:`StylizeConfig` fields, e.g. ``stylize(c, s, size=256, iters=100)``.
+
+def style_targets(
+    vgg: VGG19,
+    styles: Sequence[torch.Tensor],
+    weights: Sequence[float] | None,
+    config: StylizeConfig,
+    masks: Sequence[torch.Tensor] | None = None,
+) -> list[StyleTarget]:
+    """Style targets from style images (each (1, 3, h, w) in [0, 1], already at the wanted size).
+
+    Without masks: one target whose Gram matrices are the weighted mean of the styles' (weights
+    normalised to sum to 1, as jcjohnson/neural-style's ``-style_blend_weights``). With masks (one per
+    style): one target per style, confined to its mask and scaled by its (unnormalised) weight.
     """
-    config = replace(config or StylizeConfig(), **overrides)
-    device = resolve_device(config.device)
-    content_pic = as_picture(content, config.size, what="content image")
-    style_size = max(16, round(config.size * config.style_scale))
-    style_pic = as_picture(style, style_size, what="style image")
-    c = content_pic.rgb.to(device)
-    s = style_pic.rgb.to(device)
-
-    all_layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
-    vgg = feature_extractor(all_layers, pool=config.pool, weights=weights, device=device)
+    weights = list(weights) if weights is not None else [1.0] * len(styles)
+    if len(weights) != len(styles):
+        raise ConfigError(f"{len(weights)} blend weights given for {len(styles)} style images", field="style_blend_weights")
+    if masks is not None and len(masks) != len(styles):
+        raise ConfigError(f"{len(masks)} masks given for {len(styles)} style images; give one mask per style", field="mask")
+    per_style = []
     with torch.no_grad():
-        content_targets = {k: v for k, v in vgg(c, config.content_layers).items()}
-        style_targets = {k: losses.gram(v) for k, v in vgg(s, config.style_layers).items()}
+        for s in styles:
+            feats = vgg(s, config.style_layers)
+            per_style.append({k: losses.gram(v) for k, v in feats.items()})
+    if masks is not None:
+        return [StyleTarget(g, float(w), m) for g, w, m in zip(per_style, weights, masks, strict=True)]
+    total = float(sum(weights))
+    blended = {
+        layer: sum(g[layer] * (w / total) for g, w in zip(per_style, weights, strict=True) if w > 0)
+        for layer in config.style_layers
+    }
+    return [StyleTarget(blended, 1.0, None)]
+
+
+class _NormalizeGrad(torch.autograd.Function):
+    """Identity forward; backward divides the incoming gradient by its L1 norm, then multiplies by
+    ``strength`` (jcjohnson/neural-style's ``-normalize_gradients``: each loss module's gradient is
+    normalised before its weight is applied)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, strength: float) -> torch.Tensor:
+        ctx.strength = strength
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad / (grad.abs().sum() + 1e-8) * ctx.strength, None
+
+
+def _term(features: torch.Tensor, weight: float, normalize: bool, loss) -> torch.Tensor:
+    """``weight * loss(features)``; with ``normalize`` the gradient reaching ``features`` has L1 norm
+    ``weight`` (the reported value stays ``weight * loss``)."""
+    if not normalize:
+        return weight * loss(features)
+    return weight * loss(_NormalizeGrad.apply(features, weight))
+
+
+def make_loss(
+    vgg: VGG19,
+    config: StylizeConfig,
+    content_image: torch.Tensor | None,
+    targets: Sequence[StyleTarget],
+    *,
+    content_features: Mapping[str, torch.Tensor] | None = None,
+) -> LossFn:
+    """The loss of Gatys et al.: ``content_weight · Σ content + style_weight · Σ style + tv_weight · TV``.
+
+    ``content_image`` (1, 3, H, W) gives the content targets (or pass ``content_features``; None for
+    both means no content term). The returned function maps an image to ``(total, breakdown)`` with
+    keys ``content``, ``style``, ``tv`` and per-layer ``content.<layer>`` / ``style.<layer>``.
+    Masks of the targets are resized to each layer's feature map.
+    """
+    c_weights = dict(zip(config.content_layers, config.content_layer_weights or [1.0] * len(config.content_layers)))
+    s_weights = dict(zip(config.style_layers, config.style_layer_weights or [1.0] * len(config.style_layers)))
+    if content_features is None and content_image is not None:
+        with torch.no_grad():
+            content_features = vgg(content_image, config.content_layers)
+    content_features = dict(content_features or {})
+    all_layers = tuple(dict.fromkeys(tuple(content_features) + config.style_layers))
+    normalize = config.normalize_gradients
+    mask_cache: dict[tuple[int, tuple[int, int]], torch.Tensor] = {}
+
+    def layer_mask(i: int, target: StyleTarget, hw: tuple[int, int]) -> torch.Tensor | None:
+        if target.mask is None:
+            return None
+        key = (i, hw)
+        if key not in mask_cache:
+            mask_cache[key] = fit_mask(target.mask.float(), hw)
+        return mask_cache[key]
 
     def loss_fn(x: torch.Tensor):
         feats = vgg(x, all_layers)
         parts: dict[str, torch.Tensor] = {}
-        content = sum(losses.content_loss(feats[k], t) for k, t in content_targets.items())
-        style = sum(losses.style_loss(feats[k], g) for k, g in style_targets.items())
-        parts["content"] = config.content_weight * content
-        parts["style"] = config.style_weight * style
-        parts["tv"] = config.tv_weight * losses.total_variation(x)
-        return parts["content"] + parts["style"] + parts["tv"], parts
+        zero = x.new_zeros((), dtype=torch.float32)
+        content = zero
+        for layer, target in content_features.items():
+            w = config.content_weight * c_weights[layer]
+            term = _term(feats[layer], w, normalize, lambda f, t=target: losses.content_loss(f, t))
+            parts[f"content.{layer}"] = term
+            content = content + term
+        style = zero
+        for layer in config.style_layers:
+            f = feats[layer]
+            layer_total = zero
+            for i, target in enumerate(targets):
+                if target.weight == 0:
+                    continue
+                mask = layer_mask(i, target, tuple(f.shape[-2:]))
+                w = config.style_weight * s_weights[layer] * target.weight
+                term = _term(f, w, normalize, lambda g, t=target.grams[layer], m=mask: losses.style_loss(g, t, m))
+                layer_total = layer_total + term
+            parts[f"style.{layer}"] = layer_total
+            style = style + layer_total
+        tv = config.tv_weight * losses.total_variation(x) if config.tv_weight else zero
+        parts.update(content=content, style=style, tv=tv)
+        return content + style + tv, parts
 
-    init = initial_image(config.init, c, seed=config.seed)
-    result = optimize(init, loss_fn, iters=config.iters, optimizer=config.optimizer, lr=config.lr, callback=callback)
-    return StylizeResult(result.image.cpu(), result.history, result.interrupted, content_pic.alpha)
+    return loss_fn
+
+
+# --------------------------------------------------------------------------------------------------
+# The pipeline
+
+
+def stylize(
+    content: ImageInput,
+    style: ImageInput | Sequence[ImageInput],
+    config: StylizeConfig | None = None,
+    *,
+    masks: Sequence[MaskInput] | None = None,
+    callback: Callback | None = None,
+    weights: str | os.PathLike | None = None,
+    **overrides,
+) -> StylizeResult:
+    """Paint ``content`` in the style of ``style`` (one image or a list); returns the image and the
+    loss history.
+
+    ``masks`` (one per style image, paths or tensors) confine each style to a region; see
+    :mod:`impasto.masks`. ``overrides`` are :class:`StylizeConfig` fields, e.g.
+    ``stylize(c, [s1, s2], size=256, style_blend_weights=(0.7, 0.3))``.
+    """
+    config = replace(config or StylizeConfig(), **overrides)
+    styles = list(style) if isinstance(style, list | tuple) else [style]
+    _check_counts(config, styles, masks)
+    device = resolve_device(config.device)
+    sizes = config.sizes()
+
+    content_pic = as_picture(content, config.size, what="content image")
+    style_size = max(16, round(config.size * config.style_scale))
+    style_full = [as_picture(s, style_size, what=f"style image {i + 1}" if len(styles) > 1 else "style image").rgb
+                  for i, s in enumerate(styles)]
+    mask_full = None if masks is None else [
+        load_mask(m, content_pic.size, what=f"mask {i + 1}") for i, m in enumerate(masks)
+    ]
+    content_rgb, style_full = prepare_colour(config.preserve_color, content_pic.rgb, style_full)
+
+    all_layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
+    vgg = feature_extractor(all_layers, pool=config.pool, weights=weights, device=device)
+    image, history, interrupted = None, [], False
+    for i, size in enumerate(sizes):
+        hw = fit_longest(content_pic.size, size)
+        c = resize(content_rgb, hw).to(device)
+        s_hw = [fit_longest(tuple(s.shape[-2:]), max(16, round(size * config.style_scale))) for s in style_full]
+        s = [resize(st, shw).to(device) for st, shw in zip(style_full, s_hw, strict=True)]
+        m = None if mask_full is None else [resize(mk, hw).to(device) for mk in mask_full]
+        targets = style_targets(vgg, s, config.style_blend_weights, config, masks=m)
+        loss_fn = make_loss(vgg, config, c, targets)
+        if image is None:
+            init = initial_image(config.init, c, seed=config.seed)
+            init = colour.grey(init) if config.preserve_color == "luminance" else init
+        else:
+            init = resize(image, hw).to(device)
+        result = optimize(init, loss_fn, iters=config.iters, optimizer=config.optimizer, lr=config.lr,
+                          callback=callback, stage=multiscale.stage_label(i, sizes))
+        image, interrupted = result.image, result.interrupted
+        history += result.history
+        if interrupted:
+            break
+    image = finish_colour(config.preserve_color, image.cpu(), content_pic.rgb)
+    return StylizeResult(image, history, interrupted, content_pic.alpha)
+
+
+def _check_counts(config: StylizeConfig, styles: list, masks) -> None:
+    if not styles:
+        raise ConfigError("at least one style image is needed", field="style")
+    n = len(styles)
+    if config.style_blend_weights is not None and len(config.style_blend_weights) != n:
+        raise ConfigError(
+            f"{len(config.style_blend_weights)} blend weights given for {n} style images", field="style_blend_weights"
+        )
+    if masks is not None and len(masks) != n:
+        raise ConfigError(f"{len(masks)} masks given for {n} style images; give one mask per style", field="mask")
+
+
+def prepare_colour(mode: str, content: torch.Tensor, styles: list[torch.Tensor]):
+    """The content and style images the network sees under ``preserve_color`` (Gatys et al. 2016)."""
+    if mode == "luminance":
+        return colour.grey(content), [colour.match_luminance(s, content) for s in styles]
+    if mode == "histogram":
+        return content, [colour.match_colour(s, content) for s in styles]
+    return content, styles
+
+
+def finish_colour(mode: str, image: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """In luminance mode, recombine the result's luminance with the content's chroma (YIQ)."""
+    if mode != "luminance":
+        return image
+    return colour.combine_luminance(image, resize(content, tuple(image.shape[-2:])))
 
 
 def initial_image(init: str, content: torch.Tensor, *, seed: int) -> torch.Tensor:
