@@ -8,12 +8,14 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ImpastoError
+from . import dream as _dream
 from . import serve as _serve
 from . import stylize as _stylize
+from . import train as _train
 from . import weights as _weights
 
 #: Sub-command modules, in the order `impasto --help` lists them.
-COMMANDS = (_stylize, _weights, _serve)
+COMMANDS = (_stylize, _weights, _serve, _train, _dream)
 
 
 class _Parser(argparse.ArgumentParser):

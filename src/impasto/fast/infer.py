@@ -1,0 +1,182 @@
+"""Stylizing with a trained fast network: pick or blend styles, dial the strength, batch folders.
+
+Blending interpolates the conditional-instance-norm parameters (Dumoulin et al. 2017, section 4.3):
+style weights ``0:0.5,3:0.5`` give each normalisation layer γ = 0.5·γ₀ + 0.5·γ₃ (same for β).
+
+Strength is a pixel blend, ``output = (1 - strength)·content + strength·stylized``: 0 returns the
+content photo, 1 the network's output. (It is not a property of the network: Dumoulin et al. have no
+"identity style" to interpolate towards, and a plain lerp is predictable.)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from ..errors import ConfigError
+from ..images import Picture, fit_longest, load_image, resize
+from ..stylize import resolve_device
+from .models import ModelError, load_model, resolve_model, style_names
+from .network import TransformerNet
+
+ImageInput = str | os.PathLike | Picture | torch.Tensor
+
+
+@dataclass(frozen=True)
+class FastConfig:
+    """Settings of :func:`stylize_fast` (the CLI and the web service take their defaults from here)."""
+
+    model: str | None = None
+    """Model name (see :func:`impasto.fast.available_models`) or file path; None = the shipped default."""
+    style: str = "0"
+    """A style index (``"3"``), a style name, or a blend ``"0:0.5,3:0.5"`` (weights are normalised)."""
+    strength: float = 1.0
+    """0 = the content photo, 1 = fully stylized; in between a pixel blend of the two."""
+    size: int | None = None
+    """Longest side of the output; None keeps the input's native resolution."""
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.model is not None and (not isinstance(self.model, (str, os.PathLike)) or not str(self.model).strip()):
+            raise ConfigError(f"model must be a model name or file path, got {self.model!r}", field="model")
+        if not isinstance(self.style, str) or not self.style.strip():
+            raise ConfigError(f"style must be an index, a name or a blend like '0:0.5,3:0.5', got {self.style!r}", field="style")
+        parse_style(self.style)  # syntax only; indices are checked against the model at run time
+        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or not (
+            0.0 <= self.strength <= 1.0
+        ):
+            raise ConfigError(f"strength must be between 0 and 1, got {self.strength!r}", field="strength")
+        if self.size is not None and (
+            isinstance(self.size, bool) or not isinstance(self.size, int) or not 16 <= self.size <= 8192
+        ):
+            raise ConfigError(f"size must be an integer between 16 and 8192, got {self.size!r}", field="size")
+        if self.device not in ("auto", "cpu", "cuda", "mps") and not str(self.device).startswith("cuda:"):
+            raise ConfigError(f"device must be auto, cpu, cuda or mps, got {self.device!r}", field="device")
+
+
+def parse_style(spec: str) -> list[tuple[str, float]]:
+    """``"3"`` → [("3", 1.0)]; ``"0:0.5,3:0.5"`` → [("0", 0.5), ("3", 0.5)]. Keys are indices or names."""
+    parts = [p.strip() for p in str(spec).split(",")]
+    out: list[tuple[str, float]] = []
+    for part in parts:
+        if not part:
+            raise ConfigError(f"style blend '{spec}' has an empty entry; use e.g. '0:0.5,3:0.5'", field="style")
+        key, sep, weight = part.rpartition(":") if ":" in part else (part, "", "1")
+        key = key.strip()
+        try:
+            w = float(weight)
+        except ValueError:
+            raise ConfigError(f"style blend '{spec}': weight '{weight}' is not a number; use e.g. '0:0.5,3:0.5'", field="style") from None
+        if not key:
+            raise ConfigError(f"style blend '{spec}': missing style before ':{weight}'", field="style")
+        if not math.isfinite(w) or w < 0:
+            raise ConfigError(f"style blend '{spec}': weights must be zero or positive, got {weight}", field="style")
+        out.append((key, w))
+    if len(out) > 1 and sum(w for _, w in out) <= 0:
+        raise ConfigError(f"style blend '{spec}': the weights sum to zero", field="style")
+    return out
+
+
+def style_vector(spec: str, names: list[str]) -> torch.Tensor:
+    """Normalised style weights (n_styles,) for a spec, checked against a model's style names."""
+    n = len(names)
+    w = torch.zeros(n)
+    for key, weight in parse_style(spec):
+        if key.lstrip("-").isdigit():
+            i = int(key)
+            if not 0 <= i < n:
+                raise ConfigError(f"style index {i} is out of range: this model has styles 0-{n - 1}", field="style")
+        elif key in names:
+            i = names.index(key)
+        else:
+            raise ConfigError(f"unknown style '{key}'; this model has: {', '.join(names)}", field="style")
+        w[i] += weight
+    total = float(w.sum())
+    if total <= 0:
+        raise ConfigError(f"style '{spec}' gives every style zero weight", field="style")
+    return w / total
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    net: TransformerNet
+    meta: dict
+    path: Path
+
+    @property
+    def styles(self) -> list[str]:
+        return style_names(self.meta)
+
+
+_CACHE: dict[tuple[str, float, int], LoadedModel] = {}
+_LOCK = threading.Lock()
+
+
+def load(model: str | os.PathLike | None = None) -> LoadedModel:
+    """Resolve and load a model (cached per process by path and modification time; thread-safe)."""
+    path = resolve_model(model)
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ModelError(f"model file '{path}' cannot be read: {exc.strerror}", field="model") from None
+    key = (str(path.resolve()), st.st_mtime, st.st_size)
+    with _LOCK:
+        if key not in _CACHE:
+            net, meta = load_model(path)
+            _CACHE[key] = LoadedModel(net, meta, path)
+        return _CACHE[key]
+
+
+def _as_tensor(content: ImageInput, size: int | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if isinstance(content, Picture):
+        rgb, alpha = content.rgb, content.alpha
+    elif isinstance(content, torch.Tensor):
+        rgb, alpha = (content if content.dim() == 4 else content.unsqueeze(0)).float(), None
+        if rgb.dim() != 4 or rgb.shape[1] != 3:
+            raise ConfigError(f"content tensor must have shape (1, 3, H, W), got {tuple(content.shape)}", field="content")
+    else:
+        pic = load_image(content, what="content image")
+        rgb, alpha = pic.rgb, pic.alpha
+    if size is not None and max(rgb.shape[-2:]) != size:
+        rgb = resize(rgb, fit_longest(tuple(rgb.shape[-2:]), size))
+    return rgb.clamp(0, 1), alpha
+
+
+def apply(loaded: LoadedModel, content: torch.Tensor, style: torch.Tensor, strength: float,
+          device: torch.device | None = None) -> torch.Tensor:
+    """Run the network on (N, 3, H, W) content with style weights (n_styles,) and pixel-blend by strength."""
+    device = device or torch.device("cpu")
+    if strength == 0:
+        return content.clone()
+    net = loaded.net.to(device)
+    with torch.inference_mode():
+        out = net(content.to(device), style.to(device)).float().cpu()
+    if strength < 1:
+        out = torch.lerp(content, out, strength)
+    return out.clamp(0, 1)
+
+
+def stylize_fast(content: ImageInput, config: FastConfig | None = None, **overrides) -> torch.Tensor:
+    """Stylize one image with a fast network → (1, 3, H, W) in [0, 1] at the input's resolution
+    (or ``size``). ``overrides`` are :class:`FastConfig` fields: ``stylize_fast("a.jpg", style="2")``."""
+    config = replace(config or FastConfig(), **overrides) if overrides else (config or FastConfig())
+    loaded = load(config.model)
+    w = style_vector(config.style, loaded.styles)
+    rgb, _ = _as_tensor(content, config.size)
+    return apply(loaded, rgb, w, config.strength, resolve_device(config.device))
+
+
+def stylize_picture(content: ImageInput, config: FastConfig) -> Picture:
+    """Like :func:`stylize_fast` but keeps the content's alpha channel (for PNG output)."""
+    loaded = load(config.model)
+    w = style_vector(config.style, loaded.styles)
+    rgb, alpha = _as_tensor(content, config.size)
+    return Picture(apply(loaded, rgb, w, config.strength, resolve_device(config.device)), alpha)
+
+
+__all__ = ["FastConfig", "LoadedModel", "load", "parse_style", "style_vector", "stylize_fast", "stylize_picture"]

@@ -1,0 +1,129 @@
+"""The image transformation network of Johnson et al. 2016 ("Perceptual Losses for Real-Time Style
+Transfer and Super-Resolution") with conditional instance normalisation (Dumoulin et al. 2017, "A
+Learned Representation for Artistic Style"): one network, N styles, each style a row of γ and β.
+
+The style is given as a weight vector per image, ``(N, n_styles)``; one-hot selects a style, any
+convex combination blends styles by interpolating their normalisation parameters (Dumoulin et al.,
+section 4.3). Input and output are float RGB in [0, 1], NCHW.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ConditionalInstanceNorm(nn.Module):
+    """Instance normalisation (Ulyanov et al. 2016) whose affine γ, β are picked per image from a
+    per-style table by a style-weight vector (Dumoulin et al. 2017)."""
+
+    def __init__(self, channels: int, n_styles: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.gamma = nn.Parameter(torch.ones(n_styles, channels))
+        self.beta = nn.Parameter(torch.zeros(n_styles, channels))
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        y = F.instance_norm(x, eps=self.eps)
+        w = style.to(self.gamma.dtype)
+        gamma = (w @ self.gamma).to(x.dtype)[:, :, None, None]
+        beta = (w @ self.beta).to(x.dtype)[:, :, None, None]
+        return y * gamma + beta
+
+
+class ConvLayer(nn.Module):
+    """Reflection padding + convolution. Johnson et al. use zero padding; reflection padding avoids
+    border artefacts (as in pytorch/examples fast_neural_style and Dumoulin et al.)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1) -> None:
+        super().__init__()
+        self.pad = kernel // 2
+        self.conv = nn.Conv2d(cin, cout, kernel, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, (self.pad,) * 4, mode="reflect"))
+
+
+class UpsampleConv(nn.Module):
+    """Nearest-neighbour ×2 upsampling then convolution. Johnson et al. use fractionally strided
+    convolutions; Dumoulin et al. (and Odena et al. 2016) upsample then convolve to avoid checkerboards."""
+
+    def __init__(self, cin: int, cout: int, kernel: int) -> None:
+        super().__init__()
+        self.conv = ConvLayer(cin, cout, kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int, n_styles: int) -> None:
+        super().__init__()
+        self.conv1 = ConvLayer(channels, channels, 3)
+        self.norm1 = ConditionalInstanceNorm(channels, n_styles)
+        self.conv2 = ConvLayer(channels, channels, 3)
+        self.norm2 = ConditionalInstanceNorm(channels, n_styles)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.norm1(self.conv1(x), style))
+        return x + self.norm2(self.conv2(y), style)
+
+
+class TransformerNet(nn.Module):
+    """Johnson et al. 2016 transformation network: 9×9 conv, two stride-2 convs, ``blocks`` residual
+    blocks, two upsample-convs, 9×9 conv. ``width`` is the channel count of the first layer (Johnson
+    et al.: 32, giving 32/64/128); ``width=16`` is the smaller, faster variant (16/32/64).
+
+    Output: a sigmoid keeps it in [0, 1] (Dumoulin et al.; Johnson et al. use a scaled tanh).
+    """
+
+    def __init__(self, n_styles: int = 1, width: int = 32, blocks: int = 5) -> None:
+        super().__init__()
+        if n_styles < 1 or width < 1 or blocks < 0:
+            raise ValueError("n_styles and width must be positive, blocks non-negative")
+        self.n_styles, self.width, self.blocks = n_styles, width, blocks
+        c1, c2, c3 = width, 2 * width, 4 * width
+        self.conv1 = ConvLayer(3, c1, 9)
+        self.norm1 = ConditionalInstanceNorm(c1, n_styles)
+        self.conv2 = ConvLayer(c1, c2, 3, stride=2)
+        self.norm2 = ConditionalInstanceNorm(c2, n_styles)
+        self.conv3 = ConvLayer(c2, c3, 3, stride=2)
+        self.norm3 = ConditionalInstanceNorm(c3, n_styles)
+        self.res = nn.ModuleList(ResidualBlock(c3, n_styles) for _ in range(blocks))
+        self.up1 = UpsampleConv(c3, c2, 3)
+        self.norm4 = ConditionalInstanceNorm(c2, n_styles)
+        self.up2 = UpsampleConv(c2, c1, 3)
+        self.norm5 = ConditionalInstanceNorm(c1, n_styles)
+        self.conv_out = ConvLayer(c1, 3, 9)
+
+    def norms(self) -> list[ConditionalInstanceNorm]:
+        return [m for m in self.modules() if isinstance(m, ConditionalInstanceNorm)]
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """``x`` (N, 3, H, W) in [0, 1]; ``style`` (N, n_styles) or (n_styles,) weights → (N, 3, H, W).
+
+        Any H, W works: the input is reflection-padded to a multiple of 4 and the output cropped back.
+        """
+        n, _, h, w = x.shape
+        if style.dim() == 1:
+            style = style.unsqueeze(0).expand(n, -1)
+        ph, pw = (-h) % 4, (-w) % 4
+        if ph or pw:
+            mode = "reflect" if h > ph and w > pw else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        y = F.relu(self.norm1(self.conv1(x), style))
+        y = F.relu(self.norm2(self.conv2(y), style))
+        y = F.relu(self.norm3(self.conv3(y), style))
+        for block in self.res:
+            y = block(y, style)
+        y = F.relu(self.norm4(self.up1(y), style))
+        y = F.relu(self.norm5(self.up2(y), style))
+        y = torch.sigmoid(self.conv_out(y))
+        return y[:, :, :h, :w]
+
+
+def one_hot(index: int, n_styles: int) -> torch.Tensor:
+    w = torch.zeros(n_styles)
+    w[index] = 1.0
+    return w

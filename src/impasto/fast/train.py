@@ -1,0 +1,423 @@
+"""Training the fast network with perceptual losses (Johnson et al. 2016), N styles at once with
+conditional instance normalisation (Dumoulin et al. 2017), optionally with the stability loss of
+Gupta et al. 2017 against video flicker.
+
+Each step takes a batch of random crops of the training photos; image ``i`` of step ``s`` is trained
+towards style ``(s * batch + i) mod n_styles``, so every style is seen equally often and one step
+trains several styles. Checkpoints hold everything needed to resume the same run exactly (network,
+Adam state, step, data RNG); a usable model file is written alongside at every checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .. import losses
+from ..errors import ConfigError, ImpastoError
+from ..images import atomic_write, fit_longest, load_image, open_image, resize, save_image
+from ..optimize import ProgressEvent
+from ..stylize import feature_extractor
+from ..vgg import check_layers
+from .models import load_model, save_model
+from .network import TransformerNet
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+#: Fewer training photos than this gives a warning (the network would just memorise them).
+FEW_IMAGES = 8
+
+Warn = Callable[[str], None]
+
+
+class DataError(ImpastoError):
+    """The training data directory is missing, empty or unreadable."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of :func:`train` (the CLI takes its defaults from here)."""
+
+    styles: tuple[str, ...] = ()
+    """Style images, one per style (order = style index)."""
+    data: tuple[str, ...] = ()
+    """Directories of training photos (searched recursively)."""
+    output: str = "model.safetensors"
+    style_names: tuple[str, ...] = ()
+    """Display names (default: the style files' stems)."""
+    width: int = 16
+    """Channels of the first layer (Johnson et al. use 32; 16 is the fast variant)."""
+    blocks: int = 5
+    crop: int = 128
+    """Training crop size (Johnson et al.: 256)."""
+    batch: int = 4
+    style_size: int = 256
+    """Longest side of the style images when their Gram matrices are computed."""
+    steps: int = 2000
+    lr: float = 2e-3
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 1e3
+    stability_weight: float = 0.0
+    """Gupta et al. 2017 stability loss weight (0 = off)."""
+    stability_noise: float = 0.04
+    """Standard deviation of the Gaussian pixel noise for the stability loss ([0, 1] scale)."""
+    content_layers: tuple[str, ...] = ("relu2_2",)
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    bf16: bool = True
+    """bfloat16 autocast for the transformer and VGG (losses and Gram matrices stay float32)."""
+    checkpoint_every: int = 50
+    preview_every: int = 100
+    max_minutes: float | None = None
+    seed: int = 0
+    add_style_to: str | None = None
+    """Existing model: keep its styles and weights, train only the new styles' γ, β (Dumoulin et al.)."""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        for name, lo, hi in (("width", 2, 256), ("blocks", 0, 16), ("crop", 32, 2048), ("batch", 1, 256),
+                             ("style_size", 32, 4096), ("steps", 1, 10_000_000), ("checkpoint_every", 1, 10**9),
+                             ("preview_every", 1, 10**9)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ConfigError(f"{name.replace('_', '-')} must be an integer between {lo} and {hi}, got {value!r}", field=name)
+        if not self.styles:
+            raise ConfigError("at least one style image is needed (--style)", field="styles")
+        if not self.data:
+            raise ConfigError("a training data directory is needed (--data)", field="data")
+        if self.style_names and len(self.style_names) != len(self.styles):
+            raise ConfigError(f"{len(self.style_names)} style names given for {len(self.styles)} styles", field="style_names")
+        for name in ("lr", "content_weight", "style_weight"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}", field=name)
+        for name in ("tv_weight", "stability_weight", "stability_noise"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{name.replace('_', '-')} must be zero or positive, got {getattr(self, name)}", field=name)
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ConfigError(f"max-minutes must be positive, got {self.max_minutes}", field="max_minutes")
+        if self.crop % 4:
+            raise ConfigError(f"crop must be a multiple of 4, got {self.crop}", field="crop")
+        check_layers(self.content_layers, field="content_layers")
+        check_layers(self.style_layers, field="style_layers")
+
+    @property
+    def checkpoint(self) -> Path:
+        return Path(self.output).with_suffix(".ckpt")
+
+    @property
+    def preview_dir(self) -> Path:
+        out = Path(self.output)
+        return out.with_name(out.stem + "-previews")
+
+
+@dataclass
+class TrainResult:
+    model: Path
+    steps: int
+    seconds: float
+    """Training time summed over all sessions of this run (resumes included)."""
+    interrupted: bool = False
+    stop_reason: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------- data
+
+
+def find_images(dirs: tuple[str, ...]) -> list[Path]:
+    files: list[Path] = []
+    for d in dirs:
+        p = Path(d).expanduser()
+        if not p.is_dir():
+            raise DataError(f"training data directory '{p}' does not exist", field="data")
+        files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+    if not files:
+        raise DataError(f"no training images ({', '.join(IMAGE_SUFFIXES)}) found in {', '.join(dirs)}", field="data")
+    return files
+
+
+def load_dataset(files: list[Path], crop: int) -> list[torch.Tensor]:
+    """Each photo as uint8 (3, H, W) with its shorter side ``crop * 4 / 3`` (crops cover 3/4 of it)."""
+    short = round(crop * 4 / 3)
+    out = []
+    for f in files:
+        im = open_image(f, what="training image").convert("RGB")
+        scale = short / min(im.size)
+        w, h = max(crop, round(im.width * scale)), max(crop, round(im.height * scale))
+        from PIL import Image
+
+        im = im.resize((w, h), Image.Resampling.LANCZOS)
+        out.append(torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(h, w, 3).permute(2, 0, 1).clone())
+    return out
+
+
+def sample_batch(data: list[torch.Tensor], batch: int, crop: int, gen: torch.Generator) -> torch.Tensor:
+    """Random crops with random horizontal flips → (batch, 3, crop, crop) in [0, 1]."""
+    out = []
+    for _ in range(batch):
+        img = data[int(torch.randint(len(data), (1,), generator=gen))]
+        _, h, w = img.shape
+        y = int(torch.randint(h - crop + 1, (1,), generator=gen))
+        x = int(torch.randint(w - crop + 1, (1,), generator=gen))
+        c = img[:, y : y + crop, x : x + crop]
+        if bool(torch.randint(2, (1,), generator=gen)):
+            c = c.flip(-1)
+        out.append(c)
+    return torch.stack(out).float() / 255.0
+
+
+def style_indices(step: int, batch: int, n_styles: int, trainable: list[int]) -> torch.Tensor:
+    """Style of each image in step ``step`` (0-based): cycles through the trainable styles."""
+    k = len(trainable)
+    return torch.tensor([trainable[(step * batch + i) % k] for i in range(batch)])
+
+
+# ------------------------------------------------------------------------------------------- loss
+
+
+class PerceptualLoss:
+    """Content, style (per-image target Gram), total-variation and stability terms, named."""
+
+    def __init__(self, config: TrainConfig, style_images: list[torch.Tensor], *, weights=None) -> None:
+        self.config = config
+        self.layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
+        self.vgg = feature_extractor(self.layers, weights=weights)
+        with torch.no_grad():
+            grams: dict[str, list[torch.Tensor]] = {k: [] for k in config.style_layers}
+            for s in style_images:
+                feats = self.vgg(s, config.style_layers)  # float32: targets are computed once, exactly
+                for k in config.style_layers:
+                    grams[k].append(losses.gram(feats[k])[0])
+        self.grams = {k: torch.stack(v) for k, v in grams.items()}  # (n_styles, C, C)
+        if config.bf16:
+            # Mixed precision: VGG convolutions in bfloat16 (AMX on this CPU); Gram matrices and losses
+            # are computed in float32 by impasto.losses.
+            self.vgg.set_compute(torch.bfloat16, channels_last=True)
+
+    def __call__(self, net: TransformerNet, x: torch.Tensor, styles: torch.Tensor, gen: torch.Generator | None = None):
+        c = self.config
+        onehot = F.one_hot(styles, net.n_styles).float()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
+            y = net(x, onehot)
+        with torch.no_grad():
+            content_t = self.vgg(x, c.content_layers)
+        feats = self.vgg(y.float(), self.layers)
+        parts: dict[str, torch.Tensor] = {}
+        parts["content"] = c.content_weight * sum(losses.content_loss(feats[k], content_t[k]) for k in c.content_layers)
+        style = 0.0
+        for k in c.style_layers:
+            g = losses.gram(feats[k])  # float32
+            style = style + ((g - self.grams[k][styles]) ** 2).mean()
+        parts["style"] = c.style_weight * style
+        parts["tv"] = c.tv_weight * losses.total_variation(y)
+        if c.stability_weight > 0:
+            # Gupta et al. 2017: the output for a slightly noisy input should equal the output for the
+            # clean one (no optical flow needed); we use Gaussian pixel noise.
+            noise = torch.randn(x.shape, generator=gen) * c.stability_noise
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
+                y_noisy = net((x + noise).clamp(0, 1), onehot)
+            parts["stability"] = c.stability_weight * ((y_noisy.float() - y.float()) ** 2).mean()
+        total = sum(parts.values())
+        return total, parts
+
+
+# ------------------------------------------------------------------------------------------ train
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _style_meta(config: TrainConfig, base_styles: list[dict]) -> list[dict]:
+    names = config.style_names or tuple(Path(s).stem for s in config.styles)
+    return base_styles + [
+        {"name": n, "file": Path(s).name, "sha256": file_sha256(s)} for n, s in zip(names, config.styles, strict=True)
+    ]
+
+
+def _settings(config: TrainConfig) -> dict:
+    keep = ("width", "blocks", "crop", "batch", "style_size", "lr", "content_weight", "style_weight", "tv_weight",
+            "stability_weight", "stability_noise", "content_layers", "style_layers", "bf16", "seed")
+    return {k: getattr(config, k) for k in keep}
+
+
+def _same_run(saved: dict, config: TrainConfig) -> str | None:
+    """Why a checkpoint cannot continue this run, or None."""
+    now = _settings(config)
+    for k, v in now.items():
+        old = saved["settings"].get(k)
+        if (list(old) if isinstance(old, (list, tuple)) else old) != (list(v) if isinstance(v, tuple) else v):
+            return f"{k} was {old!r}, now {v!r}"
+    if saved["style_hashes"] != [file_sha256(s) for s in config.styles]:
+        return "the style images differ"
+    return None
+
+
+def train(
+    config: TrainConfig,
+    *,
+    callback: Callable[[ProgressEvent], None] | None = None,
+    warn: Warn | None = None,
+    resume: bool = True,
+    weights=None,
+    data_images: list[torch.Tensor] | None = None,
+    validation: torch.Tensor | None = None,
+) -> TrainResult:
+    """Train (or resume training) a multi-style network; returns where the model was written.
+
+    ``data_images`` (uint8 (3, H, W) tensors) replaces reading ``config.data`` (for tests). Stops after
+    ``config.steps`` steps, after ``config.max_minutes`` of this session, on Ctrl-C or when the callback
+    raises :class:`impasto.optimize.Cancelled` — always writing a checkpoint and the model first.
+    """
+    from ..optimize import Cancelled
+
+    warn = warn or (lambda msg: None)
+    torch.manual_seed(config.seed)
+    if data_images is None:
+        files = find_images(config.data)
+        if len(files) < FEW_IMAGES:
+            warn(f"only {len(files)} training images; the network will overfit them (hundreds are usual)")
+        data_images = load_dataset(files, config.crop)
+    style_pics = [load_image(s, config.style_size, what="style image").rgb for s in config.styles]
+
+    base_styles: list[dict] = []
+    if config.add_style_to:
+        base, base_meta = load_model(config.add_style_to)
+        base_styles = list(base_meta.get("styles", []))
+        n_base = base.n_styles
+        if (base.width, base.blocks) != (config.width, config.blocks):
+            config = replace(config, width=base.width, blocks=base.blocks)
+        net = TransformerNet(n_base + len(config.styles), base.width, base.blocks)
+        state = base.state_dict()
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                if name.endswith((".gamma", ".beta")):
+                    old = state[name]
+                    p[:n_base] = old
+                    p[n_base:] = old.mean(dim=0)  # new styles start from the average style
+                else:
+                    p.copy_(state[name])
+        trainable = list(range(n_base, net.n_styles))
+        # Dumoulin et al. 2017, section 4.2: a new style is learned by training only its γ, β.
+        params = [p for n, p in net.named_parameters() if n.endswith((".gamma", ".beta"))]
+        for n, p in net.named_parameters():
+            p.requires_grad_(n.endswith((".gamma", ".beta")))
+        # Style images for the loss: only the new ones are trained, but targets are indexed by style.
+        style_targets = [torch.zeros(1, 3, 32, 32)] * n_base + style_pics
+    else:
+        net = TransformerNet(len(config.styles), config.width, config.blocks)
+        trainable = list(range(net.n_styles))
+        params = list(net.parameters())
+        style_targets = style_pics
+    net.train()
+    loss = PerceptualLoss(config, style_targets, weights=weights)
+    opt = torch.optim.Adam(params, lr=config.lr)
+    gen = torch.Generator().manual_seed(config.seed)
+    step, seconds_before = 0, 0.0
+    history: list[dict[str, float]] = []
+
+    ckpt = config.checkpoint
+    if resume and ckpt.exists():
+        try:
+            saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        except Exception:  # noqa: BLE001
+            raise ImpastoError(f"checkpoint '{ckpt}' is unreadable; delete it to start over") from None
+        why = _same_run(saved, config)
+        if why is not None:
+            raise ImpastoError(f"checkpoint '{ckpt}' belongs to a different run ({why}); delete it or change -o")
+        net.load_state_dict(saved["net"])
+        opt.load_state_dict(saved["opt"])
+        gen.set_state(saved["gen"])
+        step, seconds_before = saved["step"], saved["seconds"]
+        history = saved.get("history", [])
+
+    meta = {
+        "styles": _style_meta(config, base_styles),
+        "description": config.description,
+        "training": {**_settings(config), "data_images": len(data_images)},
+    }
+
+    def write(steps_done: int, seconds: float) -> None:
+        state = {
+            "net": net.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(), "step": steps_done,
+            "seconds": seconds, "settings": _settings(config),
+            "style_hashes": [file_sha256(s) for s in config.styles], "history": history,
+        }
+        import io
+
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write(ckpt, lambda fh: fh.write(buf.getvalue()))
+        meta["training"].update(steps=steps_done, seconds=round(seconds, 1))
+        save_model(net, config.output, meta)
+
+    if validation is not None:
+        config.preview_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    first_step = step
+    interrupted, reason = False, "done"
+    session_budget = None if config.max_minutes is None else config.max_minutes * 60.0
+    try:
+        while step < config.steps:
+            x = sample_batch(data_images, config.batch, config.crop, gen)
+            styles = style_indices(step, config.batch, net.n_styles, trainable)
+            opt.zero_grad(set_to_none=True)
+            total, parts = loss(net, x, styles, gen)
+            value = float(total.detach())
+            if not math.isfinite(value):
+                reason = f"loss became {value}"
+                break
+            total.backward()
+            opt.step()
+            step += 1
+            row = {k: float(v.detach()) for k, v in parts.items()}
+            row["total"] = value
+            history.append(row)
+            elapsed = time.perf_counter() - start
+            if step % config.checkpoint_every == 0:
+                write(step, seconds_before + elapsed)
+            preview = None
+            if validation is not None and step % config.preview_every == 0:
+                preview = render_preview(net, validation)
+                save_image(preview, config.preview_dir / f"step{step:06d}.jpg")
+            if callback is not None:
+                eta = elapsed / (step - first_step) * (config.steps - step)
+                callback(ProgressEvent(step, config.steps, row, seconds_before + elapsed, eta, preview))
+            if session_budget is not None and elapsed >= session_budget:
+                reason = "max-minutes reached"
+                break
+    except KeyboardInterrupt:
+        interrupted, reason = True, "interrupted"
+    except Cancelled:
+        interrupted, reason = True, "cancelled"
+    seconds = seconds_before + (time.perf_counter() - start)
+    write(step, seconds)
+    return TrainResult(Path(config.output), step, seconds, interrupted, reason, history)
+
+
+def render_preview(net: TransformerNet, photo: torch.Tensor) -> torch.Tensor:
+    """The validation photo in every style of ``net``, side by side → (1, 3, H, W·n)."""
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        outs = [net(photo, F.one_hot(torch.tensor(i), net.n_styles).float()) for i in range(net.n_styles)]
+    net.train(was_training)
+    return torch.cat([photo] + outs, dim=-1).clamp(0, 1)
+
+
+def validation_photo(path: str | os.PathLike, size: int = 192) -> torch.Tensor:
+    return load_image(path, size, what="validation photo").rgb
+
+
+__all__ = ["DataError", "TrainConfig", "TrainResult", "find_images", "render_preview", "train"]
