@@ -1,0 +1,694 @@
+"""DeepDream (Mordvintsev, Olah & Tyka 2015, "Inceptionism", and Google's ``deepdream.ipynb``):
+change an image by gradient *ascent* so that the patterns a layer detects are amplified.
+
+Departure from the original: Google dreamed with GoogLeNet (Inception v1, ``inception_4c/output``).
+Those weights are not available offline here, so impasto dreams with the project's ImageNet
+VGG-19 (:mod:`impasto.vgg`); layer names are VGG's (``relu4_3`` …) and the look differs — VGG's
+patterns are finer and more texture-like than GoogLeNet's dog faces and pagodas.
+
+The algorithm follows the notebook: octaves from small to large, each step computed on a randomly
+rolled copy of the image (jitter), a step of fixed size along the gradient divided by its mean
+absolute value, the image clipped to its valid range after every step, and the *detail* (dreamed
+image minus the octave's base) carried up to the next octave. Around that one step sit, as separate
+layers: the objective (:class:`Objective`), the tiling of the gradient (:func:`gradient`), the
+octave schedule (:func:`dream`) and the zoom feedback loop (:func:`dream_zoom`).
+
+>>> result = dream("photo.jpg", DreamConfig(layers=("relu4_3",), steps=5))     # doctest: +SKIP
+>>> save_image(result.image, "dream.png")                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .errors import ConfigError, ImageError
+from .images import Picture, atomic_write, fit_longest, resize, to_pil
+from .optimize import Callback, Cancelled, ProgressEvent
+from .stylize import as_picture, feature_extractor, resolve_device
+from .vgg import CHANNELS, VGG19, check_layers
+
+ImageInput = str | os.PathLike | Picture | torch.Tensor
+
+#: Objectives of plain (unguided) dreaming.
+OBJECTIVES = ("mean-square", "l2")
+#: Image side above which ``tile="auto"`` tiles the gradient, and the tile size it then uses.
+AUTO_TILE_ABOVE = 1024
+AUTO_TILE = 512
+#: Context (pixels) added around each tile so that the features of its core are (nearly) those of
+#: the whole image; the receptive field of relu4_x is larger, but its effective field is far smaller.
+TILE_MARGIN = 64
+#: Octaves whose shorter side would fall below this are skipped (too small to dream on).
+MIN_OCTAVE_SIDE = 32
+#: Animation formats of :func:`save_animation`.
+ANIMATION_FORMATS = (".gif", ".mp4")
+
+
+@dataclass(frozen=True)
+class DreamConfig:
+    """Every setting of :func:`dream` and :func:`dream_zoom`, with its default (the CLI reads them here)."""
+
+    layers: tuple[str, ...] = ("relu4_2",)
+    """VGG-19 layers whose activations are amplified (summed when several)."""
+    channels: tuple[int, ...] | None = None
+    """Only these channels of each layer count (None: all channels)."""
+    objective: str | None = None
+    """``mean-square`` (mean squared activation; the default) or ``l2`` (the L2 norm of each layer's
+    activations). Must stay None with a guide image: guided dreaming has its own objective."""
+    octaves: int = 4
+    """Number of scales, each ``octave_scale`` times larger than the previous."""
+    octave_scale: float = 1.4
+    steps: int = 10
+    """Gradient-ascent steps per octave."""
+    step_size: float = 1.5 / 255
+    """Step length in image units ([0, 1]) after dividing the gradient by its mean absolute value
+    (the notebook's 1.5 on its 0–255 scale)."""
+    jitter: int = 32
+    """Largest random roll (pixels) applied before each step and undone after it."""
+    tile: int | str = "auto"
+    """Gradient tile size in pixels, ``"off"``, or ``"auto"`` (tiles of 512 px above 1024 px)."""
+    size: int | None = 512
+    """Longest side of the output in pixels; None keeps the input's size."""
+    preserve_color: bool = False
+    """Keep the input's chroma: only the luminance (YIQ's Y) of the dream is used."""
+    guide_size: int = 224
+    """Longest side at which the guide image's features are computed."""
+    seed: int = 0
+    pool: str = "max"
+    device: str = "auto"
+    frames: int = 24
+    """Frames of a :func:`dream_zoom` animation."""
+    zoom: float = 0.05
+    """Fraction of the width and height cropped away (then scaled back up) between frames."""
+    fps: int = 12
+    """Frames per second of a saved animation."""
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise ConfigError("at least one layer is needed", field="layers")
+        check_layers(self.layers, field="layers")
+        if self.channels is not None:
+            if not self.channels:
+                raise ConfigError("channels must list at least one channel index", field="channels")
+            for c in self.channels:
+                if isinstance(c, bool) or not isinstance(c, int):
+                    raise ConfigError(f"channels must be integers, got {c!r}", field="channels")
+                if c < 0:
+                    raise ConfigError(f"channel index must be zero or positive, got {c}", field="channels")
+                for layer in self.layers:
+                    if c >= CHANNELS[layer]:
+                        raise ConfigError(
+                            f"channel {c} is out of range for layer '{layer}', which has {CHANNELS[layer]} "
+                            f"channels (0-{CHANNELS[layer] - 1})", field="channels",
+                        )
+            if len(set(self.channels)) != len(self.channels):
+                raise ConfigError("channels must not repeat an index", field="channels")
+        if self.objective is not None and self.objective not in OBJECTIVES:
+            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}",
+                              field="objective")
+        _check_int("octaves", self.octaves, 1, 20)
+        if not (isinstance(self.octave_scale, (int, float)) and 1.0 < self.octave_scale <= 4.0):
+            raise ConfigError(f"octave-scale must be above 1 and at most 4, got {self.octave_scale}",
+                              field="octave_scale")
+        _check_int("steps", self.steps, 1, 10_000)
+        if not (isinstance(self.step_size, (int, float)) and 0 < self.step_size <= 1):
+            raise ConfigError(f"step-size must be above 0 and at most 1, got {self.step_size}", field="step_size")
+        _check_int("jitter", self.jitter, 0, 1024)
+        if isinstance(self.tile, str):
+            if self.tile not in ("auto", "off"):
+                raise ConfigError(f"tile must be a size in pixels, 'auto' or 'off', got {self.tile!r}", field="tile")
+        else:
+            _check_int("tile", self.tile, 64, 8192)
+        if self.size is not None:
+            _check_int("size", self.size, 16, 16384)
+        _check_int("guide_size", self.guide_size, 16, 4096)
+        if self.pool not in ("max", "avg"):
+            raise ConfigError(f"pool must be 'max' or 'avg', got {self.pool!r}", field="pool")
+        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"device must be auto, cpu, cuda or mps, got {self.device!r}", field="device")
+        _check_int("frames", self.frames, 1, 10_000)
+        if not (isinstance(self.zoom, (int, float)) and 0 <= self.zoom < 0.5):
+            raise ConfigError(f"zoom must be at least 0 and below 0.5, got {self.zoom}", field="zoom")
+        _check_int("fps", self.fps, 1, 120)
+
+
+def _check_int(name: str, value, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name.replace('_', '-')} must be an integer, got {value!r}", field=name)
+    if not (lo <= value <= hi):
+        raise ConfigError(f"{name.replace('_', '-')} must be between {lo} and {hi}, got {value}", field=name)
+
+
+def config_fields() -> dict[str, object]:
+    """Field name → default, for deriving CLI options."""
+    return {f.name: f.default for f in fields(DreamConfig)}
+
+
+@dataclass
+class DreamResult:
+    image: torch.Tensor
+    """(1, 3, H, W) in [0, 1]."""
+    history: list[dict[str, float]] = field(default_factory=list)
+    """One entry per step: ``objective``, ``octave``, ``step``."""
+    interrupted: bool = False
+    alpha: torch.Tensor | None = None
+    """The input's alpha channel, if it had one (to restore on PNG output)."""
+
+
+@dataclass
+class ZoomResult:
+    frames: list[torch.Tensor]
+    """Each (1, 3, H, W) in [0, 1], all the size of the (resized) input."""
+    interrupted: bool = False
+
+
+# --------------------------------------------------------------------------------------------------
+# Objective: small pure functions on feature maps, plus what is needed to sum them over tiles.
+
+
+def stride(layer: str) -> int:
+    """Pixels between neighbouring feature positions of a VGG-19 layer (1, 2, 4, 8, 16 or 32)."""
+    block = int(layer[4]) if layer.startswith("pool") else int(layer.split("_")[0][-1])
+    return 2 ** (block if layer.startswith("pool") else block - 1)
+
+
+def select_channels(features: torch.Tensor, channels: Sequence[int] | None) -> torch.Tensor:
+    """(N, C, H, W) → (N, len(channels), H, W); all channels when ``channels`` is None."""
+    if channels is None:
+        return features
+    return features[:, list(channels)]
+
+
+def square_sum(features: torch.Tensor, channels: Sequence[int] | None = None) -> torch.Tensor:
+    """Sum of squared activations over the chosen channels and every position (float32)."""
+    f = select_channels(features, channels).float()
+    return (f * f).sum()
+
+
+def mean_square(features: torch.Tensor, channels: Sequence[int] | None = None) -> torch.Tensor:
+    """Mean squared activation — the objective (up to scale) of the notebook's ``objective_L2``."""
+    f = select_channels(features, channels)
+    return square_sum(f) / f.numel()
+
+
+def guide_match_sum(features: torch.Tensor, guide: torch.Tensor, channels: Sequence[int] | None = None) -> torch.Tensor:
+    """Σ over positions of the largest dot product with any guide feature vector.
+
+    ``guide`` is (C', Q): the guide image's feature vectors (channels already selected). Its gradient
+    at each position is the best-matching guide vector — the notebook's ``objective_guide``.
+    """
+    f = select_channels(features, channels).float()
+    n, c, h, w = f.shape
+    x = f.permute(0, 2, 3, 1).reshape(n * h * w, c)
+    if x.shape[0] == 0:
+        return f.sum() * 0
+    return (x @ guide.float()).amax(dim=1).sum()
+
+
+class Objective:
+    """What a dream maximises, summed over layers: mean-square or L2 norm of activations, or the
+    match to a guide image's features. Values are per whole image even when computed tile by tile.
+    """
+
+    def __init__(self, layers: Sequence[str], channels: Sequence[int] | None = None, kind: str = "mean-square",
+                 guide: dict[str, torch.Tensor] | None = None) -> None:
+        self.layers = tuple(check_layers(layers))
+        self.channels = None if channels is None else tuple(channels)
+        self.kind = "guide" if guide is not None else kind
+        if self.kind not in OBJECTIVES + ("guide",):
+            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {kind!r}", field="objective")
+        self.guide = guide
+        self.stride = max(stride(name) for name in self.layers)
+
+    def partial(self, layer: str, features: torch.Tensor) -> torch.Tensor:
+        """The additive part of this layer's objective on (a crop of) its feature map."""
+        if self.kind == "guide":
+            return guide_match_sum(features, self.guide[layer], self.channels)
+        return square_sum(features, self.channels)
+
+    def count(self, layer: str, features_hw: tuple[int, int]) -> int:
+        """Divisor turning the whole image's partial sum into a mean."""
+        positions = features_hw[0] * features_hw[1]
+        if self.kind == "guide":
+            return max(1, positions)
+        return max(1, positions * (CHANNELS[layer] if self.channels is None else len(self.channels)))
+
+    def weights(self, sums: dict[str, float], counts: dict[str, int]) -> dict[str, float]:
+        """d(objective)/d(partial sum) of each layer."""
+        if self.kind == "l2":  # d sqrt(S) / dS
+            return {k: 0.5 / math.sqrt(max(sums[k], 1e-12)) for k in self.layers}
+        return {k: 1.0 / counts[k] for k in self.layers}
+
+    def value(self, sums: dict[str, float], counts: dict[str, int]) -> float:
+        if self.kind == "l2":
+            return sum(math.sqrt(max(sums[k], 0.0)) for k in self.layers)
+        return sum(sums[k] / counts[k] for k in self.layers)
+
+    def __call__(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The objective of a whole image's features, differentiable (the untiled reference)."""
+        total = 0
+        for k in self.layers:
+            s = self.partial(k, features[k])
+            if self.kind == "l2":
+                total = total + s.clamp_min(1e-12).sqrt()
+            else:
+                total = total + s / self.count(k, tuple(features[k].shape[-2:]))
+        return total
+
+
+def feature_size(hw: tuple[int, int], layer: str) -> tuple[int, int]:
+    """(height, width) of a layer's feature map for an input of ``hw`` (VGG pools floor)."""
+    s = stride(layer)
+    return hw[0] // s, hw[1] // s
+
+
+# --------------------------------------------------------------------------------------------------
+# Gradient, whole or tiled.
+
+
+def _spans(length: int, tile: int, offset: int, align: int) -> list[tuple[int, int]]:
+    """Cut [0, length) at ``offset + k·tile``; every cut is a multiple of ``align``."""
+    cuts = [0] + [c for c in range(offset, length, tile) if c > 0] + [length]
+    cuts = sorted(set(cuts))
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+def resolve_tile(tile: int | str, hw: tuple[int, int]) -> int | None:
+    """The tile size to use for an image of ``hw``, or None for one whole-image pass."""
+    if tile == "off":
+        return None
+    if tile == "auto":
+        return AUTO_TILE if max(hw) > AUTO_TILE_ABOVE else None
+    return int(tile) if max(hw) > int(tile) else None
+
+
+def gradient(
+    vgg: VGG19,
+    objective: Objective,
+    image: torch.Tensor,
+    *,
+    tile: int | None = None,
+    margin: int = TILE_MARGIN,
+    generator: torch.Generator | None = None,
+) -> tuple[float, torch.Tensor]:
+    """The objective of ``image`` and its gradient with respect to the pixels.
+
+    With ``tile``, the gradient is summed over tiles: each tile is evaluated with ``margin`` pixels of
+    context on every side, but only the feature positions of its core count, so the sum equals the
+    whole-image gradient up to the (small) effect of the truncated receptive field. The tile grid
+    starts at a random offset each call (from ``generator``), so any residual seam moves every step.
+    Tile edges, offsets and margins are multiples of the deepest layer's stride so that pooling
+    windows line up with the whole image's.
+    """
+    x = image.detach()
+    h, w = x.shape[-2:]
+    align = objective.stride
+    counts = {k: objective.count(k, feature_size((h, w), k)) for k in objective.layers}
+    grad = torch.zeros_like(x)
+
+    if tile is None:
+        xr = x.clone().requires_grad_(True)
+        feats = vgg(xr, objective.layers)
+        sums = {k: objective.partial(k, feats[k]) for k in objective.layers}
+        values = {k: float(v.detach()) for k, v in sums.items()}
+        weights = objective.weights(values, counts)
+        total = sum(weights[k] * sums[k] for k in objective.layers)
+        (g,) = torch.autograd.grad(total, xr)
+        return objective.value(values, counts), g
+
+    tile = max(align, tile // align * align)
+    margin = -(-margin // align) * align
+
+    def offset() -> int:
+        if generator is None:
+            return 0
+        return int(torch.randint(0, tile // align, (1,), generator=generator)) * align
+
+    rows = _spans(h, tile, offset(), align)
+    cols = _spans(w, tile, offset(), align)
+    regions = [(r, c) for r in rows for c in cols]
+
+    def tile_pass(with_grad: bool, weights: dict[str, float] | None) -> dict[str, float]:
+        sums = dict.fromkeys(objective.layers, 0.0)
+        for (y0, y1), (x0, x1) in regions:
+            py0, px0 = max(0, y0 - margin), max(0, x0 - margin)
+            py1, px1 = min(h, y1 + margin), min(w, x1 + margin)
+            crop = x[..., py0:py1, px0:px1].clone().requires_grad_(with_grad)
+            with torch.set_grad_enabled(with_grad):
+                feats = vgg(crop, objective.layers)
+                parts = {}
+                for k in objective.layers:
+                    s = stride(k)
+                    f = feats[k]
+                    fy0, fx0 = (y0 - py0) // s, (x0 - px0) // s
+                    fy1 = f.shape[-2] if y1 == h else (y1 - py0) // s
+                    fx1 = f.shape[-1] if x1 == w else (x1 - px0) // s
+                    parts[k] = objective.partial(k, f[..., fy0:fy1, fx0:fx1])
+                    sums[k] += float(parts[k].detach())
+                if with_grad:
+                    total = sum(weights[k] * parts[k] for k in objective.layers)
+                    if total.requires_grad:
+                        (g,) = torch.autograd.grad(total, crop)
+                        grad[..., py0:py1, px0:px1] += g
+        return sums
+
+    if objective.kind == "l2" and len(objective.layers) > 1:
+        # The L2 norm's weight per layer needs the whole image's sums first: one extra forward pass.
+        with torch.no_grad():
+            pre = tile_pass(False, None)
+        weights = objective.weights(pre, counts)
+    else:
+        weights = objective.weights(dict.fromkeys(objective.layers, 1.0), counts)  # rescaled below
+    sums = tile_pass(True, weights)
+    if objective.kind == "l2" and len(objective.layers) == 1:
+        k = objective.layers[0]
+        grad *= objective.weights(sums, counts)[k] / weights[k]
+    return objective.value(sums, counts), grad
+
+
+# --------------------------------------------------------------------------------------------------
+# Colour: luminance-only recombination.
+
+_RGB_TO_YIQ = torch.tensor([
+    [0.299, 0.587, 0.114],
+    [0.595716, -0.274453, -0.321263],
+    [0.211456, -0.522591, 0.311135],
+])
+
+
+def _colour_helpers():
+    """``impasto.colour``'s YIQ conversions when that module provides them, else None."""
+    try:
+        from . import colour  # written by another part of the project; optional here
+    except ImportError:
+        return None
+    to_yiq, from_yiq = getattr(colour, "rgb_to_yiq", None), getattr(colour, "yiq_to_rgb", None)
+    return (to_yiq, from_yiq) if callable(to_yiq) and callable(from_yiq) else None
+
+
+def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
+    helpers = _colour_helpers()
+    if helpers is not None:
+        return helpers[0](image)
+    return torch.einsum("ij,njhw->nihw", _RGB_TO_YIQ.to(image), image)
+
+
+def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
+    helpers = _colour_helpers()
+    if helpers is not None:
+        return helpers[1](image)
+    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(_RGB_TO_YIQ).to(image), image)
+
+
+def keep_colour(dreamed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """The luminance of ``dreamed`` with the chroma (YIQ's I and Q) of ``original``, clamped to [0, 1]."""
+    if original.shape[-2:] != dreamed.shape[-2:]:
+        original = resize(original, tuple(dreamed.shape[-2:]))
+    y = rgb_to_yiq(dreamed)[:, :1]
+    iq = rgb_to_yiq(original)[:, 1:]
+    return yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0, 1)
+
+
+# --------------------------------------------------------------------------------------------------
+# The dream: octaves around the normalised, jittered ascent step.
+
+
+def octave_sizes(hw: tuple[int, int], octaves: int, scale: float) -> list[tuple[int, int]]:
+    """Sizes from the smallest octave to ``hw``; octaves below :data:`MIN_OCTAVE_SIDE` are dropped."""
+    sizes = [hw]
+    for i in range(1, octaves):
+        s = scale ** i
+        size = (max(1, round(hw[0] / s)), max(1, round(hw[1] / s)))
+        if min(size) < MIN_OCTAVE_SIDE:
+            break
+        sizes.append(size)
+    return sizes[::-1]
+
+
+def _resize_detail(detail: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    # Bilinear like the notebook's nd.zoom(order=1); no clamp — detail is a signed difference.
+    return F.interpolate(detail, size=size, mode="bilinear", align_corners=False)
+
+
+def _step(vgg, objective, x, config, tile, gen) -> tuple[float, torch.Tensor]:
+    """One ascent step: roll by a random jitter, gradient, unroll, normalised step, clip to [0, 1]."""
+    j = config.jitter
+    oy, ox = (torch.randint(-j, j + 1, (2,), generator=gen).tolist() if j else (0, 0))
+    rolled = torch.roll(x, shifts=(oy, ox), dims=(-2, -1))
+    value, g = gradient(vgg, objective, rolled, tile=resolve_tile(tile, tuple(x.shape[-2:])), generator=gen)
+    g = torch.roll(g, shifts=(-oy, -ox), dims=(-2, -1))
+    x = x + config.step_size / (g.abs().mean() + 1e-12) * g
+    return value, x.clamp(0, 1)
+
+
+@dataclass
+class _Clock:
+    """Progress across octaves (and frames): ETA weighted by pixels, since a step costs ~ its area."""
+
+    total_steps: int
+    total_work: float
+    callback: Callback | None
+    start: float = field(default_factory=time.perf_counter)
+    steps: int = 0
+    work: float = 0.0
+
+    def tick(self, area: float, losses: dict[str, float], image: torch.Tensor, stage: str) -> None:
+        self.steps += 1
+        self.work += area
+        if self.callback is None:
+            return
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / self.work * (self.total_work - self.work) if self.work else None
+        self.callback(ProgressEvent(self.steps, self.total_steps, losses, elapsed, eta, image, stage))
+
+
+def _prepare(image: ImageInput, config: DreamConfig, guide: ImageInput | None, weights):
+    """Everything a dream needs, in the order that fails fast: input, guide, network, guide features."""
+    device = resolve_device(config.device)
+    if config.objective is not None and guide is not None:
+        raise ConfigError("objective cannot be chosen with a guide image: guided dreaming maximises the "
+                          "match to the guide's features", field="objective")
+    pic = as_picture(image, config.size, what="image")
+    guide_pic = None if guide is None else as_picture(guide, config.guide_size, what="guide image")
+    vgg = feature_extractor(config.layers, pool=config.pool, weights=weights, device=device)
+    guide_feats = None
+    if guide_pic is not None:
+        with torch.no_grad():
+            feats = vgg(guide_pic.rgb.to(device), config.layers)
+        guide_feats = {}
+        for k, f in feats.items():
+            f = select_channels(f, config.channels)[0]
+            if f.shape[-1] * f.shape[-2] == 0:
+                raise ImageError(f"guide image is too small for layer '{k}' at guide-size {config.guide_size}")
+            guide_feats[k] = f.reshape(f.shape[0], -1).float()
+    objective = Objective(config.layers, config.channels, config.objective or "mean-square", guide_feats)
+    return pic, vgg, objective, device
+
+
+def _dream_octaves(vgg, objective, base: torch.Tensor, config: DreamConfig, gen, clock: _Clock,
+                   history: list, label: str = "") -> tuple[torch.Tensor, bool]:
+    """The notebook's ``deepdream``: returns the full-size dream and whether it was interrupted."""
+    sizes = octave_sizes(tuple(base.shape[-2:]), config.octaves, config.octave_scale)
+    bases = [resize(base, s) for s in sizes]
+    detail = torch.zeros_like(bases[0])
+    x = bases[0]
+    try:
+        for o, octave_base in enumerate(bases):
+            detail = _resize_detail(detail, tuple(octave_base.shape[-2:]))
+            x = (octave_base + detail).clamp(0, 1)
+            h, w = octave_base.shape[-2:]
+            stage = f"{label}octave {o + 1}/{len(bases)} ({w}x{h})"
+            for i in range(config.steps):
+                value, x = _step(vgg, objective, x, config, config.tile, gen)
+                losses = {"objective": value}
+                history.append({"objective": value, "octave": o + 1, "step": i + 1})
+                clock.tick(h * w, losses, x, stage)
+            detail = x - octave_base
+    except (KeyboardInterrupt, Cancelled):
+        # Keep the work: the current detail carried to full size, as the next octave would start.
+        return (base + _resize_detail(x - bases[o], tuple(base.shape[-2:]))).clamp(0, 1), True
+    return x, False
+
+
+def _total_work(hw, config: DreamConfig) -> float:
+    return float(sum(h * w for h, w in octave_sizes(hw, config.octaves, config.octave_scale))) * config.steps
+
+
+def dream(
+    image: ImageInput,
+    config: DreamConfig | None = None,
+    *,
+    guide: ImageInput | None = None,
+    callback: Callback | None = None,
+    weights: str | os.PathLike | None = None,
+    **overrides,
+) -> DreamResult:
+    """Dream on ``image`` (a path, a :class:`~impasto.images.Picture` or a (1, 3, H, W) tensor in [0, 1]).
+
+    ``guide`` switches to guided dreaming: each position is pushed towards its best-matching feature
+    vector of the guide image. ``overrides`` are :class:`DreamConfig` fields. Ctrl-C (or raising
+    :class:`~impasto.optimize.Cancelled` from ``callback``) returns the current dream, ``interrupted``.
+    """
+    config = replace(config or DreamConfig(), **overrides)
+    pic, vgg, objective, device = _prepare(image, config, guide, weights)
+    base = pic.rgb.to(device)
+    gen = torch.Generator().manual_seed(config.seed)
+    hw = tuple(base.shape[-2:])
+    steps = len(octave_sizes(hw, config.octaves, config.octave_scale)) * config.steps
+    clock = _Clock(steps, _total_work(hw, config), callback)
+    history: list[dict[str, float]] = []
+    x, interrupted = _dream_octaves(vgg, objective, base, config, gen, clock, history)
+    if config.preserve_color:
+        x = keep_colour(x, base)
+    return DreamResult(x.cpu(), history, interrupted, pic.alpha)
+
+
+def zoom_in(image: torch.Tensor, zoom: float) -> torch.Tensor:
+    """Crop ``zoom`` of the width and height around the centre and scale back to the same size."""
+    if zoom <= 0:
+        return image
+    h, w = image.shape[-2:]
+    ch, cw = max(1, round(h * (1 - zoom))), max(1, round(w * (1 - zoom)))
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return resize(image[..., y0:y0 + ch, x0:x0 + cw], (h, w))
+
+
+def dream_zoom(
+    image: ImageInput,
+    config: DreamConfig | None = None,
+    *,
+    guide: ImageInput | None = None,
+    callback: Callback | None = None,
+    weights: str | os.PathLike | None = None,
+    **overrides,
+) -> ZoomResult:
+    """The notebook's zoom feedback loop: dream, keep the frame, zoom in, repeat (``config.frames`` times).
+
+    Each frame is a full octave dream of the previous frame zoomed in by ``config.zoom``. Ctrl-C
+    returns the frames finished so far (the interrupted frame included, as far as it got).
+    """
+    config = replace(config or DreamConfig(), **overrides)
+    pic, vgg, objective, device = _prepare(image, config, guide, weights)
+    frame = pic.rgb.to(device)
+    gen = torch.Generator().manual_seed(config.seed)
+    hw = tuple(frame.shape[-2:])
+    per_frame = len(octave_sizes(hw, config.octaves, config.octave_scale)) * config.steps
+    clock = _Clock(per_frame * config.frames, _total_work(hw, config) * config.frames, callback)
+    frames: list[torch.Tensor] = []
+    history: list[dict[str, float]] = []
+    for n in range(config.frames):
+        source = frame
+        frame, interrupted = _dream_octaves(vgg, objective, source, config, gen, clock, history,
+                                            label=f"frame {n + 1}/{config.frames} ")
+        if config.preserve_color:
+            frame = keep_colour(frame, source)
+        frames.append(frame.cpu())
+        if interrupted:
+            return ZoomResult(frames, True)
+        frame = zoom_in(frame, config.zoom)
+    return ZoomResult(frames, False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Animation files.
+
+
+def check_animation_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
+    """Validate an animation output path before any work (extension, directory, not an input, PyAV
+    for MP4)."""
+    from .images import check_output_path
+
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext not in ANIMATION_FORMATS:
+        raise ImageError(f"output '{p}' has unknown extension '{p.suffix or '(none)'}'; use .gif or .mp4")
+    # check_output_path knows still-image extensions only: check the rest with a stand-in name.
+    check_output_path(p.with_suffix(".png"))
+    if p.is_dir():
+        raise ImageError(f"output '{p}' is a directory")
+    for inp in inputs:
+        try:
+            if p.exists() and Path(inp).exists() and os.path.samefile(p, inp):
+                raise ImageError(f"output '{p}' is one of the inputs; refusing to overwrite it")
+        except OSError:
+            continue
+    if ext == ".mp4":
+        _require_av()
+    return p
+
+
+def _require_av():
+    try:
+        import av
+    except ImportError:
+        raise ImageError("writing .mp4 needs PyAV: pip install 'impasto[video]' (or write a .gif)") from None
+    return av
+
+
+def save_animation(frames: Sequence[torch.Tensor], path: str | os.PathLike, *, fps: int = 12) -> Path:
+    """Write frames as an animated GIF (Pillow, looping) or an H.264 MP4 (PyAV), atomically.
+
+    MP4 frames are cropped to even width and height (a requirement of yuv420p).
+    """
+    p = check_animation_path(path)
+    if not frames:
+        raise ValueError("no frames to save")
+    pictures = [to_pil(f) for f in frames]
+    if p.suffix.lower() == ".gif":
+        # One adaptive palette per frame; Pillow's default conversion would dither to a web palette.
+        quantized = [im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+                     for im in pictures]
+
+        def write(fh) -> None:
+            quantized[0].save(fh, format="GIF", save_all=True, append_images=quantized[1:],
+                              duration=round(1000 / fps), loop=0, optimize=False, disposal=1)
+
+        atomic_write(p, write)
+        return p
+
+    av = _require_av()
+    import numpy as np
+
+    w, h = pictures[0].width // 2 * 2, pictures[0].height // 2 * 2
+    if w == 0 or h == 0:
+        raise ImageError(f"frames of {pictures[0].width}x{pictures[0].height} are too small for MP4")
+
+    def write_mp4(fh) -> None:
+        with av.open(fh, mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=fps)
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            stream.options = {"crf": "20"}
+            for im in pictures:
+                arr = np.ascontiguousarray(np.asarray(im)[:h, :w])
+                for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+
+    atomic_write(p, write_mp4)
+    return p
+
+
+__all__ = [
+    "DreamConfig",
+    "DreamResult",
+    "Objective",
+    "ZoomResult",
+    "dream",
+    "dream_zoom",
+    "gradient",
+    "guide_match_sum",
+    "keep_colour",
+    "mean_square",
+    "save_animation",
+    "square_sum",
+    "zoom_in",
+]
