@@ -1,15 +1,19 @@
 """`impasto stylize CONTENT STYLE -o OUT` — Gatys et al. optimisation-based style transfer."""
 
+# Blends, masks, colour and multi-scale options: see _MASK_HELP and add_stylize_options.
+
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..images import check_output_path, save_image
 from ..stylize import StylizeConfig, stylize
 from ..weights import load_cached
-from .common import ProgressBar, add_weights_option, config_from_args, layer_list, notify, number, positive_int
+from .common import ProgressBar, add_weights_option, config_from_args, layer_list, number, positive_int
 
 D = StylizeConfig()
 
@@ -21,13 +25,92 @@ def register(sub) -> None:
         "matrices match STYLE (Gatys et al. 2016).",
     )
     p.add_argument("content", help="content photo")
-    p.add_argument("style", help="style image (painting)")
+    p.add_argument("style", nargs="?", default=None, metavar="STYLE[:WEIGHT]",
+                   help="style image (painting); optional when --style is given")
+    p.add_argument("--style", dest="styles", action="append", default=[], metavar="PATH[:WEIGHT]",
+                   help="a(nother) style image with an optional blend weight, e.g. --style starry.jpg:0.7 "
+                   "--style scream.jpg:0.3 (repeatable; weights default to 1 and are normalised to sum to 1)")
+    p.add_argument("--mask", dest="masks", action="append", default=[], metavar="IMAGE", help=_MASK_HELP)
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp)")
     add_stylize_options(p)
     p.add_argument("--save-every", type=positive_int, default=None, metavar="N",
                    help="also write the current image every N iterations (OUT.0100.png, ...)")
     add_weights_option(p)
     p.set_defaults(run=run)
+
+
+_MASK_HELP = (
+    "region of the output for each style image, in order (repeatable; give exactly one mask per style "
+    "image, else error). White = full style, black = no style; grey values are soft weights (features "
+    "weighted by the mask). Regions no mask covers keep only the content (and TV) loss. Masks of "
+    "another size are stretched to the output. With masks, a style's weight scales its own region's "
+    "style loss instead of being normalised across styles (e.g. --style starry.jpg:0.2 --mask face.png "
+    "styles a face lightly)"
+)
+
+
+def parse_style_spec(text: str) -> tuple[str, float | None]:
+    """``path`` or ``path:weight`` → (path, weight). The weight is read only when the text after the
+    last ':' is a number, so paths containing ':' keep working; an existing file wins over the split."""
+    head, sep, tail = text.rpartition(":")
+    if not sep or Path(text).exists() or not head:
+        return text, None
+    try:
+        weight = float(tail)
+    except ValueError:
+        if Path(head).exists():
+            raise ConfigError(f"blend weight '{tail}' in '{text}' is not a number", field="style") from None
+        return text, None
+    if not (math.isfinite(weight) and weight >= 0):
+        raise ConfigError(f"blend weight in '{text}' must be zero or positive, got {tail}", field="style")
+    return head, weight
+
+
+def weighted_layers(text: str) -> tuple[tuple[str, float | None], ...]:
+    """``relu1_1:0.2,relu2_1`` → ((name, weight or None), ...)."""
+    items = []
+    for part in layer_list(text):
+        name, sep, w = part.partition(":")
+        weight = None
+        if sep:
+            try:
+                weight = float(w)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"layer weight '{w}' in '{part}' is not a number") from None
+            if not (math.isfinite(weight) and weight > 0):
+                raise argparse.ArgumentTypeError(f"layer weight in '{part}' must be positive, got {w}")
+        items.append((name.strip(), weight))
+    return tuple(items)
+
+
+def _split_layers(value) -> tuple[tuple[str, ...], tuple[float, ...] | None]:
+    pairs = [(v, None) if isinstance(v, str) else v for v in value]
+    names = tuple(n for n, _ in pairs)
+    if all(w is None for _, w in pairs):
+        return names, None
+    return names, tuple(1.0 if w is None else w for _, w in pairs)
+
+
+def styles_from_args(args: argparse.Namespace) -> tuple[list[str], tuple[float, ...] | None]:
+    specs = ([args.style] if args.style else []) + list(args.styles)
+    if not specs:
+        raise ConfigError("no style image: give STYLE or --style PATH[:WEIGHT]", field="style")
+    parsed = [parse_style_spec(s) for s in specs]
+    paths = [p for p, _ in parsed]
+    if all(w is None for _, w in parsed):
+        return paths, None
+    return paths, tuple(1.0 if w is None else w for _, w in parsed)
+
+
+def config_from_cli(args: argparse.Namespace) -> StylizeConfig:
+    """The StylizeConfig an argument namespace asks for (blend weights parsed from the style specs)."""
+    content_layers, content_w = _split_layers(args.content_layers)
+    style_layers, style_w = _split_layers(args.style_layers)
+    _, blend = styles_from_args(args)
+    return config_from_args(
+        StylizeConfig, args, content_layers=content_layers, content_layer_weights=content_w,
+        style_layers=style_layers, style_layer_weights=style_w, style_blend_weights=blend,
+    )
 
 
 def add_stylize_options(p: argparse.ArgumentParser) -> None:
@@ -37,12 +120,27 @@ def add_stylize_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--content-weight", type=number, default=D.content_weight, help=f"(default {D.content_weight})")
     p.add_argument("--style-weight", type=number, default=D.style_weight, help=f"(default {D.style_weight})")
     p.add_argument("--tv-weight", type=number, default=D.tv_weight, help=f"total variation weight (default {D.tv_weight})")
-    p.add_argument("--content-layers", type=layer_list, default=D.content_layers, metavar="L1,L2",
-                   help=f"(default {','.join(D.content_layers)})")
-    p.add_argument("--style-layers", type=layer_list, default=D.style_layers, metavar="L1,L2",
-                   help=f"(default {','.join(D.style_layers)})")
+    p.add_argument("--content-layers", type=weighted_layers, default=D.content_layers, metavar="L1[:W],L2",
+                   help=f"VGG-19 layers by name, each with an optional weight (default 1), e.g. relu4_2 or "
+                   f"relu3_2:0.5,relu4_2 (default {','.join(D.content_layers)})")
+    p.add_argument("--style-layers", type=weighted_layers, default=D.style_layers, metavar="L1[:W],L2",
+                   help=f"VGG-19 layers by name with optional weights, e.g. relu1_1:2,relu2_1,relu3_1 "
+                   f"(default {','.join(D.style_layers)})")
     p.add_argument("--style-scale", type=number, default=D.style_scale,
                    help=f"style image size relative to the output (default {D.style_scale})")
+    p.add_argument("--preserve-color", choices=("none", "luminance", "histogram"), default=D.preserve_color,
+                   help="keep the content's colours (Gatys et al. 2016): 'luminance' transfers style on "
+                   "luminance only and keeps the content's chroma; 'histogram' matches the style image's "
+                   f"colour mean/covariance to the content's first (default {D.preserve_color})")
+    p.add_argument("--normalize-gradients", action="store_true", default=D.normalize_gradients,
+                   help="divide each loss term's gradient by its L1 norm (as jcjohnson/neural-style)")
+    p.add_argument("--scales", type=positive_int, default=D.scales,
+                   help="coarse-to-fine scales, each √2 (--scale-factor) larger, ending at --size "
+                   "(default: 1 up to 512 px; above, starting at 512 px or below)")
+    p.add_argument("--start-size", type=positive_int, default=D.start_size,
+                   help="size of the first scale (with --scales: sizes spread geometrically from it)")
+    p.add_argument("--scale-factor", type=number, default=D.scale_factor,
+                   help=f"growth between scales (default {D.scale_factor:.4g})")
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=D.optimizer, help=f"(default {D.optimizer})")
     p.add_argument("--lr", type=number, default=D.lr, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
     p.add_argument("--init", default=D.init, metavar="content|noise|PATH", help=f"starting image (default {D.init})")
@@ -56,8 +154,12 @@ def intermediate_path(out: Path, step: int) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = check_output_path(args.output, inputs=(args.content, args.style))
-    config = config_from_args(StylizeConfig, args)
+    styles, _ = styles_from_args(args)
+    config = config_from_cli(args)
+    out = check_output_path(args.output, inputs=(args.content, *styles, *args.masks))
+    masks = list(args.masks) or None
+    if masks is not None and len(masks) != len(styles):
+        raise ConfigError(f"{len(masks)} masks given for {len(styles)} style images; give one mask per style")
 
     def save_intermediate(event) -> None:
         if args.save_every and event.step % args.save_every == 0 and event.image is not None:
@@ -65,8 +167,8 @@ def run(args: argparse.Namespace) -> int:
 
     bar = ProgressBar("stylize", extra=save_intermediate)
     try:
-        load_cached(args.weights, notify=notify)  # fetches on first use, with a message, before the bar
-        result = stylize(args.content, args.style, config, callback=bar, weights=args.weights)
+        load_cached(args.weights)  # fetches on first use (message on stderr) before the bar starts
+        result = stylize(args.content, styles, config, masks=masks, callback=bar, weights=args.weights)
     finally:
         bar.close()
     save_image(result.image, out, alpha=result.alpha)

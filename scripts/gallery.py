@@ -1,0 +1,203 @@
+"""Render the README gallery of `impasto stylize` (run by hand: `make gallery`; slow on a CPU).
+
+Raw renders are cached in out/gallery/ (a render is skipped when its file exists, so the script can be
+stopped and resumed); the labelled figures are written to docs/gallery/. jcjohnson/neural-style's
+published outputs of the same pairs are read from ../shared/images/reference/ when that directory
+exists (only this script reads it; figures are made without the reference column otherwise).
+
+Every render below is one call of the public API; the equivalent CLI command is in README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageFilter
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from impasto.figures import labelled_grid, save_figure  # noqa: E402
+from impasto.images import load_image, save_image  # noqa: E402
+from impasto.stylize import config_fields, stylize  # noqa: E402
+
+EX = ROOT / "examples"
+CACHE = ROOT / "out" / "gallery"
+DOCS = ROOT / "docs" / "gallery"
+REFERENCE = ROOT.parent / "shared" / "images" / "reference"
+CONTENT = EX / "tubingen.jpg"
+
+# jcjohnson/neural-style runs 1000 L-BFGS iterations; the gallery uses fewer (stated in the README)
+# because this machine's CPU is slow and shared.
+ITERS = 150
+
+PAIRS = {  # name -> (style file, title)
+    "starry": ("starry_night.jpg", "The Starry Night (van Gogh)"),
+    "scream": ("the_scream.jpg", "The Scream (Munch)"),
+    "shipwreck": ("shipwreck.jpg", "The Shipwreck of the Minotaur (Turner)"),
+    "seated_nude": ("seated-nude.jpg", "Femme nue assise (Picasso)"),
+}
+
+OPTIONS: dict = {}  # extra StylizeConfig fields for every render (e.g. precision), from the command line
+
+
+def render(name: str, content, style, *, masks=None, iters: int = ITERS, **options) -> torch.Tensor:
+    """Stylize once and cache the result as out/gallery/<name>.png."""
+    path = CACHE / f"{name}.png"
+    if path.exists():
+        return load_image(path).rgb
+    CACHE.mkdir(parents=True, exist_ok=True)
+    options = {**OPTIONS, **options}
+    print(f"rendering {name} iters={iters} {options}", flush=True)
+    start = time.time()
+
+    def log(event):
+        if event.step % 10 == 0:
+            print(f"  {name} {event.stage} {event.step}/{event.total} {time.time() - start:.0f}s", flush=True)
+
+    result = stylize(content, style, masks=masks, callback=log, iters=iters, **options)
+    print(f"  {name} done in {time.time() - start:.0f}s", flush=True)
+    save_image(result.image, path)
+    return result.image
+
+
+def reference(name: str) -> Image.Image | None:
+    path = REFERENCE / name
+    return Image.open(path).convert("RGB") if path.exists() else None
+
+
+def thumb(path: Path, size: int = 512) -> torch.Tensor:
+    return load_image(path, size).rgb
+
+
+def sky_mask() -> Path:
+    """Soft mask of Tübingen's sky (blue, in the upper part), made from the photo by thresholding."""
+    path = CACHE / "tubingen_sky_mask.png"
+    im = Image.open(CONTENT).convert("RGB").resize((512, 384), Image.Resampling.LANCZOS)
+    px = torch.from_numpy(__import__("numpy").asarray(im, dtype="float32") / 255.0)
+    r, g, b = px[..., 0], px[..., 1], px[..., 2]
+    sky = ((b - r) > 0.12) & (b > 0.55)
+    sky[int(0.62 * sky.shape[0]):] = False  # the river reflects the sky: keep the upper part only
+    mask = Image.fromarray((sky.numpy() * 255).astype("uint8"), "L")
+    mask = mask.filter(ImageFilter.MaxFilter(5)).filter(ImageFilter.MinFilter(9)).filter(ImageFilter.GaussianBlur(3))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    mask.save(path)
+    return path
+
+
+def invert(path: Path) -> Path:
+    out = path.with_name(path.stem + "_inverse.png")
+    Image.eval(Image.open(path).convert("L"), lambda v: 255 - v).save(out)
+    return out
+
+
+def save(fig: Image.Image, name: str) -> None:
+    DOCS.mkdir(parents=True, exist_ok=True)
+    path = DOCS / name
+    save_figure(fig, path)
+    kb = path.stat().st_size // 1024
+    print(f"wrote {path.relative_to(ROOT)} ({fig.width}x{fig.height}, {kb} KB)", flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", default=None, help="render only these sections")
+    parser.add_argument("--figures-only", action="store_true", help="compose figures from cached renders")
+    parser.add_argument("--precision", default=None, help="passed to stylize when supported (e.g. bf16)")
+    args = parser.parse_args(argv)
+    if args.precision and "precision" in config_fields():
+        OPTIONS["precision"] = args.precision
+    want = (lambda s: True) if not args.only else (lambda s: s in args.only)
+    cells = (320, 240)
+
+    # 1. The four classic pairs, colour and luminance-only, next to jcjohnson/neural-style's outputs.
+    for key, (style_file, _) in PAIRS.items():  # colour renders first: they matter most
+        if want(key):
+            render(f"tubingen_{key}", CONTENT, EX / style_file)
+    for key, (style_file, title) in PAIRS.items():
+        if not want(key):
+            continue
+        style = EX / style_file
+        ours = render(f"tubingen_{key}", CONTENT, style)
+        ours_lum = render(f"tubingen_{key}_luminance", CONTENT, style, preserve_color="luminance")
+        ref, ref_lum = reference(f"tubingen_{key}.png"), reference(f"original_color_tubingen_{key}.png")
+        fig = labelled_grid(
+            [[thumb(style), ours, ref], [thumb(CONTENT), ours_lum, ref_lum]],
+            row_labels=["colour", "--preserve-color\nluminance"],
+            col_labels=["input", f"impasto ({ITERS} iterations)", "jcjohnson/neural-style"],
+            cell_size=cells, title=f"Tübingen × {title}, 512 px, default settings",
+        )
+        save(fig, f"tubingen_{key}.jpg")
+
+    # 2. Colour: default vs histogram matching vs luminance-only.
+    if want("colour"):
+        style = EX / "starry_night.jpg"
+        hist = render("tubingen_starry_histogram", CONTENT, style, preserve_color="histogram")
+        fig = labelled_grid(
+            [[thumb(style), render("tubingen_starry", CONTENT, style), hist,
+              render("tubingen_starry_luminance", CONTENT, style, preserve_color="luminance")]],
+            col_labels=["style", "default", "--preserve-color histogram", "--preserve-color luminance"],
+            cell_size=cells, title="Preserving colour (Gatys et al. 2016)",
+        )
+        save(fig, "colour.jpg")
+
+    # 3. Blend of two styles.
+    if want("blend"):
+        a, b = EX / "starry_night.jpg", EX / "the_scream.jpg"
+        blend = render("tubingen_blend_starry_scream", CONTENT, [a, b], style_blend_weights=(0.5, 0.5))
+        fig = labelled_grid(
+            [[render("tubingen_starry", CONTENT, a), blend, render("tubingen_scream", CONTENT, b)]],
+            col_labels=["Starry Night", "--style starry:0.5 --style scream:0.5", "The Scream"],
+            cell_size=cells, title="Blending styles (weights normalised)",
+        )
+        save(fig, "blend.jpg")
+
+    # 4. Spatial control: the sky in one style, the town in another.
+    if want("mask"):
+        sky = sky_mask()
+        town = invert(sky)
+        a, b = EX / "starry_night.jpg", EX / "shipwreck.jpg"
+        masked = render("tubingen_masks_starry_shipwreck", CONTENT, [a, b], masks=[sky, town])
+        sky_only = render("tubingen_mask_sky_only", CONTENT, [a], masks=[sky])
+        fig = labelled_grid(
+            [[load_image(sky).rgb, masked, sky_only]],
+            col_labels=["mask (sky)", "sky: Starry Night, rest: Shipwreck", "sky only (rest: no style)"],
+            cell_size=cells, title="Spatial control with --mask (Gatys et al. 2017)",
+        )
+        save(fig, "masks.jpg")
+
+    # 5. The system in reverse: a painting as content, a photo as style.
+    if want("reverse"):
+        painting, photo = EX / "starry_night.jpg", CONTENT
+        rev = render("reverse_starry_tubingen", painting, photo)
+        fig = labelled_grid(
+            [[thumb(painting), thumb(photo), rev]],
+            col_labels=["content: The Starry Night", "style: Tübingen photo", "result"],
+            cell_size=cells, title="The system in reverse",
+        )
+        save(fig, "reverse.jpg")
+
+    # 6. Multi-scale, coarse-to-fine, above 512 px (the default schedule 384 → 543 → 768 px).
+    if want("multiscale"):
+        style = EX / "starry_night.jpg"
+        big = render("tubingen_starry_768", CONTENT, style, size=768, iters=max(50, ITERS // 2))
+        save_image(big, DOCS / "tubingen_starry_768.jpg", quality=85)
+        single = render("tubingen_starry", CONTENT, style)
+        h, w = big.shape[-2:]
+        crop = (slice(None), slice(None), slice(h // 3, h // 3 + 240), slice(w // 2, w // 2 + 320))
+        up = torch.nn.functional.interpolate(single, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+        fig = labelled_grid(
+            [[up[crop], big[crop]]],
+            col_labels=["512 px single scale, upscaled", "768 px, 3 scales (384, 543, 768)"],
+            cell_size=cells, title="Coarse-to-fine: 1:1 crops",
+        )
+        save(fig, "multiscale.jpg")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""stylize: blends, colour preservation, masks, multi-scale, per-layer weights and the CLI around it.
+
+Real VGG-19 weights at tiny sizes (32–64 px) and few iterations.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+import pytest
+import torch
+
+from impasto import colour
+from impasto.cli import build_parser
+from impasto.cli.stylize import config_from_cli, parse_style_spec
+from impasto.errors import ConfigError
+from impasto.images import load_image
+from impasto.stylize import StylizeConfig, feature_extractor, make_loss, style_targets, stylize
+
+SCREAM = "the_scream.jpg"
+
+
+@pytest.fixture(scope="module")
+def paths(content_path, style_path):
+    return content_path, style_path, content_path.parent / SCREAM
+
+
+def test_blend_of_one_and_zero_equals_the_single_style(paths, vgg_weights):
+    content, starry, scream = paths
+    single = stylize(content, starry, size=32, iters=4)
+    blend = stylize(content, [starry, scream], size=32, iters=4, style_blend_weights=(1.0, 0.0))
+    other = stylize(content, [starry, scream], size=32, iters=4, style_blend_weights=(0.5, 0.5))
+    assert torch.allclose(single.image, blend.image, atol=1e-6)
+    assert not torch.allclose(single.image, other.image, atol=1e-3)
+
+
+def test_blend_weights_are_normalised(vgg_weights, tiny_style):
+    vgg = feature_extractor(StylizeConfig().style_layers)
+    cfg = StylizeConfig()
+    # a blend of one style with itself equals that style only if the weights are normalised
+    a = style_targets(vgg, [tiny_style], None, cfg)[0].grams
+    b = style_targets(vgg, [tiny_style, tiny_style.clone()], (3.0, 1.0), cfg)[0].grams
+    for layer in cfg.style_layers:
+        assert torch.allclose(a[layer], b[layer], rtol=1e-4, atol=1e-3)
+
+
+def test_luminance_mode_keeps_the_content_chroma_exactly(content_path, style_path, vgg_weights):
+    result = stylize(content_path, style_path, size=48, iters=8, preserve_color="luminance")
+    content = load_image(content_path, 48).rgb
+    iq = colour.rgb_to_yiq(result.image.double())[:, 1:]
+    iq_content = colour.rgb_to_yiq(content.double())[:, 1:]
+    assert torch.allclose(iq, iq_content, atol=1e-5)
+    # ... while the luminance did change
+    assert (colour.luminance(result.image) - colour.luminance(content)).abs().mean() > 0.01
+
+
+def test_histogram_mode_moves_the_style_colours_to_the_content(content_path, style_path):
+    from impasto.stylize import prepare_colour
+
+    content = load_image(content_path, 64).rgb
+    style = load_image(style_path, 64).rgb
+    _, (matched,) = prepare_colour("histogram", content, [style])
+    mu_c, cov_c = colour.colour_stats(content)
+    mu_s, cov_s = colour.colour_stats(style)
+    mu_m, cov_m = colour.colour_stats(matched)
+    # matched up to the clamp into [0, 1]
+    assert (mu_m - mu_c).abs().max() < 0.02 < (mu_s - mu_c).abs().max()
+    assert (cov_m - cov_c).abs().max() < 0.1 * cov_c.abs().max() < (cov_s - cov_c).abs().max()
+
+
+def test_zero_mask_region_stays_close_to_the_content(content_path, style_path, vgg_weights):
+    content = load_image(content_path, 64).rgb  # 48 x 64
+    mask = torch.zeros(1, 1, 48, 64)
+    mask[..., :32] = 1.0  # style on the left half only; the right half is covered by no style
+    result = stylize(content_path, style_path, masks=[mask], size=64, iters=25)
+    change = (result.image - content).abs().mean(dim=(0, 1))
+    left, right = float(change[:, :24].mean()), float(change[:, 44:].mean())
+    assert left > 0.03
+    assert right < 0.4 * left
+
+
+def test_multiscale_run_ends_at_the_requested_size(content_path, style_path, vgg_weights):
+    stages = []
+    result = stylize(content_path, style_path, size=48, iters=3, scales=2, callback=lambda e: stages.append(e.stage))
+    assert tuple(result.image.shape[-2:]) == (36, 48)
+    assert stages[0] == "scale 1/2 (34 px)" and stages[-1] == "scale 2/2 (48 px)"
+
+
+def test_per_layer_weights_scale_each_term(vgg_weights, tiny_content, tiny_style):
+    base = StylizeConfig(style_layers=("relu1_1", "relu2_1"), content_layers=("relu2_2",))
+    weighted = StylizeConfig(style_layers=("relu1_1", "relu2_1"), style_layer_weights=(3.0, 1.0),
+                             content_layers=("relu2_2",), content_layer_weights=(0.5,))
+    vgg = feature_extractor(("relu1_1", "relu2_1", "relu2_2"))
+    x = tiny_content.flip(-1)
+    _, p0 = make_loss(vgg, base, tiny_content, style_targets(vgg, [tiny_style], None, base))(x)
+    _, p1 = make_loss(vgg, weighted, tiny_content, style_targets(vgg, [tiny_style], None, weighted))(x)
+    assert torch.allclose(p1["style.relu1_1"], 3 * p0["style.relu1_1"])
+    assert torch.allclose(p1["style.relu2_1"], p0["style.relu2_1"])
+    assert torch.allclose(p1["content"], 0.5 * p0["content"])
+
+
+def test_normalize_gradients_gives_each_term_unit_l1_gradient(vgg_weights, tiny_content, tiny_style):
+    cfg = StylizeConfig(style_layers=("relu1_1",), content_layers=("relu1_1",), normalize_gradients=True,
+                        tv_weight=0.0, content_weight=1.0, style_weight=1.0)
+    vgg = feature_extractor(("relu1_1",))
+    x = tiny_content.flip(-1).clone().requires_grad_(True)
+    feats = {}
+
+    def hook_vgg(img, layers):  # the VGG, remembering the features of its last call
+        feats["f"] = vgg(img, layers)
+        return feats["f"]
+
+    total, parts = make_loss(hook_vgg, cfg, tiny_content, style_targets(vgg, [tiny_style], None, cfg))(x)
+    feats["f"]["relu1_1"].retain_grad()
+    total.backward()
+    # two terms (content and style) each contribute a gradient of L1 norm 1 at relu1_1
+    g = feats["f"]["relu1_1"].grad
+    assert 1.0 < float(g.abs().sum()) <= 2.0 + 1e-4
+    assert float(parts["style"]) > 0 and torch.isfinite(x.grad).all()
+
+
+def test_cli_defaults_equal_the_config_defaults():
+    args = build_parser().parse_args(["stylize", "c.jpg", "s.jpg", "-o", "o.png"])
+    assert config_from_cli(args) == StylizeConfig()
+    for f in fields(StylizeConfig):
+        if f.name not in ("content_layers", "style_layers"):
+            assert getattr(args, f.name, f.default) == f.default, f.name
+
+
+def test_cli_parses_blends_and_layer_weights():
+    args = build_parser().parse_args([
+        "stylize", "c.jpg", "--style", "a.jpg:0.7", "--style", "b.jpg:0.3", "-o", "o.png",
+        "--style-layers", "relu1_1:0.2,relu2_1", "--content-layers", "relu4_2:2",
+    ])
+    cfg = config_from_cli(args)
+    assert cfg.style_blend_weights == (0.7, 0.3)
+    assert cfg.style_layers == ("relu1_1", "relu2_1") and cfg.style_layer_weights == (0.2, 1.0)
+    assert cfg.content_layer_weights == (2.0,)
+
+
+def test_style_specs_with_colons_in_paths(tmp_path):
+    odd = tmp_path / "a:b.jpg"
+    odd.write_bytes(b"")
+    assert parse_style_spec(str(odd)) == (str(odd), None)
+    assert parse_style_spec(f"{odd}:0.5") == (str(odd), 0.5)
+    assert parse_style_spec("C:/art/x.jpg") == ("C:/art/x.jpg", None)
+    with pytest.raises(ConfigError, match="not a number"):
+        parse_style_spec(f"{odd}:heavy")
+
+
+def test_cli_two_styles_with_masks_writes_the_output(run_cli, tmp_path, paths, vgg_weights):
+    from PIL import Image
+
+    content, starry, scream = paths
+    left, right = tmp_path / "left.png", tmp_path / "right.png"
+    Image.new("L", (10, 10), 255).save(left)
+    Image.new("L", (10, 10), 0).save(right)  # another size: resized
+    out = tmp_path / "out.png"
+    code, _, err = run_cli("stylize", content, "-o", out, "--style", f"{starry}:0.5", "--style", scream,
+                           "--mask", left, "--mask", right, "--size", "32", "--iters", "2")
+    assert code == 0, err
+    assert Image.open(out).size == (32, 24)
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--style-layers", "relu1_1,relu9_9"], "unknown VGG-19 layer 'relu9_9'"),
+        (["--content-weight", "0"], "content-weight must be positive"),
+        (["--style-weight", "-3"], "style-weight must be positive"),
+        (["--style-layers", "relu1_1:-1"], "must be positive"),
+        (["--style", "STYLE:abc"], "blend weight 'abc'"),
+        (["--style", "STYLE:-0.5"], "must be zero or positive"),
+        (["--style", "STYLE:0"], "must not all be zero"),
+        (["--mask", "NOTIMAGE"], "not a readable image"),
+        (["--mask", "MASK", "--mask", "MASK"], "2 masks given for 1 style"),
+        (["--size", "9000"], "size must be between"),
+        (["--start-size", "600"], "start-size must be between"),
+        (["--scale-factor", "0.5"], "scale-factor must be between"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_no_output(run_cli, tmp_path, paths, extra, message):
+    from PIL import Image
+
+    content, starry, _ = paths
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    mask = tmp_path / "mask.png"
+    Image.new("L", (8, 8), 255).save(mask)
+    subst = {"NOTIMAGE": str(bad), "MASK": str(mask)}
+    extra = [subst.get(a, a).replace("STYLE", str(starry)) for a in extra]
+    positional = [] if any(a.startswith(str(starry)) for a in extra) else [starry]
+    out = tmp_path / "out.png"
+    code, _, err = run_cli("stylize", content, *positional, "-o", out, "--size", "32", "--iters", "1", *extra)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+    assert not out.exists()
