@@ -1,0 +1,86 @@
+"""`impasto fast CONTENT -o OUT [--model M] [--style k | --style 0:0.5,3:0.5] [--strength s]` —
+stylize with a trained fast network; CONTENT may be a folder (then OUT is a folder too)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError, ImageError
+from ..images import SAVE_FORMATS, check_output_path, save_image
+from ..fast.infer import FastConfig, load, stylize_picture, style_vector
+from .common import number, positive_int
+
+D = FastConfig()
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "fast", help="stylize in milliseconds with a trained fast network (default: the shipped model)",
+        description="Stylize photos with a feed-forward network (Johnson et al. 2016) holding several styles "
+        "(Dumoulin et al. 2017). CONTENT may be a file or a folder; with a folder, OUT is a folder.",
+    )
+    p.add_argument("content", help="content photo, or a folder of photos")
+    p.add_argument("-o", "--output", required=True, help="output image (.png/.jpg/.webp), or a folder for a folder input")
+    p.add_argument("--model", default=D.model, metavar="NAME|PATH",
+                   help="model name (see `impasto styles`) or .safetensors file (default: the shipped model)")
+    p.add_argument("--style", default=D.style, metavar="K|NAME|K:W,...",
+                   help="style index or name, or a blend such as 0:0.5,3:0.5 (default %(default)s)")
+    p.add_argument("--strength", type=number, default=D.strength,
+                   help="0 = the photo, 1 = fully stylized; a pixel blend in between (default %(default)s)")
+    p.add_argument("--size", type=positive_int, default=D.size,
+                   help="longest side of the output (default: the input's native resolution)")
+    p.add_argument("--format", default=".jpg", choices=sorted(SAVE_FORMATS),
+                   help="output format for folder input (default .jpg)")
+    p.add_argument("--device", default=D.device, help="auto, cpu, cuda or mps (default auto)")
+    p.set_defaults(run=run)
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = FastConfig(model=args.model, style=args.style, strength=args.strength, size=args.size, device=args.device)
+    content = Path(args.content)
+    out = Path(args.output)
+    if content.is_dir():
+        files = _images_in(content)
+        if not files:
+            raise ImageError(f"folder '{content}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        if out.exists() and not out.is_dir():
+            raise ImageError(f"output '{out}' must be a folder when the input is a folder")
+        if out.resolve() == content.resolve():
+            raise ImageError(f"output folder '{out}' is the input folder; refusing to overwrite the inputs")
+        jobs = [(f, out / (f.stem + args.format)) for f in files]
+    else:
+        if not content.exists():
+            raise ImageError(f"content image '{content}' does not exist")
+        jobs = [(content, out)]
+    loaded = load(config.model)  # bad model files fail here, before any work
+    style_vector(config.style, loaded.styles)  # as do bad style indices
+    if content.is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+    for src, dst in jobs:
+        check_output_path(dst, inputs=(src,))
+    from tqdm import tqdm
+
+    failed = 0
+    for src, dst in tqdm(jobs, desc="fast", unit="img", file=sys.stderr, disable=len(jobs) == 1 or None):
+        try:
+            pic = stylize_picture(src, config)
+        except ImageError as exc:
+            if len(jobs) == 1:
+                raise
+            print(f"impasto: skipped: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        save_image(pic.rgb, dst, alpha=pic.alpha)
+    done = len(jobs) - failed
+    where = out if content.is_dir() else jobs[0][1]
+    print(f"wrote {done} image{'s' if done != 1 else ''} to {where}", file=sys.stderr)
+    if failed:
+        raise ConfigError(f"{failed} of {len(jobs)} inputs could not be read")
+    return 0

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import torch
+
+from impasto.fast.network import TransformerNet, one_hot
+
+
+def test_output_shape_matches_any_input_size_and_range(tiny_net):
+    for h, w in ((32, 32), (37, 50), (64, 30)):
+        x = torch.rand(2, 3, h, w)
+        y = tiny_net(x, one_hot(1, 3))
+        assert y.shape == (2, 3, h, w)
+        assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+
+
+def test_deterministic(tiny_net):
+    x = torch.rand(1, 3, 40, 40)
+    a = tiny_net(x, one_hot(0, 3))
+    b = tiny_net(x.clone(), one_hot(0, 3))
+    assert torch.equal(a, b)
+
+
+def test_styles_differ(tiny_net):
+    x = torch.rand(1, 3, 32, 32)
+    assert not torch.allclose(tiny_net(x, one_hot(0, 3)), tiny_net(x, one_hot(2, 3)), atol=1e-4)
+
+
+def test_blend_weight_one_equals_single_style(tiny_net):
+    x = torch.rand(1, 3, 36, 36)
+    blend = torch.tensor([0.0, 1.0, 0.0])
+    assert torch.allclose(tiny_net(x, blend), tiny_net(x, one_hot(1, 3)))
+
+
+def test_blend_interpolates_normalisation_parameters(tiny_net):
+    w = torch.tensor([[0.25, 0.0, 0.75]])
+    norm = tiny_net.norm1
+    x = torch.randn(1, norm.gamma.shape[1], 8, 8)
+    mixed = norm(x, w)
+    gamma = 0.25 * norm.gamma[0] + 0.75 * norm.gamma[2]
+    beta = 0.25 * norm.beta[0] + 0.75 * norm.beta[2]
+    xn = torch.nn.functional.instance_norm(x)
+    assert torch.allclose(mixed, xn * gamma[None, :, None, None] + beta[None, :, None, None], atol=1e-5)
+
+
+def test_per_image_styles_in_one_batch(tiny_net):
+    x = torch.rand(1, 3, 32, 32).expand(2, -1, -1, -1)
+    both = tiny_net(x, torch.stack([one_hot(0, 3), one_hot(2, 3)]))
+    assert torch.allclose(both[0], tiny_net(x[:1], one_hot(0, 3))[0], atol=1e-5)
+    assert torch.allclose(both[1], tiny_net(x[:1], one_hot(2, 3))[0], atol=1e-5)
+
+
+def test_width_controls_parameter_count():
+    small, large = TransformerNet(2, 8), TransformerNet(2, 16)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert 3.5 < count(large) / count(small) < 4.1  # convolutions dominate: params ~ width²

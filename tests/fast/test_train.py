@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+from PIL import Image
+
+from impasto.errors import ConfigError
+from impasto.fast.models import load_model
+from impasto.fast.network import TransformerNet
+from impasto.fast.train import DataError, PerceptualLoss, TrainConfig, load_dataset, sample_batch, train
+
+from .conftest import EXAMPLES
+
+STYLES = (str(EXAMPLES / "starry_night.jpg"), str(EXAMPLES / "the_scream.jpg"))
+PHOTOS = [EXAMPLES / n for n in ("tubingen.jpg", "golden_gate.jpg", "hoovertowernight.jpg", "brad_pitt.jpg")]
+
+
+def tiny_config(tmp_path, **kw) -> TrainConfig:
+    base = dict(styles=STYLES, data=(str(tmp_path),), output=str(tmp_path / "m.safetensors"), width=4, blocks=1,
+                crop=32, batch=2, style_size=48, steps=3, checkpoint_every=2, preview_every=1000, bf16=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return load_dataset(PHOTOS, 32)
+
+
+def test_one_step_lowers_the_loss(tmp_path, photos, vgg_weights):
+    config = tiny_config(tmp_path)
+    torch.manual_seed(0)
+    net = TransformerNet(2, 4, 1)
+    loss = PerceptualLoss(config, [__import__("impasto").load_image(s, 48).rgb for s in STYLES])
+    x = sample_batch(photos, 2, 32, torch.Generator().manual_seed(1))
+    styles = torch.tensor([0, 1])
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    before, parts = loss(net, x, styles)
+    assert set(parts) == {"content", "style", "tv"}
+    before.backward()
+    opt.step()
+    with torch.no_grad():
+        after, _ = loss(net, x, styles)
+    assert float(after) < float(before)
+
+
+def test_resume_continues_the_same_run(tmp_path, photos, vgg_weights):
+    straight = train(tiny_config(tmp_path / "a", output=str(tmp_path / "a.safetensors"), data=("unused",)),
+                     data_images=photos)
+    assert straight.steps == 3
+    # The same run, stopped after 2 steps (as if killed right after a checkpoint), then resumed.
+    cfg_b = tiny_config(tmp_path, output=str(tmp_path / "b.safetensors"), data=("unused",))
+    first = train(replace(cfg_b, steps=2), data_images=photos)
+    assert first.steps == 2 and cfg_b.checkpoint.exists()
+    saved = torch.load(cfg_b.checkpoint, weights_only=False)
+    assert saved["step"] == 2 and saved["opt"]["state"][0]["step"] == 2
+    resumed = train(cfg_b, data_images=photos)
+    assert resumed.steps == 3
+    net_a, meta_a = load_model(straight.model)
+    net_b, meta_b = load_model(resumed.model)
+    for (name, pa), pb in zip(net_a.state_dict().items(), net_b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb), name
+    opt_a = torch.load(tmp_path / "a.ckpt", weights_only=False)["opt"]["state"]
+    opt_b = torch.load(cfg_b.checkpoint, weights_only=False)["opt"]["state"]
+    assert opt_a.keys() == opt_b.keys()
+    for k in opt_a:
+        assert torch.equal(opt_a[k]["exp_avg"], opt_b[k]["exp_avg"])
+        assert int(opt_a[k]["step"]) == int(opt_b[k]["step"]) == 3
+    assert meta_b["training"]["steps"] == 3
+    assert [s["name"] for s in meta_b["styles"]] == ["starry_night", "the_scream"]
+
+
+def test_resume_refuses_a_different_run(tmp_path, photos, vgg_weights):
+    cfg = tiny_config(tmp_path, steps=2, data=("unused",))
+    train(cfg, data_images=photos)
+    with pytest.raises(Exception, match="different run"):
+        train(replace(cfg, width=6, steps=3), data_images=photos)
+
+
+def test_add_style_trains_only_the_new_normalisation(tmp_path, photos, vgg_weights):
+    base = train(tiny_config(tmp_path, steps=1, data=("unused",)), data_images=photos)
+    base_net, _ = load_model(base.model)
+    cfg = tiny_config(tmp_path, styles=(str(EXAMPLES / "shipwreck.jpg"),), output=str(tmp_path / "plus.safetensors"),
+                      steps=2, add_style_to=str(base.model), data=("unused",))
+    plus = train(cfg, data_images=photos)
+    net, meta = load_model(plus.model)
+    assert net.n_styles == 3 and [s["name"] for s in meta["styles"]] == ["starry_night", "the_scream", "shipwreck"]
+    old = base_net.state_dict()
+    for name, p in net.state_dict().items():
+        if name.endswith((".gamma", ".beta")):
+            assert torch.equal(p[:2], old[name])
+        else:
+            assert torch.equal(p, old[name]), name
+
+
+def _write_photos(folder, n):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", (48, 40), (40 * i % 255, 90, 200)).save(folder / f"p{i}.png")
+
+
+def test_few_images_warns_and_empty_folder_fails(tmp_path, vgg_weights):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="no training images"):
+        train(tiny_config(tmp_path, data=(str(empty),)))
+    _write_photos(tmp_path / "few", 2)
+    messages: list[str] = []
+    result = train(tiny_config(tmp_path, data=(str(tmp_path / "few"),), steps=1), warn=messages.append)
+    assert result.steps == 1
+    assert any("only 2 training images" in m for m in messages)
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError) as err:
+        TrainConfig(styles=STYLES, data=("x",), crop=30)
+    assert err.value.field == "crop"
+    with pytest.raises(ConfigError) as err:
+        TrainConfig(styles=(), data=("x",))
+    assert err.value.field == "styles"
