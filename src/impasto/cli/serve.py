@@ -11,12 +11,6 @@ from ..errors import ImpastoError
 from .common import notify, number, positive_int
 
 
-def _limit_defaults():
-    from ..service.limits import Limits
-
-    return Limits()
-
-
 def default_data_dir() -> Path:
     from platformdirs import user_data_dir
 
@@ -35,6 +29,8 @@ def register(sub) -> None:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="jobs, uploads and results (default: the user data directory, impasto/service)")
     p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="torch threads per worker (default: CPU cores / workers)")
     p.add_argument("--api-key", default=None,
                    help="require this key (X-API-Key header) on every route but /healthz; "
                    "default: $IMPASTO_API_KEY, else no key")
@@ -42,12 +38,16 @@ def register(sub) -> None:
                    help="delete finished jobs after this long: 90s, 30m, 12h, 7d (default 7d)")
     p.add_argument("--gallery", type=Path, default=None,
                    help="directory of style images offered by the browser UI (default: examples/ of a checkout)")
-    limits = p.add_argument_group("limits")
-    for f in fields(_limit_defaults()):
-        default = getattr(_limit_defaults(), f.name)
+    from ..service.kinds import field_docs
+    from ..service.limits import Limits
+
+    limits = p.add_argument_group("limits (a request above one is refused with 413, 422 or 429)")
+    docs = field_docs(Limits)
+    for f in fields(Limits):
+        default = getattr(Limits(), f.name)
         limits.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=default,
                             type=number if isinstance(default, float) else positive_int,
-                            help=f"(default {default})")
+                            help=f"{docs.get(f.name, '')} (default {default})".strip())
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     p.set_defaults(run=run)
 
@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     if args.gallery is not None and not args.gallery.is_dir():
         raise ImpastoError(f"gallery '{args.gallery}' is not a directory")
     settings = Settings(data_dir=data_dir, host=args.host, port=args.port, workers=args.workers, api_key=api_key,
-                        limits=limits, retention=parse_duration(args.retention), gallery=gallery)
+                        limits=limits, retention=parse_duration(args.retention), gallery=gallery,
+                        threads=args.threads)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(name)s: %(message)s")
     if args.host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         notify(f"warning: serving on {args.host} without an API key; anyone who can reach it can submit jobs")

@@ -65,6 +65,8 @@ class Settings:
     """Directory of style images offered by the browser UI (default: the repository's ``examples/``)."""
     preview_interval: float = 1.0
     """Seconds between preview images written by a worker."""
+    threads: int | None = None
+    """Torch threads per worker (None: CPU cores / workers)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.workers <= 64:

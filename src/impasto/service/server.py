@@ -58,7 +58,7 @@ class WorkerPool:
         self.procs: dict[str, subprocess.Popen] = {}
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._watch, name="impasto-workers", daemon=True)
-        self.threads = max(1, (os.cpu_count() or 1) // settings.workers)
+        self.threads = settings.threads or max(1, (os.cpu_count() or 1) // settings.workers)
 
     def _spawn(self, worker_id: str) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "impasto.service.worker", "--data-dir", str(self.settings.data_dir),

@@ -1,0 +1,150 @@
+"""A real `impasto serve` process on a free loopback port, tiny test images, an SSE reader."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx", reason="the web service tests need the 'serve' extra")
+pytest.importorskip("fastapi", reason="the web service tests need the 'serve' extra")
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+START_TIMEOUT = 90.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`python -m impasto serve` in its own process group (so a test can SIGKILL it and its workers)."""
+
+    def __init__(self, data_dir: Path, *args: str, api_key: str | None = None, log: Path | None = None) -> None:
+        self.data_dir, self.args, self.api_key = Path(data_dir), args, api_key
+        self.log = log or self.data_dir.parent / f"{self.data_dir.name}-server.log"
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if k != "IMPASTO_API_KEY"}
+        if self.api_key:
+            env["IMPASTO_API_KEY"] = self.api_key
+        cmd = [sys.executable, "-m", "impasto", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
+               "--log-level", "warning", *self.args]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True, env=env)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                r = httpx.get(f"{self.url}/healthz", timeout=1.0)
+                if r.status_code == 200 and r.json().get("workers"):
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"server did not start in {START_TIMEOUT} s:\n{self.log.read_text()[-3000:]}")
+
+    def client(self, **kw) -> httpx.Client:
+        headers = {"X-API-Key": self.api_key} if self.api_key else {}
+        return httpx.Client(base_url=self.url, timeout=30.0, headers=headers, **kw)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: web process and workers, no clean-up of any kind."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self._reap()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._reap()
+
+    def _reap(self) -> None:
+        if self.proc is not None:
+            try:  # workers left behind (only if the group outlived its leader)
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def png_bytes(path: Path, size: int, *, fmt: str = "PNG") -> bytes:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        im.thumbnail((size, size), Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        im.save(buf, format=fmt)
+        return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tiny_images() -> dict[str, bytes]:
+    return {"content": png_bytes(EXAMPLES / "tubingen.jpg", 48, fmt="JPEG"),
+            "style": png_bytes(EXAMPLES / "starry_night.jpg", 48)}
+
+
+def read_events(client: httpx.Client, url: str, *, timeout: float = 120.0) -> list[dict]:
+    """Read a server-sent event stream until its ``end`` event; each event as {id, event, data}."""
+    events: list[dict] = []
+    current: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    with client.stream("GET", url, timeout=timeout) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no end event within {timeout} s; got {events[-3:]}")
+            if line == "":
+                if "event" in current:
+                    events.append({"id": int(current["id"]), "event": current["event"],
+                                   "data": json.loads(current["data"])})
+                    if current["event"] == "end":
+                        return events
+                current = {}
+            elif not line.startswith(":"):
+                key, _, value = line.partition(":")
+                current[key] = value[1:] if value.startswith(" ") else value
+    raise AssertionError(f"stream closed without an end event: {events[-3:]}")
+
+
+def wait_for(client: httpx.Client, job_id: str, predicate, *, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if predicate(job):
+            return job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} still {job['state']} after {timeout} s: {job}")
+        time.sleep(0.05)
+
+
+def final(job: dict) -> bool:
+    return job["state"] in ("succeeded", "failed", "cancelled")
