@@ -36,3 +36,4 @@ clean-venv:
 # README pictures: each script writes into docs/ (run by hand; not part of `make test`).
 gallery: weights
 	$(PY) scripts/gallery.py
+	$(PY) scripts/dream_gallery.py
