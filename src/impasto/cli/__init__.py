@@ -9,15 +9,17 @@ from collections.abc import Sequence
 
 from ..errors import ImpastoError
 from . import dream as _dream
+from . import export_onnx as _export_onnx
 from . import fast as _fast
 from . import serve as _serve
 from . import styles as _styles
 from . import stylize as _stylize
 from . import train as _train
+from . import video as _video
 from . import weights as _weights
 
 #: Sub-command modules, in the order `impasto --help` lists them.
-COMMANDS = (_stylize, _weights, _serve, _train, _fast, _styles, _dream)
+COMMANDS = (_stylize, _weights, _serve, _train, _fast, _styles, _video, _export_onnx, _dream)
 
 
 class _Parser(argparse.ArgumentParser):

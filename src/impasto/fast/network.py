@@ -112,6 +112,10 @@ class TransformerNet(nn.Module):
         if ph or pw:
             mode = "reflect" if h > ph and w > pw else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        return self.core(x, style)[:, :, :h, :w]
+
+    def core(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """The network proper: H and W must be multiples of 4; ``style`` is (N, n_styles)."""
         y = F.relu(self.norm1(self.conv1(x), style))
         y = F.relu(self.norm2(self.conv2(y), style))
         y = F.relu(self.norm3(self.conv3(y), style))
@@ -119,8 +123,7 @@ class TransformerNet(nn.Module):
             y = block(y, style)
         y = F.relu(self.norm4(self.up1(y), style))
         y = F.relu(self.norm5(self.up2(y), style))
-        y = torch.sigmoid(self.conv_out(y))
-        return y[:, :, :h, :w]
+        return torch.sigmoid(self.conv_out(y))
 
 
 def one_hot(index: int, n_styles: int) -> torch.Tensor:

@@ -252,10 +252,16 @@ def _settings(config: TrainConfig) -> dict:
     return {k: getattr(config, k) for k in keep}
 
 
+#: Settings that may change when a run is resumed (the change is recorded in the model's metadata).
+TUNABLE = ("lr", "content_weight", "style_weight", "tv_weight", "stability_weight", "stability_noise")
+
+
 def _same_run(saved: dict, config: TrainConfig) -> str | None:
     """Why a checkpoint cannot continue this run, or None."""
     now = _settings(config)
     for k, v in now.items():
+        if k in TUNABLE:
+            continue
         old = saved["settings"].get(k)
         if (list(old) if isinstance(old, (list, tuple)) else old) != (list(v) if isinstance(v, tuple) else v):
             return f"{k} was {old!r}, now {v!r}"
@@ -326,6 +332,7 @@ def train(
     gen = torch.Generator().manual_seed(config.seed)
     step, seconds_before = 0, 0.0
     history: list[dict[str, float]] = []
+    changes: list[dict] = []
 
     ckpt = config.checkpoint
     if resume and ckpt.exists():
@@ -341,6 +348,12 @@ def train(
         gen.set_state(saved["gen"])
         step, seconds_before = saved["step"], saved["seconds"]
         history = saved.get("history", [])
+        changes = list(saved.get("changes", []))
+        changed = {k: getattr(config, k) for k in TUNABLE if saved["settings"].get(k) != getattr(config, k)}
+        if changed:
+            changes.append({"step": step, **changed})
+            warn(f"resuming at step {step} with changed settings: "
+                 + ", ".join(f"{k} {saved['settings'].get(k)} -> {v}" for k, v in changed.items()))
 
     meta = {
         "styles": _style_meta(config, base_styles),
@@ -352,7 +365,7 @@ def train(
         state = {
             "net": net.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(), "step": steps_done,
             "seconds": seconds, "settings": _settings(config),
-            "style_hashes": [file_sha256(s) for s in config.styles], "history": history,
+            "style_hashes": [file_sha256(s) for s in config.styles], "history": history, "changes": changes,
         }
         import io
 
@@ -360,6 +373,8 @@ def train(
         torch.save(state, buf)
         atomic_write(ckpt, lambda fh: fh.write(buf.getvalue()))
         meta["training"].update(steps=steps_done, seconds=round(seconds, 1))
+        if changes:
+            meta["training"]["changes"] = changes
         save_model(net, config.output, meta)
 
     if validation is not None:
@@ -390,7 +405,7 @@ def train(
             preview = None
             if validation is not None and step % config.preview_every == 0:
                 preview = render_preview(net, validation)
-                save_image(preview, config.preview_dir / f"step{step:06d}.jpg")
+                save_image(preview, config.preview_dir / f"step{step:06d}.png")
             if callback is not None:
                 eta = elapsed / (step - first_step) * (config.steps - step)
                 callback(ProgressEvent(step, config.steps, row, seconds_before + elapsed, eta, preview))

@@ -1,0 +1,199 @@
+"""Stylizing videos with a fast network (optional extra ``video``: PyAV).
+
+Every frame is stylized at its native resolution; the audio stream is copied unchanged (re-encoded to
+AAC only when the output container cannot hold the original codec). Flicker is measured as the mean
+absolute change between consecutive output frames divided by the same for the input frames (1.0 =
+the output changes as much as the input; plain per-frame networks are typically well above 1).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ImpastoError
+from ..optimize import ProgressEvent
+from ..stylize import resolve_device
+from .infer import FastConfig, apply, load, style_vector
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".avi")
+
+
+class VideoError(ImpastoError):
+    """A video cannot be read or written (or PyAV is missing)."""
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    path: Path
+    frames: int
+    size: tuple[int, int]
+    """(height, width) of the frames."""
+    has_audio: bool
+    input_change: float
+    """Mean absolute change between consecutive input frames (0–1 scale)."""
+    output_change: float
+    seconds: float
+    interrupted: bool = False
+
+    @property
+    def flicker(self) -> float:
+        """Output change relative to the input's (lower = steadier)."""
+        return self.output_change / self.input_change if self.input_change > 0 else float("nan")
+
+
+def _av():
+    try:
+        import av
+    except ImportError:
+        raise VideoError("video needs the 'video' extra (PyAV): pip install 'impasto[video]'") from None
+    return av
+
+
+def check_video_output(path: str | os.PathLike, source: str | os.PathLike) -> Path:
+    p = Path(path)
+    if p.suffix.lower() not in VIDEO_SUFFIXES:
+        raise VideoError(f"output '{p}' has extension '{p.suffix or '(none)'}'; use one of {', '.join(VIDEO_SUFFIXES)}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise VideoError(f"output directory '{parent}' does not exist")
+    if p.exists() and Path(source).exists() and os.path.samefile(p, source):
+        raise VideoError(f"output '{p}' is the input video; refusing to overwrite it")
+    return p
+
+
+def probe(path: str | os.PathLike) -> tuple[int, tuple[int, int], bool]:
+    """(frame count estimate, (height, width), has audio) of a video; one-line VideoError when unreadable."""
+    av = _av()
+    p = Path(path)
+    if not p.is_file():
+        raise VideoError(f"video '{p}' does not exist")
+    try:
+        with av.open(str(p)) as c:
+            if not c.streams.video:
+                raise VideoError(f"'{p}' has no video stream")
+            v = c.streams.video[0]
+            frames = v.frames or (int(float(v.duration * v.time_base) * float(v.average_rate)) if v.duration and v.average_rate else 0)
+            return frames, (v.codec_context.height, v.codec_context.width), bool(c.streams.audio)
+    except VideoError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - FFmpeg's many error types: one line for the person
+        raise VideoError(f"video '{p}' is not a readable video: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+
+
+def stylize_video(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    config: FastConfig | None = None,
+    *,
+    callback: Callable[[ProgressEvent], None] | None = None,
+    crf: int = 18,
+    **overrides,
+) -> VideoResult:
+    """Stylize every frame of ``source`` into ``output`` (H.264 + the original audio)."""
+    av = _av()
+    config = replace(config or FastConfig(), **overrides) if overrides else (config or FastConfig())
+    out_path = check_video_output(output, source)
+    total, (h, w), _ = probe(source)
+    loaded = load(config.model)
+    style = style_vector(config.style, loaded.styles)
+    device = resolve_device(config.device)
+    tmp = out_path.with_name(f".{out_path.name}.part{out_path.suffix}")
+    start = time.perf_counter()
+    frames = 0
+    change_in = change_out = 0.0
+    prev_in = prev_out = None
+    interrupted = False
+    has_audio = False
+    try:
+        with av.open(str(source)) as inp, av.open(str(tmp), "w") as out:
+            vin = inp.streams.video[0]
+            vin.thread_type = "AUTO"
+            rate = vin.average_rate or vin.guessed_rate or 25
+            vout = out.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=rate)
+            vout.width, vout.height = w, h
+            # yuv420p (the playable default) needs even sizes; odd sizes keep full chroma instead.
+            vout.pix_fmt = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
+            if vout.codec_context.name == "libx264":
+                vout.options = {"crf": str(crf), "preset": "veryfast"}
+            ain = inp.streams.audio[0] if inp.streams.audio else None
+            aout = None
+            transcode_audio = False
+            if ain is not None:
+                has_audio = True
+                try:
+                    aout = out.add_stream_from_template(ain)
+                except Exception:  # noqa: BLE001 - codec not allowed in this container: re-encode
+                    aout = out.add_stream("aac", rate=ain.rate)
+                    transcode_audio = True
+            streams = [vin] + ([ain] if ain is not None else [])
+            try:
+                for packet in inp.demux(*streams):
+                    if packet.stream.type == "audio":
+                        if transcode_audio:
+                            for frame in packet.decode():
+                                frame.pts = None
+                                for p in aout.encode(frame):
+                                    out.mux(p)
+                        elif packet.dts is not None:
+                            packet.stream = aout
+                            out.mux(packet)
+                        continue
+                    for frame in packet.decode():
+                        arr = frame.to_ndarray(format="rgb24")
+                        x = torch.from_numpy(arr).permute(2, 0, 1)[None].float().div_(255.0)
+                        y = apply(loaded, x, style, config.strength, device)
+                        if prev_in is not None:
+                            change_in += float((x - prev_in).abs().mean())
+                            change_out += float((y - prev_out).abs().mean())
+                        prev_in, prev_out = x, y
+                        rgb = y[0].mul(255).round().clamp(0, 255).byte().permute(1, 2, 0).contiguous().numpy()
+                        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                        vf.pts, vf.time_base = frame.pts, frame.time_base
+                        for p in vout.encode(vf):
+                            out.mux(p)
+                        frames += 1
+                        if callback is not None:
+                            elapsed = time.perf_counter() - start
+                            eta = elapsed / frames * max(0, total - frames) if total else None
+                            callback(ProgressEvent(frames, max(total, frames), {}, elapsed, eta))
+            except KeyboardInterrupt:
+                interrupted = True
+            for p in vout.encode():
+                out.mux(p)
+            if transcode_audio:
+                for p in aout.encode():
+                    out.mux(p)
+        if frames == 0:
+            raise VideoError(f"video '{source}' has no decodable frames")
+        os.replace(tmp, out_path)
+    except ImpastoError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, Exception) and type(exc).__module__.startswith("av"):
+            raise VideoError(f"video '{source}' could not be processed: {str(exc).strip().splitlines()[0]}") from None
+        raise
+    n = max(1, frames - 1)
+    return VideoResult(out_path, frames, (h, w), has_audio, change_in / n, change_out / n,
+                       time.perf_counter() - start, interrupted)
+
+
+def frame_change(path: str | os.PathLike) -> tuple[int, float]:
+    """(frames, mean absolute change between consecutive frames) of a video file."""
+    av = _av()
+    prev, total, n = None, 0.0, 0
+    with av.open(str(path)) as c:
+        for frame in c.decode(video=0):
+            x = torch.from_numpy(frame.to_ndarray(format="rgb24")).float() / 255.0
+            if prev is not None:
+                total += float((x - prev).abs().mean())
+            prev, n = x, n + 1
+    return n, total / max(1, n - 1)
