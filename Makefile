@@ -5,7 +5,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.impasto-installed
 
-.PHONY: setup demo test weights gallery clean-venv
+.PHONY: setup demo test e2e weights gallery clean-venv
 
 setup: $(STAMP)
 
@@ -29,6 +29,15 @@ demo: weights
 
 test: weights
 	$(PY) -m pytest -q
+
+# The browser test of the web UI: Debian's chromium (installed with apt when missing; no browser
+# download) driven by Playwright. Screenshots and the downloaded result land in out/e2e/.
+CHROMIUM ?= /usr/bin/chromium
+e2e: weights
+	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium; } \
+		|| { echo "make e2e: install Debian's chromium (apt-get install chromium) or set CHROMIUM=" >&2; exit 1; }
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev,serve,e2e]"
+	E2E=1 CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q tests/e2e
 
 clean-venv:
 	rm -rf $(VENV)

@@ -4,6 +4,7 @@ stores uploads, puts jobs in the queue and relays their progress; worker process
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import shutil
@@ -58,6 +59,7 @@ class JobOut(BaseModel):
     progress: ProgressOut | None
     error: str | None
     cancel_requested: bool
+    attempts: int = Field(description="times a worker started this job (above 1 after a restart)")
     has_preview: bool
     has_result: bool
     urls: dict[str, str]
@@ -96,6 +98,8 @@ class Guard:
 
     def __init__(self, app, *, api_key: str | None, max_body: int) -> None:
         self.app, self.api_key, self.max_body = app, api_key, max_body
+        # The browser keeps a digest of the key, not the key itself.
+        self.cookie = hashlib.sha256(f"impasto:{api_key}".encode()).hexdigest() if api_key else ""
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -107,7 +111,7 @@ class Guard:
                 query = _query(scope)
                 if "api_key" in query and hmac.compare_digest(query["api_key"].encode(), self.api_key.encode()):
                     response = RedirectResponse("/", status_code=303)
-                    response.set_cookie("impasto_key", self.api_key, httponly=True, samesite="strict")
+                    response.set_cookie("impasto_key", self.cookie, httponly=True, samesite="strict")
                     return await response(scope, receive, send)
                 page = _static_text("login.html")
                 return await HTMLResponse(page, status_code=401)(scope, receive, send)
@@ -146,12 +150,13 @@ class Guard:
         auth = headers.get("authorization", "")
         if key is None and auth.lower().startswith("bearer "):
             key = auth[7:].strip()
-        if key is None:
-            for part in headers.get("cookie", "").split(";"):
-                name, _, value = part.strip().partition("=")
-                if name == "impasto_key":
-                    key = value
-        return key is not None and hmac.compare_digest(key.encode(), self.api_key.encode())
+        if key is not None:
+            return hmac.compare_digest(key.encode(), self.api_key.encode())
+        for part in headers.get("cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == "impasto_key":
+                return hmac.compare_digest(value.strip('"').encode(), self.cookie.encode())
+        return False
 
     async def _too_large(self, scope, receive, send) -> None:
         mib = self.max_body / 1024 / 1024
@@ -184,6 +189,7 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         description="Neural style transfer as a service: submit a job, follow its progress, fetch the result.",
     )
     app.state.queue = queue
+    app.add_middleware(Guard, api_key=settings.api_key, max_body=limits.max_request_bytes)
     gallery_dir = settings.gallery
     thumbs_dir = Path(settings.data_dir) / "thumbs"
 
@@ -236,7 +242,7 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             "progress": None if job.state == QUEUED or p.total == 0 else {
                 "step": p.step, "total": p.total, "fraction": min(1.0, p.step / p.total) if p.total else 0.0,
                 "losses": p.losses, "elapsed": p.elapsed, "eta": p.eta, "stage": p.stage},
-            "error": job.error, "cancel_requested": job.cancel_requested,
+            "error": job.error, "cancel_requested": job.cancel_requested, "attempts": job.attempts,
             "has_preview": (d / PREVIEW_NAME).is_file(), "has_result": has_result,
             "urls": {"self": base, "events": f"{base}/events", "preview": f"{base}/preview",
                      "result": f"{base}/result"},

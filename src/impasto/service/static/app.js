@@ -283,6 +283,7 @@ async function submit(event) {
     remember(r.body.id);
     showJob(r.body);
     renderHistory();
+    pollHealth();
   } catch (err) {
     $("#form-error").textContent = `Could not reach the server: ${err.message}`;
   } finally {
@@ -316,6 +317,7 @@ function follow(job) {
     if (ui.source === source) ui.source = null;
     renderJob(JSON.parse(e.data));
     renderHistory();
+    pollHealth();
   });
 }
 

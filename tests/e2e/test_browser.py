@@ -1,0 +1,97 @@
+"""End to end in a real headless Chromium (Debian's package, driven by Playwright): open the UI,
+upload a photo, pick a style, submit, watch the progress, download the result. Screenshots go to
+``out/e2e/``. Run with ``make e2e`` (sets E2E=1); plain ``make test`` skips this module."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+if os.environ.get("E2E") != "1":
+    pytest.skip("browser test: run `make e2e` (E2E=1)", allow_module_level=True)
+
+from PIL import Image  # noqa: E402
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+from service.conftest import EXAMPLES, ROOT, Server  # noqa: E402
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTEFACTS = ROOT / "out" / "e2e"
+FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update"]  # + --headless
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("e2e") / "data", "--gallery", str(EXAMPLES), "--threads", "1").start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: apt-get install chromium (make e2e does)")
+    profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh --user-data-dir
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=FLAGS, accept_downloads=True,
+            viewport={"width": 1280, "height": 900},
+        )
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        yield page
+        context.close()
+        # The deliberate bad submission at the end logs its 422 response; nothing else may fail.
+        assert [e for e in errors if "status of 422" not in e] == [], errors
+
+
+def test_upload_submit_watch_progress_download(server, page, tmp_path):
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page.goto(server.url + "/")
+    expect(page.locator("#kinds input[value=stylize]")).to_be_attached()
+    page.locator("#kinds label", has_text="Style transfer").click()
+    expect(page.locator('.gallery-item[data-name="gallery:starry_night.jpg"] img')).to_be_visible()
+
+    # A photo, a painting from the gallery, small settings.
+    photo = tmp_path / "photo.jpg"
+    shutil.copy(EXAMPLES / "tubingen.jpg", photo)
+    page.set_input_files("#content-input", str(photo))
+    expect(page.locator("#content-preview")).to_be_visible()
+    page.click('.gallery-item[data-name="gallery:starry_night.jpg"]')
+    expect(page.locator('.gallery-item[data-name="gallery:starry_night.jpg"]')).to_have_attribute("aria-selected", "true")
+    page.fill("input[name=size]", "96")
+    page.fill("input[name=iters]", "40")
+    page.select_option("select[name=preserve_color]", "none")
+    page.click("#submit")
+
+    # Live progress: the bar moves and a preview appears while the job runs.
+    expect(page.locator("#job-panel")).to_be_visible()
+    page.wait_for_function("document.querySelector('#progress-text').textContent.includes('step')", timeout=120_000)
+    expect(page.locator("#preview-img")).to_be_visible(timeout=120_000)
+    page.screenshot(path=str(ARTEFACTS / "progress.png"), full_page=True)
+
+    expect(page.locator("#job-state")).to_have_text("succeeded", timeout=300_000)
+    expect(page.locator("#download")).to_be_visible()
+    expect(page.locator("#history li")).to_have_count(1)
+    page.wait_for_function("document.querySelector('#preview-img').complete")
+    page.screenshot(path=str(ARTEFACTS / "done.png"), full_page=True)
+
+    with page.expect_download() as info:
+        page.click("#download")
+    download = info.value
+    saved = ARTEFACTS / download.suggested_filename
+    download.save_as(saved)
+    assert saved.suffix == ".png"
+    with Image.open(saved) as im:
+        assert max(im.size) == 96 and im.mode in ("RGB", "RGBA")
+
+    # A bad submission shows the server's message next to the field, nothing crashes.
+    page.fill("input[name=size]", "100000")
+    page.click("#submit")
+    expect(page.locator("input[name=size]")).to_have_class("invalid")
+    expect(page.locator("#form-error")).to_contain_text("size")
