@@ -66,7 +66,10 @@ def labelled_grid(
     head_h = max((text_size(t)[1] for t in col_labels or ()), default=0)
     head_h = head_h + 2 * pad if col_labels else 0
     title_h = text_size(title)[1] + 2 * pad if title else 0
-    cw, ch = cell_size
+    ch = cell_size[1]
+    # A column is as wide as its cell or its label, whichever is wider (labels never overlap).
+    widest = max((text_size(t)[0] for t in col_labels or ()), default=0)
+    cw = max(cell_size[0], widest + pad)
     width = label_w + cols * (cw + pad) + pad
     height = title_h + head_h + rows * (ch + pad) + pad
     sheet = Image.new("RGB", (width, height), background)
@@ -85,7 +88,8 @@ def labelled_grid(
             tw, th = text_size(row_labels[r])
             draw.multiline_text((pad, y + (ch - th) // 2), row_labels[r], fill=ink, font=font)
         for c, cell in enumerate(row):
-            sheet.paste(_as_pil(cell, (cw, ch), background), (label_w + pad + c * (cw + pad), y))
+            x = label_w + pad + c * (cw + pad) + (cw - cell_size[0]) // 2
+            sheet.paste(_as_pil(cell, cell_size, background), (x, y))
     return sheet
 
 

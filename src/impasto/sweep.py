@@ -1,0 +1,193 @@
+"""A contact sheet of the content/style trade-off, after Gatys et al. 2016, "Image Style Transfer Using
+Convolutional Neural Networks", Figure 3: rows of growing style-layer sets (relu1_1, relu1_1 + relu2_1,
+… relu1_1 … relu5_1), columns of content/style weight ratios α/β (1e-5 … 1e-2).
+
+The ratios mean what they mean in the paper because the loss here is written in the paper's own
+normalisation (not :mod:`impasto.stylize`'s size-independent means):
+
+    L = α · ½ Σ (F − P)²  +  β · Σ_l (1/L) · 1/(4 N_l² M_l²) Σ (G_l − A_l)²,   β = 1, α = ratio
+
+with F, P the content-layer features of the image and the photo, G_l, A_l the Gram matrices of the
+image and the painting at layer l, N_l channels, M_l positions, L layers in the row. The content term
+grows with the image's area and the style term does not, so a ratio means more content at a larger
+size — as in the paper, whose figure is ~512 px.
+
+Shared work: one VGG-19 for every cell, the photo's content features and the painting's Gram
+matrices computed once (at every layer any row uses), one starting image for all cells.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import torch
+from PIL import Image
+
+from . import losses
+from .errors import ConfigError
+from .figures import labelled_grid
+from .optimize import Callback, optimize
+from .reconstruct import Cell, STYLE_LAYERS, cumulative, set_label
+from .stylize import ImageInput, as_picture, feature_extractor, resolve_device
+from .texture import MAX_SIDE, MIN_SIDE, check_common, check_int, check_layer_set, check_positive, noise
+
+#: Gatys et al. 2016, Fig. 3.
+RATIOS: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)
+
+
+def format_ratio(r: float) -> str:
+    """1e-05 → ``1e-5``; 0.003 → ``3e-3``; 0.25 → ``0.25``.
+
+    >>> [format_ratio(r) for r in (1e-05, 0.003, 0.25, 2.5e-4)]
+    ['1e-5', '3e-3', '0.25', '2.5e-4']
+    """
+    if r <= 0 or not math.isfinite(r):
+        return str(r)
+    if 0.1 <= r < 1000:
+        return f"{r:g}"
+    exp = math.floor(math.log10(r))
+    mant_s = f"{r / 10**exp:.2g}"
+    if mant_s == "10":  # rounding up (9.99e-4 → 1e-3)
+        mant_s, exp = "1", exp + 1
+    return f"1e{exp}" if mant_s == "1" else f"{mant_s}e{exp}"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Every setting of :func:`sweep`, with its default (the CLI takes its defaults from here)."""
+
+    ratios: tuple[float, ...] = RATIOS
+    """Content/style weight ratios α/β, one column each (paper normalisation, see the module doc)."""
+    rows: tuple[str, ...] = STYLE_LAYERS
+    """Row k matches the style on the first k of these layers (growing sets, as in the paper)."""
+    content_layer: str = "relu4_2"
+    """Gatys et al.'s conv4_2 (their Caffe ReLU is in place, so its blob is our relu4_2)."""
+    size: int = 256
+    """Longest side of each cell (the photo is resized to it; the painting too)."""
+    iters: int = 200
+    """Optimiser iterations per cell."""
+    init: str = "noise"
+    """``noise`` (as in the paper: every cell starts from the same white noise) or ``content``."""
+    pool: str = "avg"
+    """Gatys et al. 2016 synthesise with average pooling."""
+    optimizer: str = "lbfgs"
+    lr: float | None = None
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        ratios = (self.ratios,) if isinstance(self.ratios, (int, float)) else tuple(self.ratios)
+        if not ratios:
+            raise ConfigError("ratios needs at least one content/style ratio", field="ratios")
+        for r in ratios:
+            check_positive("ratios", r)
+        object.__setattr__(self, "ratios", tuple(float(r) for r in ratios))
+        object.__setattr__(self, "rows", check_layer_set(self.rows, field="rows"))
+        check_layer_set((self.content_layer,), field="content_layer")
+        check_int("size", self.size, MIN_SIDE, MAX_SIDE)
+        check_common(self)
+        if self.init not in ("noise", "content"):
+            raise ConfigError(f"init must be 'noise' or 'content', got {self.init!r}", field="init")
+
+    @property
+    def layer_sets(self) -> tuple[tuple[str, ...], ...]:
+        return cumulative(self.rows)
+
+
+@dataclass
+class SweepResult:
+    content: torch.Tensor
+    style: torch.Tensor
+    ratios: tuple[float, ...]
+    cells: list[list[Cell]]
+    """``cells[row][col]``: row = style-layer set, col = ratio."""
+    interrupted: bool = False
+
+    @property
+    def row_labels(self) -> list[str]:
+        return [set_label(row[0].layers).replace(" ... ", "\n... ") for row in self.cells]
+
+    @property
+    def col_labels(self) -> list[str]:
+        return [f"content/style {format_ratio(r)}" for r in self.ratios]
+
+    def figure(self, *, title: str | None = None, font_size: int = 15) -> Image.Image:
+        """The labelled sheet: rows of layer sets, columns of ratios; unfinished cells blank."""
+        h, w = self.content.shape[-2:]
+        grid = [[c.image for c in row] for row in self.cells]
+        return labelled_grid(grid, row_labels=self.row_labels, col_labels=self.col_labels,
+                             cell_size=(int(w), int(h)), title=title, font_size=font_size)
+
+
+def sweep(
+    content: ImageInput,
+    style: ImageInput,
+    config: SweepConfig | None = None,
+    *,
+    callback: Callback | None = None,
+    weights: str | os.PathLike | None = None,
+    **overrides,
+) -> SweepResult:
+    """Stylise ``content`` with ``style`` once per (layer set, ratio) cell; see :class:`SweepConfig`.
+
+    Progress events carry ``stage="cell k/n (…)"``. On Ctrl-C (or :class:`impasto.optimize.Cancelled`)
+    the current cell keeps its best image so far and later cells stay empty (``image`` None).
+    """
+    config = replace(config or SweepConfig(), **overrides)
+    device = resolve_device(config.device)
+    c = as_picture(content, config.size, what="content image").rgb.to(device)
+    s = as_picture(style, config.size, what="style image").rgb.to(device)
+    sets = config.layer_sets
+    style_layers = tuple(config.rows)
+    vgg = feature_extractor(style_layers + (config.content_layer,), pool=config.pool, weights=weights,
+                            device=device)
+    with torch.no_grad():  # every target once, for all cells
+        content_target = vgg(c, (config.content_layer,))[config.content_layer]
+        grams = {k: losses.gram(v) for k, v in vgg(s, style_layers).items()}
+    start = noise(c.shape, seed=config.seed, device=device) if config.init == "noise" else c.clone()
+
+    cells = [[Cell(f"{set_label(layers)}, ratio {format_ratio(r)}", layers) for r in config.ratios] for layers in sets]
+    n = len(sets) * len(config.ratios)
+    interrupted = False
+    k = 0
+    for row in cells:
+        for cell, ratio in zip(row, config.ratios):
+            k += 1
+            loss_fn = _gatys_loss_fn(vgg, config.content_layer, content_target, grams, cell.layers, ratio)
+            result = optimize(start, loss_fn, iters=config.iters, optimizer=config.optimizer, lr=config.lr,
+                              callback=callback, stage=f"cell {k}/{n} ({cell.label})")
+            cell.image, cell.history, cell.interrupted = result.image.cpu(), result.history, result.interrupted
+            if result.interrupted:
+                interrupted = True
+                break
+        if interrupted:
+            break
+    return SweepResult(c.cpu(), s.cpu(), config.ratios, cells, interrupted)
+
+
+def _gatys_loss_fn(vgg, content_layer: str, content_target, grams, style_layers: Sequence[str], ratio: float):
+    """The loss of Gatys et al. 2016, eq. 7, with β = 1 and α = ratio (see the module docstring)."""
+    layers = tuple(dict.fromkeys(tuple(style_layers) + (content_layer,)))
+    w_l = 1.0 / len(style_layers)
+
+    def loss_fn(x: torch.Tensor):
+        feats = vgg(x, layers)
+        # ½ Σ (F − P)² == ½ · numel · mean squared error
+        content = 0.5 * content_target.numel() * losses.content_loss(feats[content_layer], content_target)
+        parts = {}
+        for k in style_layers:
+            n_l = feats[k].shape[1]
+            # 1/(4 N² M²) Σ (G − A)² with raw Gram matrices == ¼ · N² · mean (g − a)² with g = G/(N·M)
+            parts[f"style.{k}"] = w_l * 0.25 * n_l * n_l * losses.style_loss(feats[k], grams[k])
+        style = sum(parts.values())
+        parts["content"] = ratio * content
+        parts["style"] = style
+        return parts["content"] + style, parts
+
+    return loss_fn
+
+
+__all__ = ["RATIOS", "SweepConfig", "SweepResult", "format_ratio", "sweep"]
