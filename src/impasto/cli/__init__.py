@@ -13,13 +13,16 @@ from . import export_onnx as _export_onnx
 from . import fast as _fast
 from . import serve as _serve
 from . import styles as _styles
+from . import reconstruct as _reconstruct
 from . import stylize as _stylize
+from . import sweep as _sweep
+from . import texture as _texture
 from . import train as _train
 from . import video as _video
 from . import weights as _weights
 
 #: Sub-command modules, in the order `impasto --help` lists them.
-COMMANDS = (_stylize, _weights, _serve, _train, _fast, _styles, _video, _export_onnx, _dream)
+COMMANDS = (_stylize, _weights, _serve, _train, _fast, _styles, _video, _export_onnx, _dream, _texture, _reconstruct, _sweep)
 
 
 class _Parser(argparse.ArgumentParser):

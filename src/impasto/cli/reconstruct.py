@@ -1,0 +1,96 @@
+"""`impasto reconstruct content|style IMAGE -o GRID` — Gatys et al. 2016, Figure 1."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import ImageError
+from ..figures import save_figure
+from ..images import check_output_path, save_image
+from ..reconstruct import CONTENT_LAYERS, KINDS, STYLE_LAYERS, ReconstructConfig, reconstruct
+from ..weights import load_cached
+from .common import ProgressBar, add_weights_option, config_from_args, layer_list, notify, number, positive_int
+
+D = ReconstructConfig()
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "reconstruct", help="what each VGG-19 layer keeps of an image (Gatys et al. 2016, Fig. 1)",
+        description="Reconstruct IMAGE from white noise. 'content': match the features of one layer per cell "
+        f"({', '.join(CONTENT_LAYERS)}). 'style': match the Gram matrices of a growing layer set per cell "
+        f"({{{STYLE_LAYERS[0]}}}, {{{STYLE_LAYERS[0]}, {STYLE_LAYERS[1]}}}, ... up to {STYLE_LAYERS[-1]}). "
+        "Writes one labelled grid image.",
+    )
+    p.add_argument("kind", choices=KINDS, help="content or style reconstructions")
+    p.add_argument("image", help="image to reconstruct")
+    p.add_argument("-o", "--output", required=True, help="grid image (.png, .jpg, .webp)")
+    p.add_argument("--each", metavar="DIR", default=None,
+                   help="also write every reconstruction to DIR (created if missing) as KIND_N_LAYER.png")
+    p.add_argument("--layers", type=layer_list, default=None, metavar="L1,L2",
+                   help="content: one cell per layer; style: cell k uses the first k layers "
+                   f"(default {','.join(CONTENT_LAYERS)} / {','.join(STYLE_LAYERS)})")
+    add_synthesis_options(p, D)
+    p.add_argument("--no-original", action="store_true", help="leave the original out of the grid")
+    add_weights_option(p)
+    p.set_defaults(run=run)
+
+
+def add_synthesis_options(p: argparse.ArgumentParser, d) -> None:
+    """Options shared by reconstruct and sweep; defaults read from the config ``d``."""
+    p.add_argument("--size", type=positive_int, default=d.size, help=f"longest side of each cell (default {d.size})")
+    p.add_argument("--iters", type=positive_int, default=d.iters, help=f"iterations per cell (default {d.iters})")
+    p.add_argument("--pool", choices=("max", "avg"), default=d.pool, help=f"VGG pooling (default {d.pool})")
+    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer, help=f"(default {d.optimizer})")
+    p.add_argument("--lr", type=number, default=d.lr, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"noise seed (default {d.seed})")
+    p.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps (default auto)")
+
+
+def prepare_each(directory: str | None, names: list[str], inputs: tuple[str, ...]) -> list[Path]:
+    """Check (and create) the --each directory and the paths of its files, before any work."""
+    if directory is None:
+        return []
+    d = Path(directory)
+    if d.exists() and not d.is_dir():
+        raise ImageError(f"--each '{d}' exists and is not a directory")
+    if not d.exists():
+        parent = d.parent if str(d.parent) else Path(".")
+        if not parent.is_dir():
+            raise ImageError(f"--each: parent directory '{parent}' does not exist")
+        d.mkdir()
+    return [check_output_path(d / name, inputs=inputs) for name in names]
+
+
+def write_each(paths: list[Path], cells) -> int:
+    written = 0
+    for path, cell in zip(paths, cells):
+        if cell.image is not None:
+            save_image(cell.image, path)
+            written += 1
+    return written
+
+
+def run(args: argparse.Namespace) -> int:
+    out = check_output_path(args.output, inputs=(args.image,))
+    config = config_from_args(ReconstructConfig, args)
+    names = [f"{config.kind}_{i + 1}_{layers[-1]}.png" for i, layers in enumerate(config.layer_sets)]
+    each = prepare_each(args.each, names, (args.image,))
+    bar = ProgressBar("reconstruct")
+    try:
+        load_cached(args.weights, notify=notify)
+        result = reconstruct(args.image, config, callback=bar, weights=args.weights)
+    finally:
+        bar.close()
+    save_figure(result.figure(with_original=not args.no_original), out)
+    n = write_each(each, result.cells)
+    extra = f" and {n} images in {args.each}" if each else ""
+    if result.interrupted:
+        done = sum(c.image is not None for c in result.cells)
+        print(f"impasto: interrupted; wrote {done}/{len(result.cells)} cells (the last one unfinished) to "
+              f"{out}{extra}", file=sys.stderr)
+        return 130
+    print(f"wrote {out}{extra}", file=sys.stderr)
+    return 0
