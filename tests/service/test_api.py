@@ -86,7 +86,7 @@ def test_kinds_take_defaults_from_the_configs(kinds):
     from impasto.stylize import StylizeConfig
 
     params = {p["name"]: p for p in kinds["stylize"]["params"]}
-    assert params["iters"]["default"] == StylizeConfig().iters
+    assert params["style_weight"]["default"] == StylizeConfig().style_weight
     assert params["size"]["type"] == "integer"
     assert "device" not in params  # the server decides
 
@@ -219,28 +219,31 @@ def test_unknown_job_and_result_before_ready(client, tiny_images):
 
 
 # -- limits ---------------------------------------------------------------------------------------
-def test_limits(client, tiny_images, server):
+def test_limits(client, tiny_images, kinds):
     files = {"content": tiny_images["content"], "style": tiny_images["style"]}
     body = assert_error(submit(client, "stylize", files, size=4096), 422, "size")
     assert body["limit"] == LIMITS["max_size"]
     body = assert_error(submit(client, "stylize", files, size=64, iters=100_000), 422, "iters")
     assert body["limit"] == LIMITS["max_iters"]
+    # Config defaults above this server's limits (size 512, iters 500) are capped, not refused.
+    stylize = {p["name"]: p["default"] for p in kinds["stylize"]["params"]}
+    assert stylize["size"] == LIMITS["max_size"] and stylize["iters"] == LIMITS["max_iters"]
     body = assert_error(submit(client, "texture", {"style": tiny_images["style"]}, width=1000), 422, "width")
     assert body["limit"] == LIMITS["max_size"]
 
     big = Image.new("RGB", (1200, 1000), (200, 100, 50))  # 1.2 MP: above max_pixels, a tiny PNG file
     buf = io.BytesIO()
     big.save(buf, format="PNG")
-    body = assert_error(submit(client, "stylize", {"content": buf.getvalue(), "style": tiny_images["style"]}), 422,
-                        "content")
+    body = assert_error(submit(client, "stylize", {"content": buf.getvalue(), "style": tiny_images["style"]}, size=64),
+                        422, "content")
     assert body["limit"] == LIMITS["max_pixels"]
 
     noisy = Image.frombytes("RGB", (500, 500), bytes(range(256)) * 2930 + bytes(220))  # ~750 KB PNG
     buf = io.BytesIO()
     noisy.save(buf, format="PNG", compress_level=0)
     assert len(buf.getvalue()) > LIMITS["max_upload_mb"] * 1024 * 1024
-    body = assert_error(submit(client, "stylize", {"content": tiny_images["content"], "style": buf.getvalue()}),
-                        413, "style")
+    body = assert_error(submit(client, "stylize", {"content": tiny_images["content"], "style": buf.getvalue()},
+                               size=64), 413, "style")
     assert body["limit"] == int(LIMITS["max_upload_mb"] * 1024 * 1024)
     body = assert_error(client.post("/v1/jobs", content=b"x" * (20 * 1024 * 1024),
                                     headers={"content-type": "multipart/form-data; boundary=x"}), 413, "body")

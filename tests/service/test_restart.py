@@ -42,7 +42,7 @@ def test_api_key_and_kill_and_restart(tmp_path, tiny_images):
             done = wait_for(client, done["id"], final)
             assert done["state"] == "succeeded"
             result = client.get(done["urls"]["result"]).content
-            interrupted = submit(client, tiny_images, size=96, iters=30)
+            interrupted = submit(client, tiny_images, size=64, iters=30)
             behind = submit(client, tiny_images, size=32, iters=2)
             wait_for(client, interrupted["id"], lambda j: j["has_preview"] and (j["progress"] or {}).get("step", 0) > 0)
     finally:

@@ -32,6 +32,8 @@ from .queue import CANCELLED, FINAL, QUEUED, RUNNING, STATES, Job, JobQueue
 from .worker import PREVIEW_NAME
 
 GALLERY_EXTS = (".jpg", ".jpeg", ".png", ".webp")
+SIZE_FIELDS = ("size", "width", "height")  # config fields bounded by Limits.max_size
+ITER_FIELDS = ("iters", "steps", "iterations")  # config fields bounded by Limits.max_iters
 THUMB_SIZE = 256
 
 
@@ -270,7 +272,15 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
 
     @app.get("/v1/kinds", tags=["service"], summary="Job kinds, their uploads and parameters (with defaults)")
     def list_kinds() -> dict[str, Any]:
-        return {"kinds": [describe_kind(k) for k in kinds.values()],
+        described = []
+        for k in kinds.values():
+            d = describe_kind(k)
+            caps = default_caps(k)
+            for p in d["params"]:
+                if p["name"] in caps:
+                    p["default"] = caps[p["name"]]
+            described.append(d)
+        return {"kinds": described,
                 "limits": {"max_upload_mb": limits.max_upload_mb, "max_pixels": limits.max_pixels,
                            "max_size": limits.max_size, "max_iters": limits.max_iters,
                            "max_queue": limits.max_queue, "max_styles": limits.max_styles}}
@@ -375,6 +385,8 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
                 raise ApiError(422, "invalid", f"{key} must be a file upload, not a text field", field=key)
             else:
                 values.setdefault(key, []).append(value)
+        for name, cap in default_caps(kind).items():  # a default above this server's limit: the limit
+            values.setdefault(name, [str(cap)])
         gallery_paths = [gallery_file(n) for n in gallery]
         for f in kind.files:
             n = len(uploads.get(f.name, [])) + (len(gallery_paths) if f.name == "style" else 0)
@@ -418,13 +430,21 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             shutil.rmtree(d, ignore_errors=True)
             raise
 
+    def default_caps(kind: Kind) -> dict[str, int]:
+        caps = {}
+        for p in kind.params().values():
+            limit = limits.max_size if p.field in SIZE_FIELDS else limits.max_iters if p.field in ITER_FIELDS else None
+            if limit is not None and isinstance(p.default, int) and p.default > limit:
+                caps[p.name] = limit
+        return caps
+
     def check_limits(config, kind: Kind) -> None:
-        for name in ("size", "width", "height"):
+        for name in SIZE_FIELDS:
             value = getattr(config, name, None)
             if isinstance(value, int) and value > limits.max_size:
                 raise LimitError(422, f"{name} must be at most {limits.max_size} on this server, got {value}",
                                  field=kind.form_name(name), limit=limits.max_size)
-        for name in ("iters", "steps", "iterations"):
+        for name in ITER_FIELDS:
             value = getattr(config, name, None)
             if isinstance(value, int) and value > limits.max_iters:
                 raise LimitError(422, f"{name} must be at most {limits.max_iters} on this server, got {value}",
