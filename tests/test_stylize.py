@@ -28,9 +28,9 @@ def paths(content_path, style_path):
 
 def test_blend_of_one_and_zero_equals_the_single_style(paths, vgg_weights):
     content, starry, scream = paths
-    single = stylize(content, starry, size=32, iters=4)
-    blend = stylize(content, [starry, scream], size=32, iters=4, style_blend_weights=(1.0, 0.0))
-    other = stylize(content, [starry, scream], size=32, iters=4, style_blend_weights=(0.5, 0.5))
+    single = stylize(content, starry, size=32, iters=3)
+    blend = stylize(content, [starry, scream], size=32, iters=3, style_blend_weights=(1.0, 0.0))
+    other = stylize(content, [starry, scream], size=32, iters=3, style_blend_weights=(0.5, 0.5))
     assert torch.allclose(single.image, blend.image, atol=1e-6)
     assert not torch.allclose(single.image, other.image, atol=1e-3)
 
@@ -46,8 +46,8 @@ def test_blend_weights_are_normalised(vgg_weights, tiny_style):
 
 
 def test_luminance_mode_keeps_the_content_chroma_exactly(content_path, style_path, vgg_weights):
-    result = stylize(content_path, style_path, size=48, iters=8, preserve_color="luminance")
-    content = load_image(content_path, 48).rgb
+    result = stylize(content_path, style_path, size=32, iters=5, preserve_color="luminance")
+    content = load_image(content_path, 32).rgb
     iq = colour.rgb_to_yiq(result.image.double())[:, 1:]
     iq_content = colour.rgb_to_yiq(content.double())[:, 1:]
     assert torch.allclose(iq, iq_content, atol=1e-5)
@@ -70,14 +70,15 @@ def test_histogram_mode_moves_the_style_colours_to_the_content(content_path, sty
 
 
 def test_zero_mask_region_stays_close_to_the_content(content_path, style_path, vgg_weights):
-    content = load_image(content_path, 64).rgb  # 48 x 64
-    mask = torch.zeros(1, 1, 48, 64)
-    mask[..., :32] = 1.0  # style on the left half only; the right half is covered by no style
-    result = stylize(content_path, style_path, masks=[mask], size=64, iters=25)
+    content = load_image(content_path, 48).rgb  # 36 x 48
+    mask = torch.zeros(1, 1, 36, 48)
+    mask[..., :24] = 1.0  # style on the left half only; the right half is covered by no style
+    result = stylize(content_path, style_path, masks=[mask], size=48, iters=12)
     change = (result.image - content).abs().mean(dim=(0, 1))
-    left, right = float(change[:, :24].mean()), float(change[:, 44:].mean())
+    # away from the border (VGG's receptive fields spread the style loss's gradient across it)
+    left, right = float(change[:, :18].mean()), float(change[:, 33:].mean())
     assert left > 0.03
-    assert right < 0.4 * left
+    assert right < 0.3 * left
 
 
 def test_multiscale_run_ends_at_the_requested_size(content_path, style_path, vgg_weights):

@@ -82,6 +82,11 @@ class StylizeConfig:
         if not (self.tv_weight >= 0 and math.isfinite(self.tv_weight)):
             raise ConfigError(f"tv-weight must be zero or positive, got {self.tv_weight}", field="tv_weight")
         _check_range("style_scale", self.style_scale, 0.05, 8.0)
+        if self.size * self.style_scale > 8192:
+            raise ConfigError(
+                f"style image would be {round(self.size * self.style_scale)} px (size × style-scale); the limit is 8192",
+                field="style_scale",
+            )
         if self.optimizer not in ("lbfgs", "adam"):
             raise ConfigError(f"optimizer must be 'lbfgs' or 'adam', got {self.optimizer!r}", field="optimizer")
         if self.lr is not None and not (self.lr > 0):
