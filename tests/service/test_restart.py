@@ -3,6 +3,10 @@ the same data directory. Also the API key, which this server requires."""
 
 from __future__ import annotations
 
+import os
+import signal
+from pathlib import Path
+
 import httpx
 
 from impasto.service.queue import RUNNING, SQLiteQueue
@@ -10,6 +14,10 @@ from impasto.service.queue import RUNNING, SQLiteQueue
 from .conftest import Server, final, wait_for
 
 KEY = "correct horse battery staple"
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def submit(client, tiny_images, **params):
@@ -63,6 +71,16 @@ def test_api_key_and_kill_and_restart(tmp_path, tiny_images):
             later = wait_for(client, behind["id"], final)
             assert later["state"] == "succeeded"
             assert later["started_at"] > again["started_at"]  # the interrupted job went first
+
+            # A worker dying on its own (OOM killer, a crash) is restarted and its job run again.
+            crash = submit(client, tiny_images, size=48, iters=20)
+            wait_for(client, crash["id"], lambda j: j["state"] == "running")
+            workers = children(server.proc.pid)
+            assert len(workers) == 1
+            os.kill(workers[0], signal.SIGKILL)
+            recovered = wait_for(client, crash["id"], final)
+            assert recovered["state"] == "succeeded" and recovered["attempts"] == 2
+            assert children(server.proc.pid) != workers  # a new worker process
     finally:
         server.stop()
     assert server.proc.returncode is not None

@@ -88,7 +88,7 @@ class WorkerPool:
                     time.sleep(1.0)
                     if not self.stopping.is_set():
                         self.procs[wid] = self._spawn(wid)
-            if time.monotonic() - last_cleanup > CLEANUP_EVERY:
+            if time.monotonic() - last_cleanup > min(CLEANUP_EVERY, max(5.0, self.settings.retention / 4)):
                 last_cleanup = time.monotonic()
                 try:
                     n = self.queue.cleanup(self.settings.retention)
