@@ -51,6 +51,24 @@ class _NonFinite(Exception):
     pass
 
 
+#: L-BFGS keeps ``history_size`` pairs of image-sized float32 vectors; cap their memory so a 2048 px
+#: image does not spend 10 GB on them (100 pairs at 512 px take 0.6 GB, at 2048 px 9.6 GB).
+LBFGS_HISTORY_BYTES = 512 * 2**20
+LBFGS_MAX_HISTORY = 100
+LBFGS_MIN_HISTORY = 5
+
+#: Escalation hook: called with the reason the optimiser stopped early (``"nan"``/``"inf"`` in it for a
+#: non-finite loss, else a stall); returns True if it changed the computation (e.g. switched the
+#: network from bfloat16 to float32), so the remaining iterations are worth running.
+Escalate = Callable[[str], bool]
+
+
+def lbfgs_history(numel: int) -> int:
+    """How many (step, gradient-change) pairs L-BFGS keeps for an image of ``numel`` values."""
+    fit = LBFGS_HISTORY_BYTES // max(1, 2 * 4 * numel)
+    return int(max(LBFGS_MIN_HISTORY, min(LBFGS_MAX_HISTORY, fit)))
+
+
 def optimize(
     image: torch.Tensor,
     loss_fn: LossFn,
@@ -61,18 +79,25 @@ def optimize(
     callback: Callback | None = None,
     stage: str = "",
     clamp: bool = True,
+    history_size: int | None = None,
+    escalate: Escalate | None = None,
 ) -> OptimizeResult:
     """Minimise ``loss_fn`` over a copy of ``image`` (never modified) for ``iters`` iterations.
 
     L-BFGS (strong Wolfe line search; one iteration may evaluate the loss more than once) or Adam.
+    ``history_size`` (L-BFGS) defaults to 100 pairs, fewer for large images (:func:`lbfgs_history`).
+    If the loss turns non-finite or L-BFGS stops before ``iters`` and ``escalate(reason)`` returns
+    True, the run restarts from the best image with a fresh optimiser for the remaining iterations.
     """
-    x = image.detach().clone().requires_grad_(True)
+    if optimizer not in ("lbfgs", "adam"):
+        raise ValueError(f"unknown optimizer {optimizer!r}")
     history: list[dict[str, float]] = []
     best = {"loss": math.inf, "image": image.detach().clone()}
     start = time.perf_counter()
     steps_done = 0
+    x = image.detach().clone().requires_grad_(True)
 
-    def evaluate() -> torch.Tensor:
+    def evaluate() -> tuple[torch.Tensor, Mapping[str, torch.Tensor], float]:
         total, parts = loss_fn(x)
         value = float(total.detach())
         if not math.isfinite(value):
@@ -91,44 +116,64 @@ def optimize(
             eta = elapsed / step * (iters - step) if step else None
             callback(ProgressEvent(step, iters, losses, elapsed, eta, x.detach().clamp(0, 1), stage))
 
+    def run_lbfgs(budget: int) -> None:
+        nonlocal steps_done
+        offset = steps_done
+        opt = torch.optim.LBFGS(
+            [x], lr=1.0 if lr is None else lr, max_iter=budget, max_eval=budget * 2,
+            history_size=history_size or lbfgs_history(x.numel()), tolerance_grad=1e-12,
+            tolerance_change=1e-12, line_search_fn="strong_wolfe",
+        )
+        state = opt.state[x]
+
+        def closure() -> torch.Tensor:
+            nonlocal steps_done
+            opt.zero_grad(set_to_none=True)
+            total, parts, value = evaluate()
+            total.backward()
+            n_iter = offset + state.get("n_iter", 0)
+            if n_iter > steps_done:  # first evaluation of a new iteration
+                steps_done = n_iter
+                report(n_iter, parts, value)
+            return total
+
+        opt.step(closure)
+
+    def run_adam(budget: int) -> None:
+        nonlocal steps_done
+        opt = torch.optim.Adam([x], lr=0.02 if lr is None else lr)
+        for _ in range(budget):
+            opt.zero_grad(set_to_none=True)
+            total, parts, value = evaluate()
+            total.backward()
+            opt.step()
+            if clamp:
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+            steps_done += 1
+            report(steps_done, parts, value)
+
     interrupted, reason = False, ""
     try:
-        if iters <= 0:
-            pass
-        elif optimizer == "lbfgs":
-            opt = torch.optim.LBFGS(
-                [x], lr=1.0 if lr is None else lr, max_iter=iters, max_eval=iters * 2,
-                history_size=100, tolerance_grad=1e-12, tolerance_change=1e-12,
-                line_search_fn="strong_wolfe",
-            )
-            state = opt.state[x]
-
-            def closure() -> torch.Tensor:
-                nonlocal steps_done
-                opt.zero_grad(set_to_none=True)
-                total, parts, value = evaluate()
-                total.backward()
-                n_iter = state.get("n_iter", 0)
-                if n_iter > steps_done:  # first evaluation of a new iteration
-                    steps_done = n_iter
-                    report(n_iter, parts, value)
-                return total
-
-            opt.step(closure)
-        elif optimizer == "adam":
-            opt = torch.optim.Adam([x], lr=0.02 if lr is None else lr)
-            for step in range(1, iters + 1):
-                opt.zero_grad(set_to_none=True)
-                total, parts, value = evaluate()
-                total.backward()
-                opt.step()
-                if clamp:
-                    with torch.no_grad():
-                        x.clamp_(0, 1)
-                steps_done = step
-                report(step, parts, value)
-        else:
-            raise ValueError(f"unknown optimizer {optimizer!r}")
+        while steps_done < iters:
+            phase_start = steps_done
+            try:
+                (run_lbfgs if optimizer == "lbfgs" else run_adam)(iters - steps_done)
+                if steps_done >= iters:
+                    break
+                why = "stalled" if steps_done > phase_start else "no progress"
+            except _NonFinite as exc:
+                why = str(exc)
+            if escalate is None or not escalate(why):
+                reason = why if ("nan" in why or "inf" in why) else ""
+                break
+            # Escalated: continue from the best point with a fresh optimiser (its curvature history
+            # came from the old computation).
+            with torch.no_grad():
+                x.copy_(best["image"])
+            best["loss"] = math.inf
+            if steps_done == phase_start:
+                steps_done += 1  # never loop without progress
         # The final point of L-BFGS / Adam has not been scored yet: score it so "best" is honest.
         if iters > 0:
             with torch.no_grad():

@@ -23,6 +23,8 @@ from .errors import ConfigError
 from .images import Picture, fit_longest, load_image, resize
 from .masks import MaskInput, fit_mask, load_mask
 from .optimize import Callback, LossFn, optimize
+from .precision import PRECISIONS, apply as apply_precision
+from .tiling import MIN_TILE, is_tiled, optimize_tiled
 from .vgg import VGG19, check_layers, deepest
 from .weights import load_cached
 
@@ -72,6 +74,12 @@ class StylizeConfig:
     scale_factor: float = multiscale.SQRT2
     """Growth between scales."""
     device: str = "auto"
+    precision: str = "auto"
+    """VGG-19 arithmetic: ``auto`` (bfloat16 where the device runs it fast, else float32), ``bf16`` or
+    ``fp32``. Gram matrices, losses and the image stay float32 (see impasto.precision)."""
+    tile: int | None = None
+    """Refine in overlapping tiles of this many pixels against the whole style's statistics, to bound
+    memory (see impasto.tiling); None: the whole image at once."""
 
     def __post_init__(self) -> None:
         _check_range("size", self.size, 16, 8192, integer=True)
@@ -115,6 +123,10 @@ class StylizeConfig:
         _check_range("scale_factor", self.scale_factor, 1.01, 4.0)
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu, cuda or mps, got {self.device!r}", field="device")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", field="precision")
+        if self.tile is not None:
+            _check_range("tile", self.tile, MIN_TILE, 8192, integer=True)
 
     def sizes(self) -> list[int]:
         """The coarse-to-fine schedule this config runs (one entry for a single-scale run)."""
@@ -343,6 +355,8 @@ def stylize(
     config = replace(config or StylizeConfig(), **overrides)
     styles = list(style) if isinstance(style, list | tuple) else [style]
     _check_counts(config, styles, masks)
+    if masks is not None and config.tile is not None:
+        raise ConfigError("--tile cannot be combined with --mask yet; drop one of them", field="tile")
     device = resolve_device(config.device)
     sizes = config.sizes()
 
@@ -357,6 +371,7 @@ def stylize(
 
     all_layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
     vgg = feature_extractor(all_layers, pool=config.pool, weights=weights, device=device)
+    escalate = apply_precision(vgg, config.precision, device)
     image, history, interrupted = None, [], False
     for i, size in enumerate(sizes):
         hw = fit_longest(content_pic.size, size)
@@ -365,14 +380,20 @@ def stylize(
         s = [resize(st, shw).to(device) for st, shw in zip(style_full, s_hw, strict=True)]
         m = None if mask_full is None else [resize(mk, hw).to(device) for mk in mask_full]
         targets = style_targets(vgg, s, config.style_blend_weights, config, masks=m)
-        loss_fn = make_loss(vgg, config, c, targets)
+        tiled = is_tiled(config.tile, hw)
+        loss_fn = None if tiled else make_loss(vgg, config, c, targets)
         if image is None:
             init = initial_image(config.init, c, seed=config.seed)
             init = colour.grey(init) if config.preserve_color == "luminance" else init
         else:
             init = resize(image, hw).to(device)
-        result = optimize(init, loss_fn, iters=config.iters, optimizer=config.optimizer, lr=config.lr,
-                          callback=callback, stage=multiscale.stage_label(i, sizes))
+        if tiled:
+            result = optimize_tiled(init, c, lambda crop, t=targets: make_loss(vgg, config, crop, t), tile=config.tile,
+                                    iters=config.iters, optimizer=config.optimizer, lr=config.lr, callback=callback,
+                                    stage=multiscale.stage_label(i, sizes), escalate=escalate)
+        else:
+            result = optimize(init, loss_fn, iters=config.iters, optimizer=config.optimizer, lr=config.lr,
+                              callback=callback, stage=multiscale.stage_label(i, sizes), escalate=escalate)
         image, interrupted = result.image, result.interrupted
         history += result.history
         if interrupted:

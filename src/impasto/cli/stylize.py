@@ -147,6 +147,12 @@ def add_stylize_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=D.seed, help=f"random seed (default {D.seed})")
     p.add_argument("--pool", choices=("max", "avg"), default=D.pool, help=f"VGG pooling (default {D.pool})")
     p.add_argument("--device", default=D.device, help="auto, cpu, cuda or mps (default auto)")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=D.precision,
+                   help="VGG-19 arithmetic: auto = bf16 where the CPU/GPU runs it natively (AMX, AVX-512 BF16, "
+                   f"Ampere+), else fp32; losses stay fp32 (default {D.precision})")
+    p.add_argument("--tile", type=positive_int, default=D.tile, metavar="SIZE",
+                   help="refine in overlapping SIZE px tiles with the whole style's statistics, for outputs too "
+                   "large for memory (default: whole image)")
 
 
 def intermediate_path(out: Path, step: int) -> Path:
