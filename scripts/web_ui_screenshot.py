@@ -34,7 +34,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         server = subprocess.Popen(
             [sys.executable, "-m", "impasto", "serve", "--port", str(port), "--data-dir", f"{tmp}/data",
-             "--gallery", str(ROOT / "examples"), "--log-level", "warning"], start_new_session=True)
+             "--gallery", str(ROOT / "examples"), "--threads", "1", "--log-level", "warning"], start_new_session=True)
         try:
             for _ in range(600):
                 try:
@@ -53,8 +53,8 @@ def main() -> int:
                 page.locator("#kinds label", has_text="Style transfer").click()
                 page.set_input_files("#content-input", str(ROOT / "examples" / "tubingen.jpg"))
                 page.click('.gallery-item[data-name="gallery:starry_night.jpg"]')
-                page.fill("input[name=size]", "256")
-                page.fill("input[name=iters]", "60")
+                page.fill("input[name=size]", "200")
+                page.fill("input[name=iters]", "50")
                 page.click("#submit")
                 expect(page.locator("#job-state")).to_have_text("succeeded", timeout=900_000)
                 page.wait_for_function("document.querySelector('#preview-img').complete")

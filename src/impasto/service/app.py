@@ -188,6 +188,7 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
     limits = settings.limits
     app = FastAPI(
         title="impasto", version=__version__,
+        docs_url=None, redoc_url=None,  # their pages load Swagger/ReDoc from a CDN; the spec itself is served
         description="Neural style transfer as a service: submit a job, follow its progress, fetch the result.",
     )
     app.state.queue = queue
