@@ -1,0 +1,74 @@
+"""Render the README pictures of the fast style networks into docs/fast/ (run by `make gallery`).
+
+Every picture is one call of the public API (:func:`impasto.fast.stylize_fast`) with the shipped
+model; the equivalent CLI commands are in README.md ("Fast style networks").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from impasto.fast import available_models, load, stylize_fast  # noqa: E402
+from impasto.figures import labelled_grid, save_figure  # noqa: E402
+from impasto.images import load_image  # noqa: E402
+
+EX = ROOT / "examples"
+DOCS = ROOT / "docs" / "fast"
+PHOTOS = ("tubingen.jpg", "golden_gate.jpg", "brad_pitt.jpg")
+STYLE_FILES = {
+    "starry_night": "starry_night.jpg", "the_scream": "the_scream.jpg", "shipwreck": "shipwreck.jpg",
+    "seated_nude": "seated-nude.jpg", "woman_with_hat": "woman-with-hat-matisse.jpg",
+    "picasso_selfportrait": "picasso_selfport1907.jpg",
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=512, help="longest side of each render (default 512)")
+    ap.add_argument("--model", default=None, help="model name or path (default: the shipped default)")
+    args = ap.parse_args()
+    DOCS.mkdir(parents=True, exist_ok=True)
+    loaded = load(args.model)
+    names = loaded.styles
+    t0 = time.perf_counter()
+
+    # 1. Every style on three photos, with the paintings on top.
+    paintings = [load_image(EX / STYLE_FILES[n], 256).rgb if n in STYLE_FILES else None for n in names]
+    rows = [[None] + paintings]
+    for photo in PHOTOS:
+        src = load_image(EX / photo, args.size).rgb
+        rows.append([src] + [stylize_fast(src, model=args.model, style=str(i)) for i in range(len(names))])
+    grid = labelled_grid(rows, row_labels=["painting", *[p.rsplit(".", 1)[0] for p in PHOTOS]],
+                         col_labels=["photo", *names], cell_size=(200, 150),
+                         title=f"{loaded.path.stem}: {len(names)} styles in one network (impasto fast --style K)")
+    save_figure(grid, DOCS / "styles.jpg")
+
+    # 2. Blending two styles by interpolating their normalisation parameters.
+    src = load_image(EX / "tubingen.jpg", args.size).rgb
+    a, b = 0, min(3, len(names) - 1)
+    weights = (1.0, 0.75, 0.5, 0.25, 0.0)
+    cells = [[stylize_fast(src, model=args.model, style=f"{a}:{w},{b}:{1 - w}") for w in weights]]
+    save_figure(labelled_grid(cells, col_labels=[f"{a}:{w:g},{b}:{1 - w:g}" for w in weights], cell_size=(220, 165),
+                              title=f"--style blends: {names[a]} → {names[b]} (conditional instance norm γ, β interpolated)"),
+                DOCS / "blend.jpg")
+
+    # 3. Strength: a pixel blend between the photo and the stylized image.
+    strengths = (0.0, 0.25, 0.5, 0.75, 1.0)
+    cells = [[stylize_fast(src, model=args.model, style="1", strength=s) for s in strengths]]
+    save_figure(labelled_grid(cells, col_labels=[f"--strength {s:g}" for s in strengths], cell_size=(220, 165),
+                              title=f"--strength with style 1 ({names[1]})"), DOCS / "strength.jpg")
+    print(f"wrote {DOCS}/styles.jpg, blend.jpg, strength.jpg in {time.perf_counter() - t0:.0f} s "
+          f"with {loaded.path.name} ({[m.name for m in available_models()]})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
