@@ -474,11 +474,11 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             with Image.open(tmp) as im:
                 w, h = im.size
                 fmt = (im.format or "").upper()
+        except Image.DecompressionBombError:
+            raise LimitError(422, f"{what} '{label}' has more than {limits.max_pixels} pixels", field=field,
+                             limit=limits.max_pixels) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             raise ApiError(422, "invalid", f"{what} '{label}' is not a readable image", field=field) from None
-        except Image.DecompressionBombError:
-            w = h = 1 << 30
-            fmt = ""
         if w * h > limits.max_pixels:
             raise LimitError(422, f"{what} '{label}' has {w}x{h} = {w * h} pixels, above the limit of "
                              f"{limits.max_pixels}", field=field, limit=limits.max_pixels)
