@@ -309,7 +309,7 @@ function showJob(job) {
 function follow(job) {
   const source = new EventSource(job.urls.events);
   ui.source = source;
-  source.addEventListener("state", (e) => renderJob(JSON.parse(e.data)));
+  source.addEventListener("state", (e) => { renderJob(JSON.parse(e.data)); renderHistory(); });
   source.addEventListener("progress", (e) => renderProgress(JSON.parse(e.data)));
   source.addEventListener("preview", (e) => setPreview(JSON.parse(e.data).url));
   source.addEventListener("end", (e) => {
