@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .colour import combine_luminance
 from .errors import ConfigError, ImageError
 from .images import Picture, atomic_write, fit_longest, resize, to_pil
 from .optimize import Callback, Cancelled, ProgressEvent
@@ -375,46 +376,14 @@ def gradient(
 
 
 # --------------------------------------------------------------------------------------------------
-# Colour: luminance-only recombination.
-
-_RGB_TO_YIQ = torch.tensor([
-    [0.299, 0.587, 0.114],
-    [0.595716, -0.274453, -0.321263],
-    [0.211456, -0.522591, 0.311135],
-])
-
-
-def _colour_helpers():
-    """``impasto.colour``'s YIQ conversions when that module provides them, else None."""
-    try:
-        from . import colour  # written by another part of the project; optional here
-    except ImportError:
-        return None
-    to_yiq, from_yiq = getattr(colour, "rgb_to_yiq", None), getattr(colour, "yiq_to_rgb", None)
-    return (to_yiq, from_yiq) if callable(to_yiq) and callable(from_yiq) else None
-
-
-def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
-    helpers = _colour_helpers()
-    if helpers is not None:
-        return helpers[0](image)
-    return torch.einsum("ij,njhw->nihw", _RGB_TO_YIQ.to(image), image)
-
-
-def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
-    helpers = _colour_helpers()
-    if helpers is not None:
-        return helpers[1](image)
-    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(_RGB_TO_YIQ).to(image), image)
+# Colour: luminance-only recombination (impasto.colour's YIQ helpers).
 
 
 def keep_colour(dreamed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
-    """The luminance of ``dreamed`` with the chroma (YIQ's I and Q) of ``original``, clamped to [0, 1]."""
+    """The luminance of ``dreamed`` with the chroma (YIQ's I and Q) of ``original``, in [0, 1]."""
     if original.shape[-2:] != dreamed.shape[-2:]:
         original = resize(original, tuple(dreamed.shape[-2:]))
-    y = rgb_to_yiq(dreamed)[:, :1]
-    iq = rgb_to_yiq(original)[:, 1:]
-    return yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0, 1)
+    return combine_luminance(dreamed, original)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ class DreamBar:
         self.bar.n = event.step
         eta = "?" if event.eta is None else _clock(event.eta)
         value = event.losses.get("objective", float("nan"))
-        self.bar.set_postfix_str(f"<{eta}, {event.stage}, objective={value:.3g}", refresh=False)
+        self.bar.set_postfix_str(f"eta {eta}, {event.stage}, objective={value:.3g}", refresh=False)
         self.bar.refresh()
 
     def close(self) -> None:
