@@ -52,7 +52,7 @@ def layers_figure() -> None:
         cells.append(result.image)
         labels.append(layer)
     figure = labelled_grid([cells], col_labels=labels, cell_size=(SIZE, SIZE * 3 // 4),
-                           title="impasto dream --layer L (VGG-19, shallow → deep; 4 octaves × 10 steps)")
+                           title="impasto dream --layer L   (VGG-19, shallow to deep; 4 octaves x 10 steps each)")
     save_jpeg(figure, "layers.jpg")
 
 
@@ -65,14 +65,14 @@ def guided_figure() -> None:
                  callback=progress("guided, preserve colour"))
     figure = labelled_grid(
         [[photo, guide, plain.image, guided.image, kept.image]],
-        col_labels=["input", "guide", "relu4_2", "--guide starry_night", "--guide … --preserve-color"],
+        col_labels=["input", "guide", "relu4_2", "--guide starry_night", "--guide ... --preserve-color"],
         cell_size=(300, 225), title="Guided dreaming: each position pushed towards its best-matching guide feature",
     )
     save_jpeg(figure, "guided.jpg")
 
 
 def zoom_animation() -> None:
-    config = DreamConfig(layers=("relu4_2",), size=256, octaves=2, steps=6, frames=30, zoom=0.05, fps=8)
+    config = DreamConfig(layers=("relu4_2",), size=256, octaves=2, steps=5, frames=24, zoom=0.05, fps=8)
     result = dream_zoom(EX / "hoovertowernight.jpg", config, callback=progress("zoom"))
     path = save_animation(result.frames, OUT / "zoom.gif", fps=config.fps)
     print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KB)", flush=True)
