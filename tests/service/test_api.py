@@ -245,8 +245,16 @@ def test_limits(client, tiny_images, kinds):
     body = assert_error(submit(client, "stylize", {"content": tiny_images["content"], "style": buf.getvalue()},
                                size=64), 413, "style")
     assert body["limit"] == int(LIMITS["max_upload_mb"] * 1024 * 1024)
-    body = assert_error(client.post("/v1/jobs", content=b"x" * (20 * 1024 * 1024),
-                                    headers={"content-type": "multipart/form-data; boundary=x"}), 413, "body")
+    multipart = {"content-type": "multipart/form-data; boundary=x"}
+    assert_error(client.post("/v1/jobs", content=b"x" * (20 * 1024 * 1024), headers=multipart), 413, "body")
+
+    def chunked():  # no Content-Length: refused while it streams in
+        yield b'--x\r\nContent-Disposition: form-data; name="content"; filename="a.png"\r\n\r\n'
+        for _ in range(160):
+            yield b"y" * 65536
+
+    body = assert_error(client.post("/v1/jobs", content=chunked(), headers=multipart), 413, "body")
+    assert body["limit"] > 0
 
     ids = []
     for _ in range(LIMITS["max_queue"]):

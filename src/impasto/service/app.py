@@ -132,7 +132,7 @@ class Guard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
-                    raise _BodyTooLarge()
+                    raise _BodyTooLarge(self.max_body)
             return message
 
         async def tracking_send(message):
@@ -167,8 +167,9 @@ class Guard:
 
 
 class _BodyTooLarge(StarletteHTTPException):
-    def __init__(self) -> None:
-        super().__init__(413, "request body too large")
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body is larger than {limit / 1024 / 1024:.1f} MiB")
+        self.limit = limit
 
 
 def _query(scope) -> dict[str, str]:
@@ -216,6 +217,10 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body")]
         name = ".".join(loc) or None
         return _error(422, "invalid", f"{name or 'request'}: {first.get('msg', 'invalid value')}", field=name)
+
+    @app.exception_handler(_BodyTooLarge)
+    async def _too_large(request, exc: _BodyTooLarge):
+        return _error(413, "too_large", str(exc.detail), field="body", limit=exc.limit)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request, exc: StarletteHTTPException):
