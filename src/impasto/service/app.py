@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -322,7 +323,10 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
     @app.get("/v1/gallery/{name}", tags=["service"], summary="A gallery image's thumbnail (JPEG)",
              responses={200: {"content": {"image/jpeg": {}}}, **ERRORS})
     def gallery_thumb(name: str) -> FileResponse:
-        src = gallery_file(name)
+        thumb = ensure_thumb(gallery_file(name))
+        return FileResponse(thumb, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+    def ensure_thumb(src: Path) -> Path:
         thumb = thumbs_dir / f"{src.stem}-{int(src.stat().st_mtime)}.jpg"
         if not thumb.is_file():
             from PIL import Image
@@ -333,7 +337,16 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             im = open_image(src).convert("RGB")
             im.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
             atomic_write(thumb, lambda fh: im.save(fh, format="JPEG", quality=85))
-        return FileResponse(thumb, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+        return thumb
+
+    def warm_thumbs() -> None:  # so the first page load does not decode every painting at once
+        for src in gallery_files():
+            try:
+                ensure_thumb(src)
+            except Exception:  # noqa: BLE001 - an unreadable gallery file is skipped (404 on request)
+                continue
+
+    threading.Thread(target=warm_thumbs, name="impasto-thumbs", daemon=True).start()
 
     @app.post(
         "/v1/jobs", status_code=202, response_model=JobOut, tags=["jobs"], summary="Submit a job",

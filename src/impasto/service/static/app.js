@@ -340,7 +340,10 @@ function renderJob(job) {
   $("#cancel").hidden = done;
   $("#cancel").disabled = job.cancel_requested;
   if (job.progress) renderProgress(job.progress);
-  else if (job.state === "queued") {
+  else if (job.state === "running") {
+    $("#progress-text").textContent = "starting — loading the network…";
+    $("#losses").textContent = "";
+  } else if (job.state === "queued") {
     $("#progress-text").textContent = job.queue_position ? `queued — ${job.queue_position} job(s) ahead` : "queued — starting soon";
     $("#progress-bar").style.width = "0";
   }
