@@ -11,6 +11,7 @@ Every render below is one call of the public API; the equivalent CLI command is 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,10 +36,11 @@ CONTENT = EX / "tubingen.jpg"
 # The library's defaults are 512 px and 500 iterations (jcjohnson/neural-style: 512 px, 1000). The
 # committed gallery was rendered smaller and shorter, because the machine it was made on had a small
 # share of two CPU cores; `--size 512 --iters 500` renders it with the true defaults.
-SIZE = 384
-ITERS = 100
-EXTRA_SIZE = 256  # blend, masks, colour, reverse
-EXTRA_ITERS = 80
+SIZE = 256
+ITERS = 60
+EXTRA_SIZE = 256  # blend, masks, reverse
+EXTRA_ITERS = 60
+WORKER = False  # --worker: render whatever is not yet rendered or being rendered; no figures
 
 PAIRS = {  # name -> (style file, title)
     "starry": ("starry_night.jpg", "The Starry Night (van Gogh)"),
@@ -55,9 +57,17 @@ def render(name: str, content, style, *, masks=None, iters: int | None = None, s
     """Stylize once and cache the result as out/gallery/<name>.png."""
     iters, size = iters or ITERS, size or SIZE
     path = CACHE / f"{name}_{size}px_{iters}it.png"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    lock = path.with_suffix(".lock")
+    try:  # several workers may run side by side (--worker); each render is done once
+        lock.touch(exist_ok=False)
+    except FileExistsError:
+        if WORKER:
+            return None
+        while not path.exists():
+            time.sleep(10)
     if path.exists():
         return load_image(path).rgb
-    CACHE.mkdir(parents=True, exist_ok=True)
     options = {**OPTIONS, **options}
     print(f"rendering {name} size={size} iters={iters} {options}", flush=True)
     start = time.time()
@@ -69,6 +79,7 @@ def render(name: str, content, style, *, masks=None, iters: int | None = None, s
     result = stylize(content, style, masks=masks, callback=log, iters=iters, size=size, **options)
     print(f"  {name} done in {time.time() - start:.0f}s", flush=True)
     save_image(result.image, path)
+    lock.unlink(missing_ok=True)
     return result.image
 
 
@@ -84,6 +95,8 @@ def thumb(path: Path, size: int = 512) -> torch.Tensor:
 def sky_mask() -> Path:
     """Soft mask of Tübingen's sky (blue, in the upper part), made from the photo by thresholding."""
     path = CACHE / "tubingen_sky_mask.png"
+    if path.exists():
+        return path
     im = Image.open(CONTENT).convert("RGB").resize((512, 384), Image.Resampling.LANCZOS)
     px = torch.from_numpy(__import__("numpy").asarray(im, dtype="float32") / 255.0)
     r, g, b = px[..., 0], px[..., 1], px[..., 2]
@@ -92,17 +105,23 @@ def sky_mask() -> Path:
     mask = Image.fromarray((sky.numpy() * 255).astype("uint8"), "L")
     mask = mask.filter(ImageFilter.MaxFilter(5)).filter(ImageFilter.MinFilter(9)).filter(ImageFilter.GaussianBlur(3))
     CACHE.mkdir(parents=True, exist_ok=True)
-    mask.save(path)
+    tmp = path.with_name(f".{os.getpid()}.png")
+    mask.save(tmp)
+    os.replace(tmp, path)  # workers may race here: each write is atomic
     return path
 
 
 def invert(path: Path) -> Path:
     out = path.with_name(path.stem + "_inverse.png")
-    Image.eval(Image.open(path).convert("L"), lambda v: 255 - v).save(out)
+    tmp = path.with_name(f".{os.getpid()}.inv.png")
+    Image.eval(Image.open(path).convert("L"), lambda v: 255 - v).save(tmp)
+    os.replace(tmp, out)
     return out
 
 
 def save(fig: Image.Image, name: str) -> None:
+    if WORKER:
+        return
     DOCS.mkdir(parents=True, exist_ok=True)
     path = DOCS / name
     save_figure(fig, path)
@@ -111,14 +130,20 @@ def save(fig: Image.Image, name: str) -> None:
 
 
 def main(argv=None) -> int:
-    global SIZE, ITERS
+    global SIZE, ITERS, WORKER
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=None, help="render only these sections")
     parser.add_argument("--figures-only", action="store_true", help="compose figures from cached renders")
     parser.add_argument("--precision", default=None, help="passed to stylize when supported (e.g. bf16)")
     parser.add_argument("--size", type=int, default=SIZE, help=f"size of the main renders (default {SIZE})")
     parser.add_argument("--iters", type=int, default=ITERS, help=f"iterations of the main renders (default {ITERS})")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: on a busy shared CPU, run several workers instead)")
+    parser.add_argument("--worker", action="store_true",
+                        help="only render (skipping renders another worker holds); run several, then once without")
     args = parser.parse_args(argv)
+    WORKER = args.worker
+    torch.set_num_threads(args.threads)
     SIZE, ITERS = args.size, args.iters
     extra = {"size": min(EXTRA_SIZE, SIZE), "iters": min(EXTRA_ITERS, ITERS)}
     if args.precision and "precision" in config_fields():
@@ -174,10 +199,9 @@ def main(argv=None) -> int:
         town = invert(sky)
         a, b = EX / "starry_night.jpg", EX / "shipwreck.jpg"
         masked = render("tubingen_masks_starry_shipwreck", CONTENT, [a, b], masks=[sky, town], **extra)
-        sky_only = render("tubingen_mask_sky_only", CONTENT, [a], masks=[sky], **extra)
         fig = labelled_grid(
-            [[load_image(sky).rgb, masked, sky_only]],
-            col_labels=["mask (sky)", "sky: Starry Night, rest: Shipwreck", "sky only (rest: no style)"],
+            [[load_image(sky).rgb, masked]],
+            col_labels=["mask 1 (sky; mask 2 is its inverse)", "sky: Starry Night, rest: Shipwreck"],
             cell_size=cells, title="Spatial control with --mask (Gatys et al. 2017)",
         )
         save(fig, "masks.jpg")
@@ -200,8 +224,10 @@ def main(argv=None) -> int:
         sizes = schedule(big_size) if big_size > 512 else schedule(big_size, start_size=SIZE)
         big = render("tubingen_starry_multiscale", CONTENT, style, size=big_size, iters=max(30, ITERS // 2),
                      start_size=sizes[0])
-        save_image(big, DOCS / f"tubingen_starry_{big_size}.jpg", quality=85)
         single = render("tubingen_starry", CONTENT, style)
+        if big is None or single is None:
+            return 0
+        save_image(big, DOCS / f"tubingen_starry_{big_size}.jpg", quality=85)
         h, w = big.shape[-2:]
         crop = (slice(None), slice(None), slice(h // 3, h // 3 + 240), slice(w // 2, w // 2 + 320))
         up = torch.nn.functional.interpolate(single, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
