@@ -113,6 +113,23 @@ class WorkerPool:
         self.queue.requeue_interrupted()
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail with one line before any worker starts when the address cannot be bound."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise ImpastoError(f"cannot resolve host '{host}'") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as exc:
+            raise ImpastoError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from None
+
+
 def serve(settings: Settings, *, log_level: str = "info", on_ready=None) -> None:
     """Run the service until SIGINT/SIGTERM."""
     import uvicorn
@@ -126,6 +143,7 @@ def serve(settings: Settings, *, log_level: str = "info", on_ready=None) -> None
         raise ImpastoError(f"cannot create data directory '{data_dir}': {exc.strerror}") from None
     if not os.access(data_dir, os.W_OK | os.X_OK):
         raise ImpastoError(f"data directory '{data_dir}' is not writable")
+    check_port(settings.host, settings.port)
     lock = DataDirLock(data_dir)
     lock.acquire()
     try:
