@@ -230,6 +230,9 @@ def test_limits(client, tiny_images, kinds):
     assert stylize["size"] == LIMITS["max_size"] and stylize["iters"] == LIMITS["max_iters"]
     body = assert_error(submit(client, "texture", {"style": tiny_images["style"]}, width=1000), 422, "width")
     assert body["limit"] == LIMITS["max_size"]
+    body = assert_error(submit(client, "texture", {"style": tiny_images["style"]}, width=64, style_size=5000), 422,
+                        "style_size")
+    assert body["limit"] == LIMITS["max_size"]
 
     big = Image.new("RGB", (1200, 1000), (200, 100, 50))  # 1.2 MP: above max_pixels, a tiny PNG file
     buf = io.BytesIO()

@@ -4,6 +4,7 @@ stores uploads, puts jobs in the queue and relays their progress; worker process
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -33,7 +34,7 @@ from .queue import CANCELLED, FINAL, QUEUED, RUNNING, STATES, Job, JobQueue
 from .worker import PREVIEW_NAME
 
 GALLERY_EXTS = (".jpg", ".jpeg", ".png", ".webp")
-SIZE_FIELDS = ("size", "width", "height")  # config fields bounded by Limits.max_size
+SIZE_FIELDS = ("size", "width", "height")  # config fields bounded by Limits.max_size (and any "*_size")
 ITER_FIELDS = ("iters", "steps", "iterations")  # config fields bounded by Limits.max_iters
 THUMB_SIZE = 256
 
@@ -452,13 +453,13 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
     def default_caps(kind: Kind) -> dict[str, int]:
         caps = {}
         for p in kind.params().values():
-            limit = limits.max_size if p.field in SIZE_FIELDS else limits.max_iters if p.field in ITER_FIELDS else None
+            limit = limits.max_size if _is_size(p.field) else limits.max_iters if p.field in ITER_FIELDS else None
             if limit is not None and isinstance(p.default, int) and p.default > limit:
                 caps[p.name] = limit
         return caps
 
     def check_limits(config, kind: Kind) -> None:
-        for name in SIZE_FIELDS:
+        for name in [f.name for f in dataclasses.fields(config) if _is_size(f.name)]:
             value = getattr(config, name, None)
             if isinstance(value, int) and value > limits.max_size:
                 raise LimitError(422, f"{name} must be at most {limits.max_size} on this server, got {value}",
@@ -606,6 +607,10 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             await asyncio.sleep(0.2)
 
     return app
+
+
+def _is_size(name: str) -> bool:
+    return name in SIZE_FIELDS or name.endswith("_size")
 
 
 def _valid_id(job_id: str) -> bool:
