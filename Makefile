@@ -46,3 +46,4 @@ clean-venv:
 gallery: weights
 	$(PY) scripts/gallery.py
 	$(PY) scripts/dream_gallery.py
+	$(PY) scripts/fast_gallery.py
