@@ -66,7 +66,9 @@ def test_api_key_and_kill_and_restart(tmp_path, tiny_images):
         with server.client() as client:
             assert client.get(done["urls"]["result"]).content == result  # finished results still served
             again = wait_for(client, interrupted["id"], final)
-            assert again["state"] == "succeeded" and again["attempts"] == 2  # run again after the restart
+            assert again["state"] == "succeeded" and again["attempts"] == 2  # run again after the restart...
+            assert again["progress"]["stage"].startswith("resumed at step")  # ...from its last checkpoint
+            assert again["progress"]["step"] == again["progress"]["total"] == 30
             assert client.get(again["urls"]["result"]).status_code == 200
             later = wait_for(client, behind["id"], final)
             assert later["state"] == "succeeded"

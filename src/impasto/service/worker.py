@@ -4,12 +4,16 @@ Started by ``impasto serve`` as ``python -m impasto.service.worker``; CPU-bound 
 the web process. Progress goes into the queue (throttled), a preview JPEG is written at most every
 ``preview_interval`` seconds, and a cancel request stops the optimisation at its next step (the
 best image so far is kept as the cancelled job's result). SIGTERM/SIGINT put the running job back at
-the head of the queue; a SIGKILL leaves it ``running`` until the next start requeues it.
+the head of the queue; a SIGKILL leaves it ``running`` until the next start requeues it. A requeued
+single-stage optimisation resumes from its last checkpoint (written with each preview); anything
+else runs again from the start.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import os
 import signal
@@ -20,12 +24,15 @@ import traceback
 from pathlib import Path
 
 from ..errors import ImpastoError
+from ..images import atomic_write
 from .queue import CANCELLED, SUCCEEDED, Job, JobQueue, Progress, SQLiteQueue
 
 log = logging.getLogger("impasto.service.worker")
 
 PREVIEW_NAME = "preview.jpg"
 RESULT_NAME = "result.png"
+CHECKPOINT_NAME = "checkpoint.png"  # lossless copy of the latest intermediate (single-stage runs)
+CHECKPOINT_META = "checkpoint.json"
 PROGRESS_INTERVAL = 0.2  # seconds between progress rows written to the queue
 
 
@@ -34,7 +41,7 @@ class Shutdown(BaseException):
 
 
 class Reporter:
-    """The pipeline callback: records progress and previews, raises on cancel or shutdown."""
+    """The pipeline callback: records progress, previews and checkpoints; raises on cancel or shutdown."""
 
     def __init__(self, queue: JobQueue, job: Job, job_dir: Path, stop: threading.Event,
                  preview_interval: float, parent: int | None) -> None:
@@ -44,6 +51,8 @@ class Reporter:
         self.cancelled = False
         self.last_progress = 0.0
         self.last_preview = 0.0
+        self.offset = 0  # steps done before a restart, when resumed from a checkpoint
+        self.note = ""
 
     def __call__(self, event) -> None:
         from ..optimize import Cancelled
@@ -51,16 +60,21 @@ class Reporter:
         if self.stop.is_set() or (self.parent is not None and os.getppid() != self.parent):
             raise Shutdown()
         now = time.monotonic()
+        step, total = int(event.step) + self.offset, int(event.total) + self.offset
+        stage = str(event.stage) or self.note
         preview = False
         if event.image is not None and now - self.last_preview >= self.preview_interval:
             from ..images import save_image
 
             save_image(event.image, self.dir / PREVIEW_NAME, quality=85)
+            if not event.stage:  # single-stage runs can resume from here after a crash
+                save_image(event.image, self.dir / CHECKPOINT_NAME)
+                atomic_write(self.dir / CHECKPOINT_META, lambda fh: fh.write(
+                    json.dumps({"step": step, "total": total}).encode()))
             self.last_preview, preview = now, True
-        if preview or now - self.last_progress >= PROGRESS_INTERVAL or event.step >= event.total:
-            progress = Progress(int(event.step), int(event.total), {k: float(v) for k, v in event.losses.items()},
-                                float(event.elapsed), None if event.eta is None else float(event.eta),
-                                str(event.stage))
+        if preview or now - self.last_progress >= PROGRESS_INTERVAL or step >= total:
+            progress = Progress(step, total, {k: float(v) for k, v in event.losses.items()}, float(event.elapsed),
+                                None if event.eta is None else float(event.eta), stage)
             go_on = self.queue.update_progress(self.job.id, progress, preview=preview)
             self.last_progress = now
         else:
@@ -68,6 +82,26 @@ class Reporter:
         if not go_on:
             self.cancelled = True
             raise Cancelled()
+
+
+def resume_point(config, job_dir: Path) -> int | None:
+    """Steps already done by an interrupted run whose checkpoint this config can start from, else None.
+
+    Only single-stage optimisations (a config with ``init`` and ``iters``, one scale) resume: the
+    checkpoint becomes the starting image and the remaining iterations run (L-BFGS starts its
+    curvature history afresh). Everything else is simply run again."""
+    meta = job_dir / CHECKPOINT_META
+    if not (hasattr(config, "init") and hasattr(config, "iters") and meta.is_file()
+            and (job_dir / CHECKPOINT_NAME).is_file()):
+        return None
+    if hasattr(config, "sizes") and len(config.sizes()) != 1:
+        return None
+    try:
+        point = json.loads(meta.read_text())
+        step, total = int(point["step"]), int(point["total"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return step if total == config.iters and 0 < step < total else None
 
 
 def run_job(queue: JobQueue, kinds: dict, job: Job, *, stop: threading.Event, preview_interval: float = 1.0,
@@ -85,6 +119,11 @@ def run_job(queue: JobQueue, kinds: dict, job: Job, *, stop: threading.Event, pr
     reporter = Reporter(queue, job, d, stop, preview_interval, parent)
     try:
         config = params_to_config(kind, job.params)
+        done = resume_point(config, d) if job.attempts > 1 else None
+        if done is not None:
+            config = dataclasses.replace(config, init=str(d / CHECKPOINT_NAME), iters=config.iters - done)
+            reporter.offset, reporter.note = done, f"resumed at step {done}"
+            log.info("job %s resumes at step %d", job.id, done)
         paths = {name: [d / f for f in files] for name, files in job.inputs.items()}
         outcome = kind.run(config, paths, reporter)
     except Shutdown:
@@ -110,6 +149,8 @@ def run_job(queue: JobQueue, kinds: dict, job: Job, *, stop: threading.Event, pr
     except ImpastoError as exc:
         queue.fail(job.id, str(exc))
         return "failed"
+    for name in (CHECKPOINT_NAME, CHECKPOINT_META):
+        (d / name).unlink(missing_ok=True)
     state = CANCELLED if cancelled else SUCCEEDED
     queue.finish(job.id, state=state, result=RESULT_NAME)
     return state
