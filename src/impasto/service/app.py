@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -28,9 +28,9 @@ from starlette.staticfiles import StaticFiles
 
 from .. import __version__
 from ..errors import ConfigError, ImageError
-from .kinds import FieldError, Kind, build_config, load_kinds
+from .kinds import Kind, build_config, load_kinds
 from .limits import LimitError, Settings
-from .queue import CANCELLED, FINAL, QUEUED, RUNNING, STATES, Job, JobQueue
+from .queue import CANCELLED, QUEUED, RUNNING, STATES, Job, JobQueue
 from .worker import PREVIEW_NAME
 
 GALLERY_EXTS = (".jpg", ".jpeg", ".png", ".webp")
@@ -261,8 +261,8 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
     def get_job(job_id: str) -> Job:
         job = queue.get(job_id) if _valid_id(job_id) else None
         if job is None:
-            raise ApiError(404, "not_found", f"no job with id '{job_id}' (finished jobs are kept for a while, then deleted)",
-                           field="id")
+            raise ApiError(404, "not_found",
+                           f"no job with id '{job_id}' (finished jobs are kept for a while, then deleted)", field="id")
         return job
 
     # -- routes -----------------------------------------------------------------------------------
@@ -523,8 +523,8 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
     def get(job_id: str) -> dict[str, Any]:
         return job_out(get_job(job_id))
 
-    @app.delete("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"], responses={**ERRORS, 409: {"model": ErrorOut}},
-                summary="Cancel a job (a running optimisation stops within a step or two)")
+    @app.delete("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
+                responses={**ERRORS, 409: {"model": ErrorOut}}, summary="Cancel a job (a running optimisation stops within a step or two)")
     def cancel(job_id: str) -> dict[str, Any]:
         job = get_job(job_id)
         if job.final and job.state != CANCELLED:
