@@ -547,9 +547,10 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         job = get_job(job_id)
         path = queue.job_dir(job.id) / job.result if job.result else None
         if path is None or not path.is_file():
-            detail = {QUEUED: "is queued", RUNNING: "is still running"}.get(job.state, f"{job.state} without a result")
-            raise ApiError(409 if job.state in (QUEUED, RUNNING) else 404, "not_ready" if job.state in (QUEUED, RUNNING)
-                           else "not_found", f"job {detail}" + (f": {job.error}" if job.error else ""), field="id")
+            if job.state in (QUEUED, RUNNING):
+                raise ApiError(409, "not_ready", f"job is {job.state}; the result is not ready yet", field="id")
+            why = f": {job.error}" if job.error else ""
+            raise ApiError(404, "not_found", f"job {job.state} without a result{why}", field="id")
         name = f"impasto-{job.kind}-{job.id[:8]}.png"
         return FileResponse(path, media_type="image/png", filename=name if download else None,
                             content_disposition_type="attachment" if download else "inline")
