@@ -245,27 +245,23 @@ def style_targets(
     return [StyleTarget(blended, 1.0, None)]
 
 
-class _NormalizeGrad(torch.autograd.Function):
-    """Identity forward; backward divides the incoming gradient by its L1 norm, then multiplies by
-    ``strength`` (jcjohnson/neural-style's ``-normalize_gradients``: each loss module's gradient is
-    normalised before its weight is applied)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, strength: float) -> torch.Tensor:
-        ctx.strength = strength
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return grad / (grad.abs().sum() + 1e-8) * ctx.strength, None
-
-
 def _term(features: torch.Tensor, weight: float, normalize: bool, loss) -> torch.Tensor:
-    """``weight * loss(features)``; with ``normalize`` the gradient reaching ``features`` has L1 norm
-    ``weight`` (the reported value stays ``weight * loss``)."""
+    """``weight * loss(features)``, or with ``normalize`` a term whose gradient at ``features`` is the
+    loss's gradient divided by its L1 norm, times ``weight``.
+
+    jcjohnson/neural-style's ``-normalize_gradients`` does this in each loss module's backward pass
+    and reports the unnormalised loss; with L-BFGS's line search that mismatch between value and
+    gradient makes the optimisation diverge, so here the term's value is scaled by the same factor
+    (``weight / ‖∂loss/∂features‖₁``, held constant within one evaluation) and value and gradient
+    agree. The factor costs one extra Gram/MSE evaluation per term, not a pass through the network.
+    """
     if not normalize:
         return weight * loss(features)
-    return weight * loss(_NormalizeGrad.apply(features, weight))
+    with torch.enable_grad():
+        probe = features.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(loss(probe), probe)
+    scale = weight / (float(grad.abs().sum()) + 1e-8)
+    return scale * loss(features)
 
 
 def make_loss(

@@ -133,7 +133,8 @@ def add_stylize_options(p: argparse.ArgumentParser) -> None:
                    "luminance only and keeps the content's chroma; 'histogram' matches the style image's "
                    f"colour mean/covariance to the content's first (default {D.preserve_color})")
     p.add_argument("--normalize-gradients", action="store_true", default=D.normalize_gradients,
-                   help="divide each loss term's gradient by its L1 norm (as jcjohnson/neural-style)")
+                   help="divide each loss term's gradient by its L1 norm (as jcjohnson/neural-style); "
+                   "best with --optimizer adam (L-BFGS tends to stop early with it)")
     p.add_argument("--scales", type=positive_int, default=D.scales,
                    help="coarse-to-fine scales, each √2 (--scale-factor) larger, ending at --size "
                    "(default: 1 up to 512 px; above, starting at 512 px or below)")
