@@ -45,3 +45,21 @@ def test_styles_lists_the_shipped_model(run_cli):
     code, out, _ = run_cli("styles")
     assert code == 0
     assert "impasto-6 (default)" in out and "starry_night" in out and "the_scream" in out
+
+
+def test_train_cli_warns_on_few_images_and_writes_a_usable_model(tmp_path, run_cli, vgg_weights):
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(2):
+        Image.new("RGB", (48, 40), (60 * i, 100, 180)).save(data / f"p{i}.png")
+    model = tmp_path / "m.safetensors"
+    argv = ("train", "--style", EXAMPLES / "the_scream.jpg", "--name", "scream", "--data", data, "-o", model,
+            "--steps", "1", "--width", "4", "--blocks", "1", "--crop", "32", "--batch", "1", "--style-size", "32")
+    code, _, err = run_cli(*argv)
+    assert code == 0, err
+    assert "only 2 training images" in err and model.exists() and model.with_suffix(".ckpt").exists()
+    code, _, err = run_cli("fast", data / "p0.png", "--model", model, "--style", "scream", "-o", tmp_path / "o.png")
+    assert code == 0, err
+    code, _, err = run_cli(*argv[:-2], "--style-size", "64")  # a different run: refused, one line
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("impasto: error:") and "different run" in last

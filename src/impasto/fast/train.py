@@ -290,6 +290,21 @@ def train(
 
     warn = warn or (lambda msg: None)
     torch.manual_seed(config.seed)
+    if config.add_style_to:  # the new model keeps the base model's architecture
+        from .models import read_metadata
+
+        base_info = read_metadata(config.add_style_to)
+        config = replace(config, width=int(base_info["width"]), blocks=int(base_info.get("blocks", 5)))
+    ckpt = config.checkpoint
+    saved = None
+    if resume and ckpt.exists():  # checked first, so a mismatch fails before any slow loading
+        try:
+            saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        except Exception:  # noqa: BLE001
+            raise ImpastoError(f"checkpoint '{ckpt}' is unreadable; delete it to start over") from None
+        why = _same_run(saved, config)
+        if why is not None:
+            raise ImpastoError(f"checkpoint '{ckpt}' belongs to a different run ({why}); delete it or change -o")
     if data_images is None:
         files = find_images(config.data)
         if len(files) < FEW_IMAGES:
@@ -302,8 +317,6 @@ def train(
         base, base_meta = load_model(config.add_style_to)
         base_styles = list(base_meta.get("styles", []))
         n_base = base.n_styles
-        if (base.width, base.blocks) != (config.width, config.blocks):
-            config = replace(config, width=base.width, blocks=base.blocks)
         net = TransformerNet(n_base + len(config.styles), base.width, base.blocks)
         state = base.state_dict()
         with torch.no_grad():
@@ -334,15 +347,7 @@ def train(
     history: list[dict[str, float]] = []
     changes: list[dict] = []
 
-    ckpt = config.checkpoint
-    if resume and ckpt.exists():
-        try:
-            saved = torch.load(ckpt, map_location="cpu", weights_only=False)
-        except Exception:  # noqa: BLE001
-            raise ImpastoError(f"checkpoint '{ckpt}' is unreadable; delete it to start over") from None
-        why = _same_run(saved, config)
-        if why is not None:
-            raise ImpastoError(f"checkpoint '{ckpt}' belongs to a different run ({why}); delete it or change -o")
+    if saved is not None:
         net.load_state_dict(saved["net"])
         opt.load_state_dict(saved["opt"])
         gen.set_state(saved["gen"])
