@@ -57,11 +57,21 @@ def test_upload_submit_watch_progress_download(server, page, tmp_path):
     page.locator("#kinds label", has_text="Style transfer").click()
     expect(page.locator('.gallery-item[data-name="gallery:starry_night.jpg"] img')).to_be_visible()
 
-    # A photo, a painting from the gallery, small settings.
+    # Drag and drop a photo onto the drop zone (a real DataTransfer carrying a File)...
+    page.evaluate("""async () => {
+        const blob = await (await fetch('/v1/gallery/golden_gate.jpg')).blob();
+        const data = new DataTransfer();
+        data.items.add(new File([blob], 'dropped.jpg', {type: 'image/jpeg'}));
+        document.querySelector('#dropzone').dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true}));
+    }""")
+    expect(page.locator("#drop-hint")).to_contain_text("dropped.jpg")
+    expect(page.locator("#content-preview")).to_be_visible()
+
+    # ...then pick another with the file chooser; a painting from the gallery; small settings.
     photo = tmp_path / "photo.jpg"
     shutil.copy(EXAMPLES / "tubingen.jpg", photo)
     page.set_input_files("#content-input", str(photo))
-    expect(page.locator("#content-preview")).to_be_visible()
+    expect(page.locator("#drop-hint")).to_contain_text("photo.jpg")
     page.click('.gallery-item[data-name="gallery:starry_night.jpg"]')
     expect(page.locator('.gallery-item[data-name="gallery:starry_night.jpg"]')).to_have_attribute("aria-selected", "true")
     page.fill("input[name=size]", "96")
