@@ -207,6 +207,7 @@ def test_cli_dream_writes_the_image(run_cli, tmp_path, content_path):
         (["--steps", "0"], "steps must be between 1"),
         (["--guide", "GUIDE"], "is not a readable image"),
         (["--guide", "MISSING"], "does not exist"),
+        (["--size", "16", "--layer", "relu5_2"], "layer 'relu5_2' needs at least 16 px"),
     ],
 )
 def test_cli_bad_input_one_line_exit_2(run_cli, tmp_path, content_path, args, message):

@@ -447,6 +447,13 @@ def _prepare(image: ImageInput, config: DreamConfig, guide: ImageInput | None, w
                           "match to the guide's features", field="objective")
     pic = as_picture(image, config.size, what="image")
     guide_pic = None if guide is None else as_picture(guide, config.guide_size, what="guide image")
+    need = max(stride(k) for k in config.layers)
+    deepest_layer = max(config.layers, key=stride)
+    for what, p, option in (("image", pic, "--size"), ("guide image", guide_pic, "--guide-size")):
+        if p is not None and min(p.size) < need:
+            h, w = p.size
+            raise ImageError(f"{what} is {w}x{h} px; layer '{deepest_layer}' needs at least {need} px on each "
+                             f"side (use a larger {option})")
     vgg = feature_extractor(config.layers, pool=config.pool, weights=weights, device=device)
     guide_feats = None
     if guide_pic is not None:
@@ -455,8 +462,6 @@ def _prepare(image: ImageInput, config: DreamConfig, guide: ImageInput | None, w
         guide_feats = {}
         for k, f in feats.items():
             f = select_channels(f, config.channels)[0]
-            if f.shape[-1] * f.shape[-2] == 0:
-                raise ImageError(f"guide image is too small for layer '{k}' at guide-size {config.guide_size}")
             guide_feats[k] = f.reshape(f.shape[0], -1).float()
     objective = Objective(config.layers, config.channels, config.objective or "mean-square", guide_feats)
     return pic, vgg, objective, device
