@@ -47,3 +47,4 @@ gallery: weights
 	$(PY) scripts/gallery.py
 	$(PY) scripts/dream_gallery.py
 	$(PY) scripts/fast_gallery.py
+	$(PY) scripts/figures_gallery.py

@@ -12,18 +12,30 @@ from __future__ import annotations
 from .errors import ConfigError, ImageError, ImpastoError, WeightsError
 from .images import load_image, save_image
 from .optimize import ProgressEvent
+from .reconstruct import ReconstructConfig, ReconstructResult, reconstruct
 from .stylize import StylizeConfig, StylizeResult, stylize
+from .sweep import SweepConfig, SweepResult, sweep
+from .texture import TextureConfig, TextureResult, synthesize_texture
 
 __all__ = [
     "ConfigError",
     "ImageError",
     "ImpastoError",
     "ProgressEvent",
+    "ReconstructConfig",
+    "ReconstructResult",
     "StylizeConfig",
     "StylizeResult",
+    "SweepConfig",
+    "SweepResult",
+    "TextureConfig",
+    "TextureResult",
     "WeightsError",
     "load_image",
+    "reconstruct",
     "save_image",
     "stylize",
+    "sweep",
+    "synthesize_texture",
 ]
 __version__ = "0.1.0"
