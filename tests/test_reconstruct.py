@@ -112,3 +112,36 @@ def test_cli_bad_input_is_one_line_exit_2_and_no_output(run_cli, content_path, t
     assert message in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_cli_defaults_come_from_the_config():
+    from impasto.cli import build_parser
+
+    args = build_parser().parse_args(["reconstruct", "style", "i.jpg", "-o", "o.png"])
+    d = ReconstructConfig()
+    for name in ("layers", "size", "iters", "pool", "optimizer", "lr", "seed", "device"):
+        assert getattr(args, name) == getattr(d, name), name
+
+
+def test_cli_ctrl_c_writes_the_finished_cells_and_exits_130(run_cli, content_path, tmp_path, monkeypatch, vgg_weights):
+    import impasto.cli.reconstruct as cli
+
+    class CtrlCInSecondCell:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __call__(self, event):
+            if event.stage.startswith("cell 2/"):
+                raise KeyboardInterrupt
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(cli, "ProgressBar", CtrlCInSecondCell)
+    out, each = tmp_path / "grid.png", tmp_path / "cells"
+    code, _, err = run_cli("reconstruct", "content", content_path, "-o", out, "--size", "24", "--iters", "3",
+                           "--layers", "conv1_2,conv2_2,conv3_2", "--each", each, "--device", "cpu")
+    assert code == 130
+    assert "interrupted; wrote 2/3 cells" in err
+    assert out.exists()
+    assert sorted(p.name for p in each.iterdir()) == ["content_1_conv1_2.png", "content_2_conv2_2.png"]

@@ -96,3 +96,13 @@ def test_cli_bad_input_is_one_line_exit_2_and_no_output(run_cli, content_path, s
     assert message in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_cli_defaults_come_from_the_config():
+    from impasto.cli import build_parser
+
+    args = build_parser().parse_args(["sweep", "c.jpg", "s.jpg", "-o", "o.png"])
+    d = SweepConfig()
+    for name in ("ratios", "rows", "content_layer", "size", "iters", "init", "pool", "optimizer", "lr", "seed",
+                 "device"):
+        assert getattr(args, name) == getattr(d, name), name

@@ -108,3 +108,14 @@ def test_cli_bad_input_is_one_line_exit_2_and_no_output(run_cli, style_path, con
     assert message in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_cli_defaults_come_from_the_config():
+    from impasto.cli import build_parser
+
+    args = build_parser().parse_args(["texture", "s.jpg", "-o", "o.png"])
+    d = TextureConfig()
+    assert parse_size(args.size) == (d.width, d.height)
+    for name in ("iters", "style_size", "style_layers", "style_weight", "pool", "tileable", "init", "optimizer",
+                 "lr", "seed", "device"):
+        assert getattr(args, name) == getattr(d, name), name
