@@ -62,6 +62,24 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _stop_on_signals() -> dict:
+    """SIGTERM (a killed session) and SIGINT (even when a background shell ignores it) stop training
+    the way Ctrl-C does: the loop writes a checkpoint and the model before exiting."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, stop)
+    return previous
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix != ".safetensors":
@@ -86,12 +104,17 @@ def run(args: argparse.Namespace) -> int:
     load_cached(args.weights, notify=notify)
     if config.checkpoint.exists() and not args.fresh:
         notify(f"resuming from {config.checkpoint}")
+    previous = _stop_on_signals()
     bar = ProgressBar("train")
     try:
         result = train(config, callback=bar, warn=notify, resume=not args.fresh, weights=args.weights,
                        validation=photo)
     finally:
         bar.close()
+        import signal
+
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     minutes = result.seconds / 60
     print(f"wrote {result.model} after {result.steps}/{config.steps} steps ({minutes:.1f} min of training in total; "
           f"{result.stop_reason})", file=sys.stderr)
