@@ -350,6 +350,8 @@ def train(
     if saved is not None:
         net.load_state_dict(saved["net"])
         opt.load_state_dict(saved["opt"])
+        for group in opt.param_groups:  # a changed --lr applies from here on
+            group["lr"] = config.lr
         gen.set_state(saved["gen"])
         step, seconds_before = saved["step"], saved["seconds"]
         history = saved.get("history", [])
