@@ -77,6 +77,14 @@ def test_resume_refuses_a_different_run(tmp_path, photos, vgg_weights):
     train(cfg, data_images=photos)
     with pytest.raises(Exception, match="different run"):
         train(replace(cfg, width=6, steps=3), data_images=photos)
+    # Loss weights and the learning rate may change; the change is applied and recorded.
+    messages: list[str] = []
+    result = train(replace(cfg, steps=3, lr=5e-3, style_weight=2.0), data_images=photos, warn=messages.append)
+    assert result.steps == 3 and any("changed settings" in m for m in messages)
+    saved = torch.load(cfg.checkpoint, weights_only=False)
+    assert saved["opt"]["param_groups"][0]["lr"] == 5e-3
+    _, meta = load_model(cfg.output)
+    assert meta["training"]["changes"] == [{"step": 2, "lr": 5e-3, "style_weight": 2.0}]
 
 
 def test_add_style_trains_only_the_new_normalisation(tmp_path, photos, vgg_weights):
