@@ -52,8 +52,9 @@ class _NonFinite(Exception):
 
 
 #: L-BFGS keeps ``history_size`` pairs of image-sized float32 vectors; cap their memory so a 2048 px
-#: image does not spend 10 GB on them (100 pairs at 512 px take 0.6 GB, at 2048 px 9.6 GB).
-LBFGS_HISTORY_BYTES = 512 * 2**20
+#: image does not spend 10 GB on them (100 pairs take 0.6 GB at 512 px, 9.6 GB at 2048 px). 256 MiB
+#: is 56 pairs at 512×384, 14 at 1024×768 and 5 (the floor) at 2048×1536; keeps 1024 px under 2 GB.
+LBFGS_HISTORY_BYTES = 256 * 2**20
 LBFGS_MAX_HISTORY = 100
 LBFGS_MIN_HISTORY = 5
 
@@ -85,7 +86,7 @@ def optimize(
     """Minimise ``loss_fn`` over a copy of ``image`` (never modified) for ``iters`` iterations.
 
     L-BFGS (strong Wolfe line search; one iteration may evaluate the loss more than once) or Adam.
-    ``history_size`` (L-BFGS) defaults to 100 pairs, fewer for large images (:func:`lbfgs_history`).
+    ``history_size`` (L-BFGS) defaults to what 256 MiB holds, 5 to 100 pairs (:func:`lbfgs_history`).
     If the loss turns non-finite or L-BFGS stops before ``iters`` and ``escalate(reason)`` returns
     True, the run restarts from the best image with a fresh optimiser for the remaining iterations.
     """
