@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from impasto import losses
-from impasto.optimize import LBFGS_HISTORY_BYTES, lbfgs_history
+from impasto.optimize import LBFGS_HISTORY_BYTES, LBFGS_MIN_HISTORY, lbfgs_history
 from impasto.stylize import StylizeConfig, style_targets
 from impasto.vgg import VGG19
 
@@ -71,5 +71,6 @@ def test_targets_carry_no_autograd_graph(vgg_weights, tiny_style):
 def test_lbfgs_history_memory_is_capped():
     small = lbfgs_history(3 * 64 * 64)
     assert small == 100
-    big = 3 * 2048 * 2048
-    assert 5 <= lbfgs_history(big) < 100 and lbfgs_history(big) * 2 * 4 * big <= LBFGS_HISTORY_BYTES
+    mid = 3 * 1024 * 768
+    assert 5 <= lbfgs_history(mid) < 100 and lbfgs_history(mid) * 2 * 4 * mid <= LBFGS_HISTORY_BYTES
+    assert lbfgs_history(3 * 2048 * 2048) == LBFGS_MIN_HISTORY  # the floor: L-BFGS needs a few pairs
