@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from PIL import Image
 
 from .colour import combine_luminance
 from .errors import ConfigError, ImageError
-from .images import Picture, atomic_write, fit_longest, resize, to_pil
+from .images import Picture, atomic_write, resize, to_pil
 from .optimize import Callback, Cancelled, ProgressEvent
 from .stylize import as_picture, feature_extractor, resolve_device
 from .vgg import CHANNELS, VGG19, check_layers
