@@ -40,6 +40,7 @@ SIZE = 256
 ITERS = 60
 EXTRA_SIZE = 256  # blend, masks, reverse
 EXTRA_ITERS = 60
+REFINE = 90  # the four pairs get this many more iterations, restarted from the first render (--init)
 WORKER = False  # --worker: render whatever is not yet rendered or being rendered; no figures
 
 PAIRS = {  # name -> (style file, title)
@@ -58,6 +59,8 @@ def render(name: str, content, style, *, masks=None, iters: int | None = None, s
     iters, size = iters or ITERS, size or SIZE
     path = CACHE / f"{name}_{size}px_{iters}it.png"
     CACHE.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        return load_image(path).rgb
     lock = path.with_suffix(".lock")
     try:  # several workers may run side by side (--worker); each render is done once
         lock.touch(exist_ok=False)
@@ -66,7 +69,6 @@ def render(name: str, content, style, *, masks=None, iters: int | None = None, s
             return None
         while not path.exists():
             time.sleep(10)
-    if path.exists():
         return load_image(path).rgb
     options = {**OPTIONS, **options}
     print(f"rendering {name} size={size} iters={iters} {options}", flush=True)
@@ -81,6 +83,15 @@ def render(name: str, content, style, *, masks=None, iters: int | None = None, s
     save_image(result.image, path)
     lock.unlink(missing_ok=True)
     return result.image
+
+
+def refined(name: str, content, style, **options) -> torch.Tensor | None:
+    """REFINE more iterations, starting from the cached ITERS-iteration render (``init=PATH``)."""
+    base = render(name, content, style, **options)
+    if base is None or not REFINE:
+        return base
+    base_path = CACHE / f"{name}_{SIZE}px_{ITERS}it.png"
+    return render(f"{name}_refined", content, style, init=str(base_path), iters=REFINE, **options)
 
 
 def reference(name: str) -> Image.Image | None:
@@ -130,19 +141,22 @@ def save(fig: Image.Image, name: str) -> None:
 
 
 def main(argv=None) -> int:
-    global SIZE, ITERS, WORKER
+    global SIZE, ITERS, WORKER, REFINE
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=None, help="render only these sections")
     parser.add_argument("--figures-only", action="store_true", help="compose figures from cached renders")
     parser.add_argument("--precision", default=None, help="passed to stylize when supported (e.g. bf16)")
     parser.add_argument("--size", type=int, default=SIZE, help=f"size of the main renders (default {SIZE})")
     parser.add_argument("--iters", type=int, default=ITERS, help=f"iterations of the main renders (default {ITERS})")
+    parser.add_argument("--refine", type=int, default=REFINE,
+                        help=f"extra iterations for the four pairs, from the first render (default {REFINE}; 0: none)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: on a busy shared CPU, run several workers instead)")
     parser.add_argument("--worker", action="store_true",
                         help="only render (skipping renders another worker holds); run several, then once without")
     args = parser.parse_args(argv)
     WORKER = args.worker
+    REFINE = args.refine
     torch.set_num_threads(args.threads)
     SIZE, ITERS = args.size, args.iters
     extra = {"size": min(EXTRA_SIZE, SIZE), "iters": min(EXTRA_ITERS, ITERS)}
@@ -159,14 +173,15 @@ def main(argv=None) -> int:
         if not want(key):
             continue
         style = EX / style_file
-        ours = render(f"tubingen_{key}", CONTENT, style)
-        ours_lum = render(f"tubingen_{key}_luminance", CONTENT, style, preserve_color="luminance")
+        ours = refined(f"tubingen_{key}", CONTENT, style)
+        ours_lum = refined(f"tubingen_{key}_luminance", CONTENT, style, preserve_color="luminance")
         ref, ref_lum = reference(f"tubingen_{key}.png"), reference(f"original_color_tubingen_{key}.png")
         fig = labelled_grid(
             [[thumb(style), ours, ref], [thumb(CONTENT), ours_lum, ref_lum]],
             row_labels=["colour", "--preserve-color\nluminance"],
-            col_labels=["input", f"impasto ({SIZE} px, {ITERS} iterations)", "jcjohnson/neural-style (512 px)"],
-            cell_size=cells, title=f"Tübingen × {title}, default settings",
+            col_labels=["input", f"impasto ({SIZE} px, {ITERS}+{REFINE} iterations)",
+                        "jcjohnson/neural-style (512 px)"],
+            cell_size=cells, title=f"Tuebingen in the style of {title}, default settings",
         )
         save(fig, f"tubingen_{key}.jpg")
 
@@ -178,7 +193,7 @@ def main(argv=None) -> int:
             [[thumb(style), render("tubingen_starry", CONTENT, style), hist,
               render("tubingen_starry_luminance", CONTENT, style, preserve_color="luminance")]],
             col_labels=["style", "default", "--preserve-color histogram", "--preserve-color luminance"],
-            cell_size=cells, title="Preserving colour (Gatys et al. 2016)",
+            cell_size=cells, title=f"Preserving colour (Gatys et al. 2016); {SIZE} px, {ITERS} iterations",
         )
         save(fig, "colour.jpg")
 
@@ -189,7 +204,7 @@ def main(argv=None) -> int:
         fig = labelled_grid(
             [[render("tubingen_starry", CONTENT, a), blend, render("tubingen_scream", CONTENT, b)]],
             col_labels=["Starry Night", f"--style starry:0.5 --style scream:0.5\n({extra['size']} px)", "The Scream"],
-            cell_size=cells, title="Blending styles (weights normalised)",
+            cell_size=cells, title=f"Blending styles (weights normalised); {ITERS} iterations",
         )
         save(fig, "blend.jpg")
 
@@ -212,7 +227,7 @@ def main(argv=None) -> int:
         rev = render("reverse_starry_tubingen", painting, photo, **extra)
         fig = labelled_grid(
             [[thumb(painting), thumb(photo), rev]],
-            col_labels=["content: The Starry Night", "style: Tübingen photo", "result"],
+            col_labels=["content: The Starry Night", "style: Tuebingen photo", "result"],
             cell_size=cells, title="The system in reverse",
         )
         save(fig, "reverse.jpg")
@@ -229,13 +244,13 @@ def main(argv=None) -> int:
             return 0
         save_image(big, DOCS / f"tubingen_starry_{big_size}.jpg", quality=85)
         h, w = big.shape[-2:]
-        crop = (slice(None), slice(None), slice(h // 3, h // 3 + 240), slice(w // 2, w // 2 + 320))
+        crop = (slice(None), slice(None), slice(h // 4, h // 4 + h // 2), slice(w // 2, w // 2 + w // 2))
         up = torch.nn.functional.interpolate(single, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
         fig = labelled_grid(
             [[up[crop], big[crop]]],
             col_labels=[f"{SIZE} px single scale, upscaled",
                         f"{big_size} px, {len(sizes)} scales ({', '.join(map(str, sizes))})"],
-            cell_size=cells, title="Coarse-to-fine: 1:1 crops",
+            cell_size=cells, title="Coarse-to-fine (right half, middle rows of each image)",
         )
         save(fig, "multiscale.jpg")
     return 0
