@@ -150,14 +150,15 @@ def main(argv=None) -> int:
     parser.add_argument("--iters", type=int, default=ITERS, help=f"iterations of the main renders (default {ITERS})")
     parser.add_argument("--refine", type=int, default=REFINE,
                         help=f"extra iterations for the four pairs, from the first render (default {REFINE}; 0: none)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: on a busy shared CPU, run several workers instead)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's; on a busy shared CPU use 1 and run several --worker)")
     parser.add_argument("--worker", action="store_true",
                         help="only render (skipping renders another worker holds); run several, then once without")
     args = parser.parse_args(argv)
     WORKER = args.worker
     REFINE = args.refine
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     SIZE, ITERS = args.size, args.iters
     extra = {"size": min(EXTRA_SIZE, SIZE), "iters": min(EXTRA_ITERS, ITERS)}
     if args.precision and "precision" in config_fields():
