@@ -44,13 +44,13 @@ def save_jpeg(figure, name: str) -> None:
 
 
 def texture(quick: bool) -> None:
-    iters = 10 if quick else 150
+    iters = 10 if quick else 100
     style = EX / "starry_night.jpg"
-    plain = synthesize_texture(style, width=256, height=192, style_size=192, iters=iters, callback=log)
-    source = load_image(style, 192).rgb
-    fig = labelled_grid([[source, plain.image]], col_labels=["Starry Night (source, 192 px)",
-                                                             "texture 256x192 (from noise)"],
-                        cell_size=(256, 192), font_size=14)
+    plain = synthesize_texture(style, width=192, height=144, style_size=160, iters=iters, callback=log)
+    source = load_image(style, 160).rgb
+    fig = labelled_grid([[source, plain.image]], col_labels=["Starry Night (source, 160 px)",
+                                                             "texture 192x144 (from noise)"],
+                        cell_size=(192, 144), font_size=14)
     save_jpeg(fig, "texture_starry_night.jpg")
 
 

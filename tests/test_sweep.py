@@ -16,7 +16,7 @@ from impasto.sweep import SweepConfig, format_ratio, sweep
 
 @pytest.fixture(scope="module")
 def small_sweep(tiny_content, tiny_style, vgg_weights):
-    return sweep(tiny_content, tiny_style, rows=("relu1_1", "relu2_1"), ratios=(1e-6, 1.0), size=32, iters=12,
+    return sweep(tiny_content, tiny_style, rows=("relu1_1", "relu2_1"), ratios=(1e-6, 1.0), size=32, iters=8,
                  init="noise", device="cpu")
 
 

@@ -45,13 +45,14 @@ def _seam_ratio(image: torch.Tensor) -> tuple[float, float]:
 
 
 def test_tileable_texture_wraps_around_as_smoothly_as_its_interior(tiny_style, vgg_weights):
-    common = dict(width=48, height=48, style_size=48, iters=60, style_layers=FAST_LAYERS, device="cpu", seed=1)
-    tiled = synthesize_texture(tiny_style, TextureConfig(tileable=True, **common)).image
-    plain = synthesize_texture(tiny_style, TextureConfig(tileable=False, **common)).image
+    common = dict(width=48, height=48, style_size=48, style_layers=FAST_LAYERS, device="cpu", seed=1)
+    tiled = synthesize_texture(tiny_style, TextureConfig(tileable=True, iters=60, **common)).image
+    # the contrast needs no convergence: its edges are unrelated whatever the iteration count
+    plain = synthesize_texture(tiny_style, TextureConfig(tileable=False, iters=25, **common)).image
     tiled_cols, tiled_rows = _seam_ratio(tiled)
     plain_cols, plain_rows = _seam_ratio(plain)
     # The seam is one line, so its ratio is one noisy sample around 1 (measured: 1.2 and 1.1 here;
-    # 1.9 and 1.0 with seed 2), while unrelated edges meeting give 2.5-6.5.
+    # 1.9 and 1.0 with seed 2), while unrelated edges meeting give 1.6-7.
     assert max(tiled_cols, tiled_rows) < 2.2, (tiled_cols, tiled_rows)
     # contrast: the same synthesis without wrap-around has a visible seam where its edges meet
     assert plain_cols + plain_rows > 2 * (tiled_cols + tiled_rows), (plain_cols, plain_rows, tiled_cols, tiled_rows)
