@@ -128,13 +128,13 @@ def _info(path: Path, shipped: bool) -> ModelInfo | None:
 
 
 def available_models() -> list[ModelInfo]:
-    """Shipped models first (sorted by name), then valid model files in :func:`user_dir`."""
+    """Shipped models first (the default, then by name), then valid model files in :func:`user_dir`."""
     found: list[ModelInfo] = []
     seen: set[str] = set()
     for directory, shipped in ((shipped_dir(), True), (user_dir(), False)):
         if not directory.is_dir():
             continue
-        for path in sorted(directory.glob("*.safetensors")):
+        for path in sorted(directory.glob("*.safetensors"), key=lambda p: (p.stem != DEFAULT_MODEL, p.stem)):
             if path.stem in seen:
                 continue
             info = _info(path, shipped)
