@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from impasto import losses  # noqa: E402
 from impasto.fast import load, style_vector  # noqa: E402
+from impasto.fast.infer import apply  # noqa: E402
 from impasto.images import load_image, resize  # noqa: E402
 from impasto.stylize import feature_extractor  # noqa: E402
 
@@ -89,21 +90,16 @@ def main() -> int:
     outputs: dict[str, torch.Tensor] = {}
     inputs = {name: resize(photo, hw) for name, hw in SIZES.items()}
 
+    cpu = torch.device("cpu")
     for name, x in inputs.items():
-        with torch.inference_mode():
-            rows.append(("impasto fast (PyTorch fp32)", name, median_time(lambda: net(x, w), args.repeats)))
-            cl = x.contiguous(memory_format=torch.channels_last)
-
-            def bf16():
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    return net(cl, w)
-
-            rows.append(("impasto fast (PyTorch bf16 autocast)", name, median_time(bf16, args.repeats)))
-            outputs[name] = net(x, w).float()
+        for prec in ("fp32", "bf16"):  # the library call users make (impasto.fast.infer.apply)
+            rows.append((f"impasto fast (PyTorch {prec})", name,
+                         median_time(lambda: apply(loaded, x, w, 1.0, cpu, prec), args.repeats)))
+            outputs[f"{name} {prec}"] = apply(loaded, x, w, 1.0, cpu, prec)
 
     onnx_path = None
     try:
-        from impasto.fast.onnx import export_onnx, run_onnx
+        from impasto.fast.onnx import export_onnx
 
         import onnxruntime as ort
 
@@ -138,7 +134,8 @@ def main() -> int:
     }
     content = inputs["1024x768"]
     painting = load_image(PAINTING, 1024).rgb  # style image at the output's size (style scale 1.0)
-    candidates = {"impasto fast (starry_night)": outputs["1024x768"]}
+    candidates = {"impasto fast fp32 (starry_night)": outputs["1024x768 fp32"],
+                  "impasto fast bf16 (starry_night)": outputs["1024x768 bf16"]}
     if stl is not None:
         from PIL import Image
         import numpy as np

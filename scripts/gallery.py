@@ -110,7 +110,7 @@ def sky_mask() -> Path:
         return path
     im = Image.open(CONTENT).convert("RGB").resize((512, 384), Image.Resampling.LANCZOS)
     px = torch.from_numpy(__import__("numpy").asarray(im, dtype="float32") / 255.0)
-    r, g, b = px[..., 0], px[..., 1], px[..., 2]
+    r, b = px[..., 0], px[..., 2]
     sky = ((b - r) > 0.12) & (b > 0.55)
     sky[int(0.62 * sky.shape[0]):] = False  # the river reflects the sky: keep the upper part only
     mask = Image.fromarray((sky.numpy() * 255).astype("uint8"), "L")

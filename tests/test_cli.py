@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -24,6 +23,11 @@ def test_stylize_writes_requested_size_and_format(tmp_path, run_cli, content_pat
         assert im.format == "JPEG" and max(im.size) == 48 and im.size == (48, 36)
     assert intermediate_path(out, 3).exists()
     assert f"wrote {out}" in err
+    # stderr is not a terminal here: progress comes as plain lines (first and last step), not a bar
+    progress = [ln for ln in err.splitlines() if ln.startswith("stylize: ")]
+    assert progress[0].startswith("stylize: 1/6 (17%) elapsed ") and "ETA " in progress[0], err
+    assert progress[-1].startswith("stylize: 6/6 (100%)") and "total=" in progress[-1], err
+    assert "\r" not in err
 
 
 def _assert_one_line_error(code, err, *needles):

@@ -5,7 +5,6 @@ Real VGG-19 weights at tiny sizes (32–64 px) and few iterations.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import fields
 
 import pytest

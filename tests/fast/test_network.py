@@ -53,3 +53,38 @@ def test_width_controls_parameter_count():
     small, large = TransformerNet(2, 8), TransformerNet(2, 16)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert 3.5 < count(large) / count(small) < 4.1  # convolutions dominate: params ~ width²
+
+
+def _instance_norm_reference(net: TransformerNet):
+    """The textbook CIN forward (instance_norm, then per-image γ, β), to check the fast kernel against."""
+    import torch.nn.functional as F
+
+    def forward(self, x, style):
+        w = style.to(self.gamma.dtype)
+        return F.instance_norm(x, eps=self.eps) * (w @ self.gamma)[:, :, None, None] + (w @ self.beta)[:, :, None, None]
+
+    return forward
+
+
+def test_group_norm_kernel_equals_instance_norm(tiny_net, monkeypatch):
+    from impasto.fast.network import ConditionalInstanceNorm
+
+    x = torch.rand(2, 3, 36, 44)
+    styles = torch.tensor([[1.0, 0.0, 0.0], [0.2, 0.0, 0.8]])  # a different style per image
+    fast_single, fast_batch = tiny_net(x[:1], styles[0]), tiny_net(x, styles)
+    monkeypatch.setattr(ConditionalInstanceNorm, "forward", _instance_norm_reference(tiny_net))
+    assert torch.allclose(fast_single, tiny_net(x[:1], styles[0]), atol=1e-5)
+    assert torch.allclose(fast_batch, tiny_net(x, styles), atol=1e-5)
+    assert not torch.allclose(fast_batch[0], fast_batch[1], atol=1e-2)
+
+
+def test_space_to_depth_conv_is_the_same_convolution():
+    from impasto.fast.network import ConvLayer, SpaceToDepthConv
+
+    torch.manual_seed(1)
+    for cin, cout, k in ((16, 3, 9), (4, 6, 3)):
+        layer = ConvLayer(cin, cout, k).double()
+        fast = SpaceToDepthConv(layer)
+        for h, w in ((32, 40), (33, 27)):
+            x = torch.randn(1, cin, h, w, dtype=torch.float64)
+            assert torch.allclose(fast(x), layer(x), atol=1e-10)

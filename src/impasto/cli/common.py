@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 
 from ..errors import ConfigError
@@ -46,35 +47,80 @@ def notify(message: str) -> None:
     print(f"impasto: {message}", file=sys.stderr)
 
 
+def finish(interrupted: bool, done: str, partial: str) -> int:
+    """The last line of a command that wrote its output: ``done`` and exit 0, or (after Ctrl-C, when
+    the best result so far was written) ``impasto: interrupted; {partial}`` and exit 130."""
+    if interrupted:
+        print(f"impasto: interrupted; {partial}", file=sys.stderr)
+        return 130
+    print(done, file=sys.stderr)
+    return 0
+
+
 def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
 class ProgressBar:
-    """tqdm bar fed by ProgressEvents: loss breakdown in the postfix, ETA from tqdm."""
+    """tqdm bar fed by ProgressEvents: loss breakdown in the postfix, ETA from tqdm.
+
+    When stderr is not a terminal (a log file, ``nohup``, CI) a bar would be noise, so it writes a
+    plain line instead: at the first step, then at most every :attr:`log_every` seconds, and at the
+    last step — step, elapsed, ETA and the losses.
+    """
+
+    log_every = 30.0
 
     def __init__(self, desc: str, *, extra: Callable[[ProgressEvent], None] | None = None) -> None:
         self.desc = desc
         self.extra = extra
         self.bar = None
         self.stage = None
+        self.tty = sys.stderr.isatty()
+        self.logged_at: float | None = None
 
     def __call__(self, event: ProgressEvent) -> None:
+        shown = {k: _fmt(v) for k, v in event.losses.items() if "." not in k}
+        if self.tty:
+            self._bar(event, shown)
+        else:
+            self._log(event, shown)
+        if self.extra is not None:
+            self.extra(event)
+
+    def _bar(self, event: ProgressEvent, shown: dict[str, str]) -> None:
         from tqdm import tqdm
 
         if self.bar is None or event.stage != self.stage:
             if self.bar is not None:
                 self.bar.close()
             desc = f"{self.desc} {event.stage}".strip()
-            self.bar = tqdm(total=event.total, desc=desc, unit="it", file=sys.stderr, dynamic_ncols=True,
-                            disable=None)
+            self.bar = tqdm(total=event.total, desc=desc, unit="it", file=sys.stderr, dynamic_ncols=True)
             self.stage = event.stage
         self.bar.n = event.step
-        shown = {k: _fmt(v) for k, v in event.losses.items() if "." not in k}
         self.bar.set_postfix(shown, refresh=False)
         self.bar.refresh()
-        if self.extra is not None:
-            self.extra(event)
+
+    def _log(self, event: ProgressEvent, shown: dict[str, str]) -> None:
+        now = time.monotonic()
+        new_stage = event.stage != self.stage
+        due = self.logged_at is None or now - self.logged_at >= self.log_every
+        if not (new_stage or due or event.step >= event.total):
+            return
+        self.stage, self.logged_at = event.stage, now
+        pct = 100 * event.step / event.total if event.total else 100
+        losses = " ".join(f"{k}={v}" for k, v in shown.items())
+        print(f"{self.desc} {event.stage}".strip() + f": {event.step}/{event.total} ({pct:.0f}%) "
+              f"elapsed {_duration(event.elapsed)} ETA {_duration(event.eta)} {losses}".rstrip(),
+              file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -9,7 +9,7 @@ from ..dream import DreamConfig, check_animation_path, dream, dream_zoom, save_a
 from ..images import check_output_path, load_image, save_image
 from ..optimize import ProgressEvent
 from ..weights import load_cached
-from .common import add_weights_option, config_from_args, layer_list, notify, number, positive_int
+from .common import ProgressBar, add_weights_option, config_from_args, finish, layer_list, notify, number, positive_int
 
 D = DreamConfig()
 
@@ -99,30 +99,21 @@ def add_dream_options(p: argparse.ArgumentParser) -> None:
     add_weights_option(p)
 
 
-class DreamBar:
-    """One tqdm bar over all octaves (and frames); the ETA is the library's, weighted by pixels."""
+class DreamBar(ProgressBar):
+    """One tqdm bar over all octaves (and frames); the ETA is the library's, weighted by pixels.
+    Without a terminal, plain progress lines as :class:`~impasto.cli.common.ProgressBar` writes them."""
 
-    def __init__(self, desc: str) -> None:
-        self.desc = desc
-        self.bar = None
-
-    def __call__(self, event: ProgressEvent) -> None:
+    def _bar(self, event: ProgressEvent, shown: dict[str, str]) -> None:
         from tqdm import tqdm
 
         if self.bar is None:
             self.bar = tqdm(total=event.total, desc=self.desc, unit="step", file=sys.stderr, dynamic_ncols=True,
-                            disable=None, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
-                            "[{elapsed}{postfix}]")
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
         self.bar.n = event.step
         eta = "?" if event.eta is None else _clock(event.eta)
         value = event.losses.get("objective", float("nan"))
         self.bar.set_postfix_str(f"eta {eta}, {event.stage}, objective={value:.3g}", refresh=False)
         self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
 
 
 def _clock(seconds: float) -> str:
@@ -150,11 +141,7 @@ def run_dream(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     save_image(result.image, out, alpha=result.alpha)
-    if result.interrupted:
-        print(f"impasto: interrupted; wrote the dream so far to {out}", file=sys.stderr)
-        return 130
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
+    return finish(result.interrupted, f"wrote {out}", f"wrote the dream so far to {out}")
 
 
 def run_zoom(args: argparse.Namespace) -> int:
@@ -168,8 +155,4 @@ def run_zoom(args: argparse.Namespace) -> int:
         bar.close()
     save_animation(result.frames, out, fps=config.fps)
     n = len(result.frames)
-    if result.interrupted:
-        print(f"impasto: interrupted; wrote the {n} frame(s) so far to {out}", file=sys.stderr)
-        return 130
-    print(f"wrote {out} ({n} frames)", file=sys.stderr)
-    return 0
+    return finish(result.interrupted, f"wrote {out} ({n} frames)", f"wrote the {n} frame(s) so far to {out}")

@@ -35,6 +35,8 @@ def register(sub) -> None:
     p.add_argument("--format", default=".jpg", choices=sorted(SAVE_FORMATS),
                    help="output format for folder input (default .jpg)")
     p.add_argument("--device", default=D.device, help="auto, cpu, cuda or mps (default auto)")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=D.precision,
+                   help="network arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32 (default auto)")
     p.set_defaults(run=run)
 
 
@@ -43,7 +45,8 @@ def _images_in(folder: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = FastConfig(model=args.model, style=args.style, strength=args.strength, size=args.size, device=args.device)
+    config = FastConfig(model=args.model, style=args.style, strength=args.strength, size=args.size, device=args.device,
+                        precision=args.precision)
     content = Path(args.content)
     out = Path(args.output)
     if content.is_dir():

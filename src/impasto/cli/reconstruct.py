@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..errors import ImageError
@@ -11,7 +10,7 @@ from ..figures import save_figure
 from ..images import check_output_path, save_image
 from ..reconstruct import CONTENT_LAYERS, KINDS, STYLE_LAYERS, ReconstructConfig, reconstruct
 from ..weights import load_cached
-from .common import ProgressBar, add_weights_option, config_from_args, layer_list, notify, number, positive_int
+from .common import ProgressBar, add_weights_option, config_from_args, finish, layer_list, notify, number, positive_int
 
 D = ReconstructConfig()
 
@@ -87,10 +86,6 @@ def run(args: argparse.Namespace) -> int:
     save_figure(result.figure(with_original=not args.no_original), out)
     n = write_each(each, result.cells)
     extra = f" and {n} images in {args.each}" if each else ""
-    if result.interrupted:
-        done = sum(c.image is not None for c in result.cells)
-        print(f"impasto: interrupted; wrote {done}/{len(result.cells)} cells (the last one unfinished) to "
-              f"{out}{extra}", file=sys.stderr)
-        return 130
-    print(f"wrote {out}{extra}", file=sys.stderr)
-    return 0
+    done = sum(c.image is not None for c in result.cells)
+    return finish(result.interrupted, f"wrote {out}{extra}",
+                  f"wrote {done}/{len(result.cells)} cells (the last one unfinished) to {out}{extra}")

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 from ..errors import ConfigError
 from ..images import check_output_path, save_image
 from ..stylize import StylizeConfig, stylize
 from ..weights import load_cached
-from .common import ProgressBar, add_weights_option, config_from_args, layer_list, number, positive_int
+from .common import ProgressBar, add_weights_option, config_from_args, finish, layer_list, number, positive_int
 
 D = StylizeConfig()
 
@@ -179,8 +178,4 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     save_image(result.image, out, alpha=result.alpha)
-    if result.interrupted:
-        print(f"impasto: interrupted; wrote the best image so far to {out}", file=sys.stderr)
-        return 130
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
+    return finish(result.interrupted, f"wrote {out}", f"wrote the best image so far to {out}")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..images import check_output_path, save_image
 from ..texture import TextureConfig, parse_size, synthesize_texture, tile
 from ..weights import load_cached
-from .common import ProgressBar, add_weights_option, config_from_args, layer_list, notify, number, positive_int
+from .common import ProgressBar, add_weights_option, config_from_args, finish, layer_list, notify, number, positive_int
 
 D = TextureConfig()
 
@@ -64,8 +63,5 @@ def run(args: argparse.Namespace) -> int:
     save_image(result.image, out)
     if preview is not None:
         save_image(tile(result.image, 2, 2), preview)
-    if result.interrupted:
-        print(f"impasto: interrupted; wrote the best texture so far to {out}", file=sys.stderr)
-        return 130
-    print(f"wrote {out}" + (f" and {preview}" if preview else ""), file=sys.stderr)
-    return 0
+    also = f" and {preview}" if preview else ""
+    return finish(result.interrupted, f"wrote {out}{also}", f"wrote the best texture so far to {out}{also}")

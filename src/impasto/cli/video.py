@@ -24,13 +24,16 @@ def register(sub) -> None:
     p.add_argument("--strength", type=number, default=D.strength, help="0..1 pixel blend (default %(default)s)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default %(default)s)")
     p.add_argument("--device", default=D.device, help="auto, cpu, cuda or mps (default auto)")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=D.precision,
+                   help="network arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32 (default auto)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..fast.video import check_video_output, probe, stylize_video
 
-    config = FastConfig(model=args.model, style=args.style, strength=args.strength, device=args.device)
+    config = FastConfig(model=args.model, style=args.style, strength=args.strength, device=args.device,
+                        precision=args.precision)
     check_video_output(args.output, args.input)
     probe(args.input)
     bar = ProgressBar("video")

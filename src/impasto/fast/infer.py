@@ -10,6 +10,7 @@ content photo, 1 the network's output. (It is not a property of the network: Dum
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import threading
@@ -20,9 +21,11 @@ import torch
 
 from ..errors import ConfigError
 from ..images import Picture, fit_longest, load_image, resize
+from ..precision import PRECISIONS
+from ..precision import resolve as resolve_precision
 from ..stylize import resolve_device
 from .models import ModelError, load_model, resolve_model, style_names
-from .network import TransformerNet
+from .network import SpaceToDepthConv, TransformerNet
 
 ImageInput = str | os.PathLike | Picture | torch.Tensor
 
@@ -40,6 +43,9 @@ class FastConfig:
     size: int | None = None
     """Longest side of the output; None keeps the input's native resolution."""
     device: str = "auto"
+    precision: str = "auto"
+    """``auto`` runs the network in bfloat16 where the device computes it natively (AVX512-BF16/AMX,
+    Ampere+ GPUs; ≈ 2.5× faster on this project's CPU, mean pixel change ≈ 0.6/255), else float32."""
 
     def __post_init__(self) -> None:
         if self.model is not None and (not isinstance(self.model, (str, os.PathLike)) or not str(self.model).strip()):
@@ -57,6 +63,8 @@ class FastConfig:
             raise ConfigError(f"size must be an integer between 16 and 8192, got {self.size!r}", field="size")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not str(self.device).startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu, cuda or mps, got {self.device!r}", field="device")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", field="precision")
 
 
 def parse_style(spec: str) -> list[tuple[str, float]]:
@@ -114,7 +122,24 @@ class LoadedModel:
 
 
 _CACHE: dict[tuple[str, float, int], LoadedModel] = {}
+_RUNNERS: dict[tuple[int, torch.dtype, str], TransformerNet] = {}
 _LOCK = threading.Lock()
+
+
+def _runner(loaded: LoadedModel, dtype: torch.dtype, device: torch.device) -> TransformerNet:
+    """The model's network on ``device`` in ``dtype``: a cached copy, so the shared float32 network
+    that :func:`load` hands out is never moved or cast under another thread's feet."""
+    key = (id(loaded.net), dtype, str(device))
+    with _LOCK:
+        net = _RUNNERS.get(key)
+        if net is None:
+            net = copy.deepcopy(loaded.net)
+            if device.type == "cpu":
+                net.conv_out = SpaceToDepthConv(net.conv_out)
+            net = net.to(device=device, dtype=dtype)
+            net.eval().requires_grad_(False)
+            _RUNNERS[key] = net
+        return net
 
 
 def load(model: str | os.PathLike | None = None) -> LoadedModel:
@@ -148,14 +173,16 @@ def _as_tensor(content: ImageInput, size: int | None) -> tuple[torch.Tensor, tor
 
 
 def apply(loaded: LoadedModel, content: torch.Tensor, style: torch.Tensor, strength: float,
-          device: torch.device | None = None) -> torch.Tensor:
+          device: torch.device | None = None, precision: str = "auto") -> torch.Tensor:
     """Run the network on (N, 3, H, W) content with style weights (n_styles,) and pixel-blend by strength."""
     device = device or torch.device("cpu")
     if strength == 0:
         return content.clone()
-    net = loaded.net.to(device)
+    dtype = resolve_precision(precision, device)
+    net = _runner(loaded, dtype, device)
     with torch.inference_mode():
-        out = net(content.to(device), style.to(device)).float().cpu()
+        # Style weights stay float32 (the γ/β blend is tiny); the image and convolutions run in dtype.
+        out = net(content.to(device=device, dtype=dtype), style.to(device)).float().cpu()
     if strength < 1:
         out = torch.lerp(content, out, strength)
     return out.clamp(0, 1)
@@ -168,7 +195,7 @@ def stylize_fast(content: ImageInput, config: FastConfig | None = None, **overri
     loaded = load(config.model)
     w = style_vector(config.style, loaded.styles)
     rgb, _ = _as_tensor(content, config.size)
-    return apply(loaded, rgb, w, config.strength, resolve_device(config.device))
+    return apply(loaded, rgb, w, config.strength, resolve_device(config.device), config.precision)
 
 
 def stylize_picture(content: ImageInput, config: FastConfig) -> Picture:
@@ -176,7 +203,7 @@ def stylize_picture(content: ImageInput, config: FastConfig) -> Picture:
     loaded = load(config.model)
     w = style_vector(config.style, loaded.styles)
     rgb, alpha = _as_tensor(content, config.size)
-    return Picture(apply(loaded, rgb, w, config.strength, resolve_device(config.device)), alpha)
+    return Picture(apply(loaded, rgb, w, config.strength, resolve_device(config.device), config.precision), alpha)
 
 
 __all__ = ["FastConfig", "LoadedModel", "load", "parse_style", "style_vector", "stylize_fast", "stylize_picture"]

@@ -15,7 +15,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .. import losses
 from ..errors import ConfigError, ImpastoError
-from ..images import atomic_write, fit_longest, load_image, open_image, resize, save_image
+from ..images import atomic_write, load_image, open_image, save_image
 from ..optimize import ProgressEvent
 from ..stylize import feature_extractor
 from ..vgg import check_layers

@@ -148,7 +148,7 @@ def stylize_video(
                     for frame in packet.decode():
                         arr = frame.to_ndarray(format="rgb24")
                         x = torch.from_numpy(arr).permute(2, 0, 1)[None].float().div_(255.0)
-                        y = apply(loaded, x, style, config.strength, device)
+                        y = apply(loaded, x, style, config.strength, device, config.precision)
                         if prev_in is not None:
                             change_in += float((x - prev_in).abs().mean())
                             change_out += float((y - prev_out).abs().mean())
