@@ -43,6 +43,16 @@ def add_weights_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_device_options(parser: argparse.ArgumentParser, device: str, precision: str | None = None,
+                       what: str = "network arithmetic") -> None:
+    """``--device`` and, when the pipeline has one, ``--precision`` (defaults from its config)."""
+    parser.add_argument("--device", default=device, help=f"auto, cpu, cuda or mps (default {device})")
+    if precision is not None:
+        parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=precision,
+                            help=f"{what}: auto = bf16 where the CPU/GPU runs it natively (AMX, AVX-512 BF16, "
+                            f"Ampere+), else fp32 (default {precision})")
+
+
 def notify(message: str) -> None:
     print(f"impasto: {message}", file=sys.stderr)
 

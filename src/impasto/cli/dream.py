@@ -9,7 +9,17 @@ from ..dream import DreamConfig, check_animation_path, dream, dream_zoom, save_a
 from ..images import check_output_path, load_image, save_image
 from ..optimize import ProgressEvent
 from ..weights import load_cached
-from .common import ProgressBar, add_weights_option, config_from_args, finish, layer_list, notify, number, positive_int
+from .common import (
+    ProgressBar,
+    add_device_options,
+    add_weights_option,
+    config_from_args,
+    finish,
+    layer_list,
+    notify,
+    number,
+    positive_int,
+)
 
 D = DreamConfig()
 
@@ -95,7 +105,7 @@ def add_dream_options(p: argparse.ArgumentParser) -> None:
                    help="keep the input's colours: use only the dream's luminance")
     p.add_argument("--seed", type=int, default=D.seed, help=f"random seed of the jitter (default {D.seed})")
     p.add_argument("--pool", choices=("max", "avg"), default=D.pool, help=f"VGG pooling (default {D.pool})")
-    p.add_argument("--device", default=D.device, help="auto, cpu, cuda or mps (default auto)")
+    add_device_options(p, D.device)
     add_weights_option(p)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import ConfigError, ImageError
 from ..images import SAVE_FORMATS, check_output_path, save_image
 from ..fast.infer import FastConfig, load, stylize_picture, style_vector
-from .common import number, positive_int
+from .common import add_device_options, number, positive_int
 
 D = FastConfig()
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -34,9 +34,7 @@ def register(sub) -> None:
                    help="longest side of the output (default: the input's native resolution)")
     p.add_argument("--format", default=".jpg", choices=sorted(SAVE_FORMATS),
                    help="output format for folder input (default .jpg)")
-    p.add_argument("--device", default=D.device, help="auto, cpu, cuda or mps (default auto)")
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=D.precision,
-                   help="network arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32 (default auto)")
+    add_device_options(p, D.device, D.precision)
     p.set_defaults(run=run)
 
 

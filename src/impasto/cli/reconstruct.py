@@ -10,7 +10,17 @@ from ..figures import save_figure
 from ..images import check_output_path, save_image
 from ..reconstruct import CONTENT_LAYERS, KINDS, STYLE_LAYERS, ReconstructConfig, reconstruct
 from ..weights import load_cached
-from .common import ProgressBar, add_weights_option, config_from_args, finish, layer_list, notify, number, positive_int
+from .common import (
+    ProgressBar,
+    add_device_options,
+    add_weights_option,
+    config_from_args,
+    finish,
+    layer_list,
+    notify,
+    number,
+    positive_int,
+)
 
 D = ReconstructConfig()
 
@@ -45,7 +55,7 @@ def add_synthesis_options(p: argparse.ArgumentParser, d) -> None:
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer, help=f"(default {d.optimizer})")
     p.add_argument("--lr", type=number, default=d.lr, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
     p.add_argument("--seed", type=int, default=d.seed, help=f"noise seed (default {d.seed})")
-    p.add_argument("--device", default=d.device, help="auto, cpu, cuda or mps (default auto)")
+    add_device_options(p, d.device)
 
 
 def prepare_each(directory: str | None, names: list[str], inputs: tuple[str, ...]) -> list[Path]:

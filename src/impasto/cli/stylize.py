@@ -12,7 +12,16 @@ from ..errors import ConfigError
 from ..images import check_output_path, save_image
 from ..stylize import StylizeConfig, stylize
 from ..weights import load_cached
-from .common import ProgressBar, add_weights_option, config_from_args, finish, layer_list, number, positive_int
+from .common import (
+    ProgressBar,
+    add_device_options,
+    add_weights_option,
+    config_from_args,
+    finish,
+    layer_list,
+    number,
+    positive_int,
+)
 
 D = StylizeConfig()
 
@@ -146,10 +155,7 @@ def add_stylize_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", default=D.init, metavar="content|noise|PATH", help=f"starting image (default {D.init})")
     p.add_argument("--seed", type=int, default=D.seed, help=f"random seed (default {D.seed})")
     p.add_argument("--pool", choices=("max", "avg"), default=D.pool, help=f"VGG pooling (default {D.pool})")
-    p.add_argument("--device", default=D.device, help="auto, cpu, cuda or mps (default auto)")
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=D.precision,
-                   help="VGG-19 arithmetic: auto = bf16 where the CPU/GPU runs it natively (AMX, AVX-512 BF16, "
-                   f"Ampere+), else fp32; losses stay fp32 (default {D.precision})")
+    add_device_options(p, D.device, D.precision, what="VGG-19 arithmetic (losses stay fp32)")
     p.add_argument("--tile", type=positive_int, default=D.tile, metavar="SIZE",
                    help="refine in overlapping SIZE px tiles with the whole style's statistics, for outputs too "
                    "large for memory (default: whole image)")

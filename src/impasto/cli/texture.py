@@ -7,7 +7,17 @@ import argparse
 from ..images import check_output_path, save_image
 from ..texture import TextureConfig, parse_size, synthesize_texture, tile
 from ..weights import load_cached
-from .common import ProgressBar, add_weights_option, config_from_args, finish, layer_list, notify, number, positive_int
+from .common import (
+    ProgressBar,
+    add_device_options,
+    add_weights_option,
+    config_from_args,
+    finish,
+    layer_list,
+    notify,
+    number,
+    positive_int,
+)
 
 D = TextureConfig()
 
@@ -43,7 +53,7 @@ def register(sub) -> None:
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=D.optimizer, help=f"(default {D.optimizer})")
     p.add_argument("--lr", type=number, default=D.lr, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
     p.add_argument("--seed", type=int, default=D.seed, help=f"noise seed (default {D.seed})")
-    p.add_argument("--device", default=D.device, help="auto, cpu, cuda or mps (default auto)")
+    add_device_options(p, D.device)
     add_weights_option(p)
     p.set_defaults(run=run)
 

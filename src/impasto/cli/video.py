@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..fast.infer import FastConfig
-from .common import ProgressBar, number
+from .common import ProgressBar, add_device_options, number
 
 D = FastConfig()
 
@@ -23,9 +23,7 @@ def register(sub) -> None:
     p.add_argument("--style", default=D.style, metavar="K|NAME|K:W,...", help="style or blend (default %(default)s)")
     p.add_argument("--strength", type=number, default=D.strength, help="0..1 pixel blend (default %(default)s)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default %(default)s)")
-    p.add_argument("--device", default=D.device, help="auto, cpu, cuda or mps (default auto)")
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=D.precision,
-                   help="network arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32 (default auto)")
+    add_device_options(p, D.device, D.precision)
     p.set_defaults(run=run)
 
 
