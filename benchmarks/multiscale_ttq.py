@@ -16,6 +16,7 @@ Wall time of the coarse-to-fine route includes every stage and its setup. Prints
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,9 @@ class Recorder:
     def __call__(self, event: ProgressEvent) -> None:
         total = float(event.losses["total"])
         self.trace.append((time.perf_counter() - self.t0, total, event.stage, event.step))
+        if event.step % 25 == 0:  # a trace as it goes: these runs take up to an hour
+            print(f"  {self.trace[-1][0]:7.1f} s  {event.stage or 'single scale'} step {event.step}: "
+                  f"total {total:.5g}", flush=True)
         if self.stop_at is not None and total <= self.stop_at:
             raise Cancelled
 
@@ -58,6 +62,8 @@ def main() -> int:
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    # Started in the background (`&`), SIGINT is ignored; let SIGTERM stop a run like Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"# {uptime()}\n# torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
 
     t0 = time.perf_counter()

@@ -147,8 +147,7 @@ def reconstruct(
     cells = [Cell(set_label(s), s) for s in sets]
     interrupted = False
     for i, cell in enumerate(cells):
-        loss_fn = _content_loss_fn(vgg, targets, cell.layers) if config.kind == "content" \
-            else _style_loss_fn(vgg, targets, cell.layers)
+        loss_fn = _loss_fn(vgg, targets, cell.layers, config.kind)
         stage = f"cell {i + 1}/{len(cells)} ({cell.label})"
         result = optimize(start, loss_fn, iters=config.iters, optimizer=config.optimizer, lr=config.lr,
                           callback=callback, stage=stage)
@@ -159,22 +158,15 @@ def reconstruct(
     return ReconstructResult(config.kind, target.cpu(), cells, interrupted)
 
 
-def _content_loss_fn(vgg, targets, layers):
+def _loss_fn(vgg, targets, layers, kind: str):
+    """Sum over ``layers`` of the content loss (features) or the style loss (Gram matrices)."""
+    term = losses.content_loss if kind == "content" else losses.style_loss
+
     def loss_fn(x: torch.Tensor):
         feats = vgg(x, layers)
-        parts = {f"content.{k}": losses.content_loss(feats[k], targets[k]) for k in layers}
+        parts = {f"{kind}.{k}": term(feats[k], targets[k]) for k in layers}
         total = sum(parts.values())
-        return total, {"content": total, **parts}
-
-    return loss_fn
-
-
-def _style_loss_fn(vgg, targets, layers):
-    def loss_fn(x: torch.Tensor):
-        feats = vgg(x, layers)
-        parts = {f"style.{k}": losses.style_loss(feats[k], targets[k]) for k in layers}
-        total = sum(parts.values())
-        return total, {"style": total, **parts}
+        return total, {kind: total, **parts}
 
     return loss_fn
 
