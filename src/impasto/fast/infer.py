@@ -45,7 +45,7 @@ class FastConfig:
     device: str = "auto"
     precision: str = "auto"
     """``auto`` runs the network in bfloat16 where the device computes it natively (AVX512-BF16/AMX,
-    Ampere+ GPUs; ≈ 2.5× faster on this project's CPU, mean pixel change ≈ 0.6/255), else float32."""
+    Ampere+ GPUs; ≈ 2× faster on this project's CPU, mean pixel change ≈ 0.6/255), else float32."""
 
     def __post_init__(self) -> None:
         if self.model is not None and (not isinstance(self.model, (str, os.PathLike)) or not str(self.model).strip()):
@@ -181,7 +181,7 @@ def apply(loaded: LoadedModel, content: torch.Tensor, style: torch.Tensor, stren
     dtype = resolve_precision(precision, device)
     net = _runner(loaded, dtype, device)
     with torch.inference_mode():
-        # Style weights stay float32 (the γ/β blend is tiny); the image and convolutions run in dtype.
+        # The whole network (weights, image, γ/β blend) runs in dtype; the output comes back as float32.
         out = net(content.to(device=device, dtype=dtype), style.to(device)).float().cpu()
     if strength < 1:
         out = torch.lerp(content, out, strength)
