@@ -90,7 +90,7 @@ def test_bf16_inference_matches_fp32_and_leaves_the_shared_model_alone():
     bf16 = stylize_fast(photo, size=96, style="0", precision="bf16")
     diff = (fp32 - bf16).abs()
     assert bf16.dtype == torch.float32 and bf16.shape == fp32.shape
-    assert float(diff.mean()) < 2 / 255  # measured 0.6/255 (max 14/255) at 1024x768
+    assert float(diff.mean()) < 2 / 255  # measured 0.5/255 (max 11/255) at 1024x768
     assert float(diff.mean()) > 0  # it really ran in bfloat16
     assert next(load(None).net.parameters()).dtype == torch.float32
     with pytest.raises(ConfigError, match="precision"):

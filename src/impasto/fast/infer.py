@@ -45,7 +45,7 @@ class FastConfig:
     device: str = "auto"
     precision: str = "auto"
     """``auto`` runs the network in bfloat16 where the device computes it natively (AVX512-BF16/AMX,
-    Ampere+ GPUs; ≈ 2× faster on this project's CPU, mean pixel change ≈ 0.6/255), else float32."""
+    Ampere+ GPUs; ≈ 2× faster on this project's CPU, mean pixel change ≈ 0.5/255), else float32."""
 
     def __post_init__(self) -> None:
         if self.model is not None and (not isinstance(self.model, (str, os.PathLike)) or not str(self.model).strip()):
