@@ -54,11 +54,16 @@ def cuda_bf16_is_fast(device: torch.device) -> bool:
     return major >= 8 and torch.cuda.is_bf16_supported()
 
 
+def check(precision: str) -> None:
+    """A config's ``precision`` field: one of :data:`PRECISIONS`, else a ConfigError naming it."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}", field="precision")
+
+
 def resolve(precision: str, device: torch.device | str) -> torch.dtype:
     """``auto`` → bfloat16 where the device runs it natively and fast, else float32."""
     device = torch.device(device)
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}", field="precision")
+    check(precision)
     if precision != "auto":
         dtype = DTYPES[precision]
         if dtype == torch.bfloat16 and device.type == "mps" and not _mps_bf16_supported():

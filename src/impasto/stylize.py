@@ -23,7 +23,8 @@ from .errors import ConfigError
 from .images import Picture, fit_longest, load_image, resize
 from .masks import MaskInput, fit_mask, load_mask
 from .optimize import Callback, LossFn, optimize
-from .precision import PRECISIONS, apply as apply_precision
+from .precision import apply as apply_precision
+from .precision import check as check_precision
 from .tiling import MIN_TILE, is_tiled, optimize_tiled
 from .vgg import VGG19, check_layers, deepest
 from .weights import load_cached
@@ -123,8 +124,7 @@ class StylizeConfig:
         _check_range("scale_factor", self.scale_factor, 1.01, 4.0)
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu, cuda or mps, got {self.device!r}", field="device")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", field="precision")
+        check_precision(self.precision)
         if self.tile is not None:
             _check_range("tile", self.tile, MIN_TILE, 8192, integer=True)
 

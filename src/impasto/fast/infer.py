@@ -21,7 +21,7 @@ import torch
 
 from ..errors import ConfigError
 from ..images import Picture, fit_longest, load_image, resize
-from ..precision import PRECISIONS
+from ..precision import check as check_precision
 from ..precision import resolve as resolve_precision
 from ..stylize import resolve_device
 from .models import ModelError, load_model, resolve_model, style_names
@@ -63,8 +63,7 @@ class FastConfig:
             raise ConfigError(f"size must be an integer between 16 and 8192, got {self.size!r}", field="size")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not str(self.device).startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu, cuda or mps, got {self.device!r}", field="device")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", field="precision")
+        check_precision(self.precision)
 
 
 def parse_style(spec: str) -> list[tuple[str, float]]:
