@@ -46,8 +46,8 @@ clean-venv:
 	rm -rf $(VENV)
 
 # README pictures: each script writes into docs/ (run by hand; not part of `make test`).
-gallery: weights
-	$(PY) scripts/demo_figure.py
+gallery: demo
+	$(PY) scripts/demo_figure.py --result out/demo.png
 	$(PY) scripts/gallery.py
 	$(PY) scripts/dream_gallery.py
 	$(PY) scripts/fast_gallery.py
