@@ -88,3 +88,36 @@ def test_space_to_depth_conv_is_the_same_convolution():
         for h, w in ((32, 40), (33, 27)):
             x = torch.randn(1, cin, h, w, dtype=torch.float64)
             assert torch.allclose(fast(x), layer(x), atol=1e-10)
+
+
+def test_sub_pixel_upsample_conv_is_the_same_layer():
+    from impasto.fast.network import SubPixelUpsampleConv, UpsampleConv
+
+    torch.manual_seed(2)
+    layer = UpsampleConv(5, 7, 3).double()
+    fast = SubPixelUpsampleConv(layer)
+    for h, w in ((8, 12), (5, 9), (1, 3)):  # (1, 3): the reflection of a 2-row upsampled image
+        x = torch.randn(2, 5, h, w, dtype=torch.float64)
+        assert torch.allclose(fast(x), layer(x), atol=1e-10)
+
+
+def test_for_inference_gives_the_same_network_output_in_channels_last_memory():
+    from impasto.fast.network import TransformerNet, _pixel_unshuffle, for_inference
+
+    torch.manual_seed(3)
+    net = TransformerNet(n_styles=2, width=4, blocks=1).double()
+    for norm in net.norms():  # untrained γ = 1, β = 0 would hide a style mix-up
+        torch.nn.init.normal_(norm.gamma, 1.0, 0.3)
+        torch.nn.init.normal_(norm.beta, 0.0, 0.3)
+    fast = for_inference(net).to(memory_format=torch.channels_last)
+    assert net.training and any(p.requires_grad for p in net.parameters())  # the original is untouched
+    style = torch.tensor([0.3, 0.7], dtype=torch.float64)
+    for h, w in ((32, 44), (30, 27)):
+        x = torch.rand(1, 3, h, w, dtype=torch.float64)
+        with torch.no_grad():
+            want = net.eval()(x, style)
+            got = fast(x.contiguous(memory_format=torch.channels_last), style)
+        assert got.shape == want.shape
+        assert torch.allclose(got, want, atol=1e-9)
+    y = torch.randn(1, 6, 10, 14).contiguous(memory_format=torch.channels_last)
+    assert torch.equal(_pixel_unshuffle(y, 2), torch.nn.functional.pixel_unshuffle(y.contiguous(), 2))

