@@ -125,6 +125,11 @@ _RUNNERS: dict[tuple[int, torch.dtype, str], TransformerNet] = {}
 _LOCK = threading.Lock()
 
 
+def _memory_format(device: torch.device) -> torch.memory_format:
+    """How the inference network and its input are laid out: channels-last on CPU (see :func:`_runner`)."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 def _runner(loaded: LoadedModel, dtype: torch.dtype, device: torch.device) -> TransformerNet:
     """The model's network on ``device`` in ``dtype``: a cached copy, so the shared float32 network
     that :func:`load` hands out is never moved or cast under another thread's feet."""
@@ -135,8 +140,8 @@ def _runner(loaded: LoadedModel, dtype: torch.dtype, device: torch.device) -> Tr
             if device.type == "cpu":
                 # Exact rewrites of the output and upsampling layers, in channels-last memory (what
                 # oneDNN's convolutions use natively; NCHW pays a reorder per layer): 512 px in bf16
-                # from ≈ 0.11 s to ≈ 0.087 s on this project's CPU (benchmarks/RESULTS.md).
-                net = for_inference(loaded.net).to(device=device, dtype=dtype, memory_format=torch.channels_last)
+                # from 0.114 s to 0.079–0.098 s on this project's CPU (benchmarks/RESULTS.md).
+                net = for_inference(loaded.net).to(device=device, dtype=dtype, memory_format=_memory_format(device))
             else:
                 net = copy.deepcopy(loaded.net).to(device=device, dtype=dtype).eval().requires_grad_(False)
             _RUNNERS[key] = net
@@ -183,9 +188,7 @@ def apply(loaded: LoadedModel, content: torch.Tensor, style: torch.Tensor, stren
     net = _runner(loaded, dtype, device)
     with torch.inference_mode():
         # The whole network (weights, image, γ/β blend) runs in dtype; the output comes back as float32.
-        x = content.to(device=device, dtype=dtype)
-        if device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = content.to(device=device, dtype=dtype).contiguous(memory_format=_memory_format(device))
         out = net(x, style.to(device)).float().cpu().contiguous()
     if strength < 1:
         out = torch.lerp(content, out, strength)
