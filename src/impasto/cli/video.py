@@ -1,4 +1,4 @@
-"""`impasto video IN -o OUT [--model M] [--style k] [--strength s]` — stylize a video frame by frame."""
+"""`impasto video IN -o OUT [--model M] [--style k] [--strength s] [--temporal w]` — stylize a video."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..fast.infer import FastConfig
+from ..fast.video import DEFAULT_TEMPORAL
 from .common import ProgressBar, add_device_options, number
 
 D = FastConfig()
@@ -22,26 +23,32 @@ def register(sub) -> None:
     p.add_argument("--model", default=D.model, metavar="NAME|PATH", help="model (default: the shipped model)")
     p.add_argument("--style", default=D.style, metavar="K|NAME|K:W,...", help="style or blend (default %(default)s)")
     p.add_argument("--strength", type=number, default=D.strength, help="0..1 pixel blend (default %(default)s)")
+    p.add_argument("--temporal", type=number, default=DEFAULT_TEMPORAL, metavar="W",
+                   help="0..<1: blend each frame with the optical-flow-warped previous output where the flow "
+                   "is reliable, against flicker; 0 = every frame on its own (default %(default)s)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default %(default)s)")
     add_device_options(p, D.device, D.precision)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..fast.temporal import TemporalBlender
     from ..fast.video import check_video_output, probe, stylize_video
 
     config = FastConfig(model=args.model, style=args.style, strength=args.strength, device=args.device,
                         precision=args.precision)
+    TemporalBlender(args.temporal)  # the weight, and OpenCV when it is needed, before any work
     check_video_output(args.output, args.input)
     probe(args.input)
     bar = ProgressBar("video")
     try:
-        result = stylize_video(args.input, args.output, config, callback=bar, crf=args.crf)
+        result = stylize_video(args.input, args.output, config, callback=bar, crf=args.crf, temporal=args.temporal)
     finally:
         bar.close()
     h, w = result.size
     audio = "audio kept" if result.has_audio else "no audio"
+    temporal = f"temporal blending {result.temporal:g}" if result.temporal else "no temporal blending"
     print(f"wrote {result.path}: {result.frames} frames {w}x{h}, {audio}, {result.seconds:.1f} s; "
-          f"flicker {result.flicker:.2f} (output change {result.output_change:.4f} / input change {result.input_change:.4f})",
+          f"{temporal}; flicker {result.flicker:.2f} (output change {result.output_change:.4f} / input change {result.input_change:.4f})",
           file=sys.stderr)
     return 130 if result.interrupted else 0

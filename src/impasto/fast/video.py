@@ -4,6 +4,8 @@ Every frame is stylized at its native resolution; the audio stream is copied unc
 AAC only when the output container cannot hold the original codec). Flicker is measured as the mean
 absolute change between consecutive output frames divided by the same for the input frames (1.0 =
 the output changes as much as the input; plain per-frame networks are typically well above 1).
+With ``temporal`` > 0 each stylized frame is blended with the motion-compensated previous output
+where the optical flow can be trusted (:mod:`impasto.fast.temporal`), which removes most flicker.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from ..errors import ImpastoError
 from ..optimize import ProgressEvent
 from ..stylize import resolve_device
 from .infer import FastConfig, apply, load, style_vector
+from .temporal import TemporalBlender
+
+DEFAULT_TEMPORAL = 0.8
+"""Default weight of the flow-guided temporal blending (see benchmarks/RESULTS.md, "Flicker")."""
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".avi")
 
@@ -41,6 +47,8 @@ class VideoResult:
     output_change: float
     seconds: float
     interrupted: bool = False
+    temporal: float = 0.0
+    """Weight of the temporal blending that was used (0 = each frame on its own)."""
 
     @property
     def flicker(self) -> float:
@@ -87,6 +95,22 @@ def probe(path: str | os.PathLike) -> tuple[int, tuple[int, int], bool]:
         raise VideoError(f"video '{p}' is not a readable video: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
 
 
+def stylize_frame(model, frame: np.ndarray, style: torch.Tensor, strength: float = 1.0, device="cpu",
+                  precision: str = "auto", blender: TemporalBlender | None = None) -> torch.Tensor:
+    """One video frame (H×W×3 uint8 RGB) through the network, (1, 3, H, W) float in [0, 1]; with a
+    ``blender``, phase-aligned to the camera motion and blended with the previous output frame."""
+    x = torch.from_numpy(frame).permute(2, 0, 1)[None].float().div_(255.0)
+    device = torch.device(device)
+    if blender is None or not blender.enabled:
+        return apply(model, x, style, strength, device, precision)
+    left, top = blender.prepare(frame)
+    if left or top:
+        x = torch.nn.functional.pad(x, (left, 0, top, 0), mode="reflect" if min(frame.shape[:2]) > 3 else "replicate")
+    y = apply(model, x, style, strength, device, precision)[..., top:, left:]
+    y = blender(frame, y[0].permute(1, 2, 0).float().cpu().numpy())
+    return torch.from_numpy(y).permute(2, 0, 1)[None]
+
+
 def stylize_video(
     source: str | os.PathLike,
     output: str | os.PathLike,
@@ -94,11 +118,16 @@ def stylize_video(
     *,
     callback: Callable[[ProgressEvent], None] | None = None,
     crf: int = 18,
+    temporal: float = DEFAULT_TEMPORAL,
     **overrides,
 ) -> VideoResult:
-    """Stylize every frame of ``source`` into ``output`` (H.264 + the original audio)."""
+    """Stylize every frame of ``source`` into ``output`` (H.264 + the original audio).
+
+    ``temporal`` (0 ≤ w < 1) blends each frame with the flow-warped previous output frame where the
+    flow is reliable (0 = every frame on its own; needs OpenCV, part of the ``video`` extra)."""
     av = _av()
     config = replace(config or FastConfig(), **overrides) if overrides else (config or FastConfig())
+    blender = TemporalBlender(temporal) if temporal else None
     out_path = check_video_output(output, source)
     total, (h, w), _ = probe(source)
     loaded = load(config.model)
@@ -148,7 +177,7 @@ def stylize_video(
                     for frame in packet.decode():
                         arr = frame.to_ndarray(format="rgb24")
                         x = torch.from_numpy(arr).permute(2, 0, 1)[None].float().div_(255.0)
-                        y = apply(loaded, x, style, config.strength, device, config.precision)
+                        y = stylize_frame(loaded, arr, style, config.strength, device, config.precision, blender)
                         if prev_in is not None:
                             change_in += float((x - prev_in).abs().mean())
                             change_out += float((y - prev_out).abs().mean())
@@ -183,7 +212,7 @@ def stylize_video(
         raise
     n = max(1, frames - 1)
     return VideoResult(out_path, frames, (h, w), has_audio, change_in / n, change_out / n,
-                       time.perf_counter() - start, interrupted)
+                       time.perf_counter() - start, interrupted, blender.weight if blender else 0.0)
 
 
 def frame_change(path: str | os.PathLike) -> tuple[int, float]:
