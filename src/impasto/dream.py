@@ -34,7 +34,7 @@ from .colour import combine_luminance
 from .errors import ConfigError, ImageError
 from .images import Picture, atomic_write, resize, to_pil
 from .optimize import Callback, Cancelled, ProgressEvent
-from .stylize import as_picture, feature_extractor, resolve_device
+from .stylize import as_picture, check_device, feature_extractor, resolve_device
 from .vgg import CHANNELS, VGG19, check_layers
 
 ImageInput = str | os.PathLike | Picture | torch.Tensor
@@ -133,8 +133,7 @@ class DreamConfig:
         _check_int("guide_size", self.guide_size, 16, 4096)
         if self.pool not in ("max", "avg"):
             raise ConfigError(f"pool must be 'max' or 'avg', got {self.pool!r}", field="pool")
-        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"device must be auto, cpu, cuda or mps, got {self.device!r}", field="device")
+        check_device(self.device)
         _check_int("frames", self.frames, 1, 10_000)
         if not (isinstance(self.zoom, (int, float)) and 0 <= self.zoom < 0.5):
             raise ConfigError(f"zoom must be at least 0 and below 0.5, got {self.zoom}", field="zoom")

@@ -122,8 +122,7 @@ class StylizeConfig:
         if self.start_size is not None:
             _check_range("start_size", self.start_size, multiscale.MIN_SIZE, self.size, integer=True)
         _check_range("scale_factor", self.scale_factor, 1.01, 4.0)
-        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"device must be auto, cpu, cuda or mps, got {self.device!r}", field="device")
+        check_device(self.device)
         check_precision(self.precision)
         if self.tile is not None:
             _check_range("tile", self.tile, MIN_TILE, 8192, integer=True)
@@ -171,6 +170,13 @@ class StyleTarget:
     weight: float = 1.0
     mask: torch.Tensor | None = None
     """(1, 1, H, W) region in [0, 1] (any size: resized to each layer), or None for everywhere."""
+
+
+def check_device(name: str) -> None:
+    """Syntax of a device name (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``); whether it exists is
+    :func:`resolve_device`'s business, at run time."""
+    if not isinstance(name, str) or (name not in ("auto", "cpu", "cuda", "mps") and not name.startswith("cuda:")):
+        raise ConfigError(f"device must be auto, cpu, cuda or mps, got {name!r}", field="device")
 
 
 def resolve_device(name: str = "auto") -> torch.device:

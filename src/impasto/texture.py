@@ -21,7 +21,7 @@ from . import losses
 from .errors import ConfigError
 from .images import load_image, resize
 from .optimize import Callback, optimize
-from .stylize import ImageInput, as_picture, resolve_device
+from .stylize import ImageInput, as_picture, check_device, resolve_device
 from .vgg import LAYERS, VGG19, check_layers, deepest
 from .weights import load_cached
 
@@ -63,8 +63,7 @@ def check_common(config) -> None:
         raise ConfigError(f"pool must be 'max' or 'avg', got {config.pool!r}", field="pool")
     if isinstance(config.seed, bool) or not isinstance(config.seed, int):
         raise ConfigError(f"seed must be an integer, got {config.seed!r}", field="seed")
-    if config.device not in ("auto", "cpu", "cuda", "mps") and not config.device.startswith("cuda:"):
-        raise ConfigError(f"device must be auto, cpu, cuda or mps, got {config.device!r}", field="device")
+    check_device(config.device)
 
 
 def check_layer_set(layers: Sequence[str], *, field: str) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from ..images import Picture, fit_longest, load_image, resize
 from ..precision import check as check_precision
 from ..precision import resolve as resolve_precision
-from ..stylize import resolve_device
+from ..stylize import check_device, resolve_device
 from .models import ModelError, load_model, resolve_model, style_names
 from .network import TransformerNet, for_inference
 
@@ -61,8 +61,7 @@ class FastConfig:
             isinstance(self.size, bool) or not isinstance(self.size, int) or not 16 <= self.size <= 8192
         ):
             raise ConfigError(f"size must be an integer between 16 and 8192, got {self.size!r}", field="size")
-        if self.device not in ("auto", "cpu", "cuda", "mps") and not str(self.device).startswith("cuda:"):
-            raise ConfigError(f"device must be auto, cpu, cuda or mps, got {self.device!r}", field="device")
+        check_device(self.device)
         check_precision(self.precision)
 
 
