@@ -16,7 +16,8 @@ def register(sub) -> None:
     p = sub.add_parser(
         "video", help="stylize a video with a fast network (needs the 'video' extra)",
         description="Stylize every frame at native resolution with a fast network; the audio is kept. "
-        "Prints a flicker measure: mean absolute change between consecutive output frames relative to the input's.",
+        "Prints a flicker measure: mean absolute change between consecutive output frames relative to the input's. "
+        "Ctrl-C keeps the frames done so far.",
     )
     p.add_argument("input", help="input video")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, .mov, .webm, .avi)")
@@ -24,8 +25,9 @@ def register(sub) -> None:
     p.add_argument("--style", default=D.style, metavar="K|NAME|K:W,...", help="style or blend (default %(default)s)")
     p.add_argument("--strength", type=number, default=D.strength, help="0..1 pixel blend (default %(default)s)")
     p.add_argument("--temporal", type=number, default=DEFAULT_TEMPORAL, metavar="W",
-                   help="0..<1: blend each frame with the optical-flow-warped previous output where the flow "
-                   "is reliable, against flicker; 0 = every frame on its own (default %(default)s)")
+                   help="0..<1, against flicker: keep the strokes on the camera's motion and blend each frame "
+                   "with the optical-flow-warped previous output where the flow is reliable; "
+                   "0 = every frame on its own (default %(default)s)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default %(default)s)")
     add_device_options(p, D.device, D.precision)
     p.set_defaults(run=run)
