@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, ImpastoError
+from ..texture import check_positive
 
 
 class TemporalError(ImpastoError):
@@ -59,12 +60,6 @@ def check_weight(weight: float) -> float:
     return float(weight)
 
 
-def _positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"{name} must be a positive number, got {value!r}", field=name)
-    return float(value)
-
-
 class TemporalBlender:
     """Stateful: for each frame of one clip, in order, call :meth:`prepare` (before the network;
     it returns the padding for phase alignment) and then the blender itself on the network's output.
@@ -82,8 +77,9 @@ class TemporalBlender:
     def __init__(self, weight: float = 0.8, tolerance: float = 0.05, render_tolerance: float = 0.08,
                  period: int = 4, preset: str = "medium", snap: float = 0.25) -> None:
         self.weight = check_weight(weight)
-        self.tolerance = _positive("tolerance", tolerance)
-        self.render_tolerance = _positive("render_tolerance", render_tolerance)
+        check_positive("tolerance", tolerance)
+        check_positive("render_tolerance", render_tolerance)
+        self.tolerance, self.render_tolerance = float(tolerance), float(render_tolerance)
         if isinstance(period, bool) or not isinstance(period, int) or period < 1:
             raise ConfigError(f"period must be a positive integer, got {period!r}", field="period")
         if preset not in PRESETS:

@@ -176,12 +176,11 @@ def stylize_video(
                         continue
                     for frame in packet.decode():
                         arr = frame.to_ndarray(format="rgb24")
-                        x = torch.from_numpy(arr).permute(2, 0, 1)[None].float().div_(255.0)
                         y = stylize_frame(loaded, arr, style, config.strength, device, config.precision, blender)
                         if prev_in is not None:
-                            change_in += float((x - prev_in).abs().mean())
+                            change_in += float(np.abs(arr.astype(np.int16) - prev_in).mean()) / 255.0
                             change_out += float((y - prev_out).abs().mean())
-                        prev_in, prev_out = x, y
+                        prev_in, prev_out = arr, y
                         rgb = y[0].mul(255).round().clamp(0, 255).byte().permute(1, 2, 0).contiguous().numpy()
                         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
                         vf.pts, vf.time_base = frame.pts, frame.time_base
