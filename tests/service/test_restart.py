@@ -40,8 +40,8 @@ def test_api_key_and_kill_and_restart(tmp_path, tiny_images):
         assert httpx.get(f"{server.url}/v1/jobs", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
         page = httpx.get(f"{server.url}/")
         assert page.status_code == 401 and "api_key" in page.text  # a form asking for the key
-        with httpx.Client(base_url=server.url) as browser:  # the UI's log-in: a cookie
-            r = browser.get("/", params={"api_key": KEY}, follow_redirects=True)
+        with httpx.Client(base_url=server.url) as browser:  # the UI's log-in: a POST, then a session cookie
+            r = browser.post("/login", data={"api_key": KEY}, headers={"Origin": server.url}, follow_redirects=True)
             assert r.status_code == 200 and "app.js" in r.text
             assert browser.get("/v1/jobs").status_code == 200
 

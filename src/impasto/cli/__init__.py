@@ -11,6 +11,7 @@ from ..errors import ImpastoError
 from . import dream as _dream
 from . import export_onnx as _export_onnx
 from . import fast as _fast
+from . import keys as _keys
 from . import serve as _serve
 from . import styles as _styles
 from . import reconstruct as _reconstruct
@@ -22,7 +23,7 @@ from . import video as _video
 from . import weights as _weights
 
 #: Sub-command modules, in the order `impasto --help` lists them.
-COMMANDS = (_stylize, _weights, _serve, _train, _fast, _styles, _video, _export_onnx, _dream, _texture, _reconstruct, _sweep)
+COMMANDS = (_stylize, _weights, _serve, _keys, _train, _fast, _styles, _video, _export_onnx, _dream, _texture, _reconstruct, _sweep)
 
 
 class _Parser(argparse.ArgumentParser):

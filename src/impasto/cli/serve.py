@@ -48,8 +48,45 @@ def register(sub) -> None:
         limits.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=default,
                             type=number if isinstance(default, float) else positive_int,
                             help=f"{docs.get(f.name, '')} (default {default})".strip())
+    add_access_options(p)
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     p.set_defaults(run=run)
+
+
+def add_access_options(p) -> None:
+    from ..service.auth import Access
+    from ..service.kinds import field_docs
+
+    docs, d = {k: v.rstrip(".") for k, v in field_docs(Access).items()}, Access()
+    g = p.add_argument_group("keys, sessions and hosts (see README: Sharing a server)")
+    g.add_argument("--keys", dest="keys_file", type=Path, default=None, metavar="FILE",
+                   help=f"{docs.get('keys_file', '')} (default: DATA_DIR/keys when it exists)")
+    g.add_argument("--admin-key", default=None, metavar="KEY", help=f"{docs.get('admin_key', '')}; default: $IMPASTO_ADMIN_KEY, else none")
+    g.add_argument("--allowed-host", dest="allowed_hosts", action="append", default=[], metavar="NAME",
+                   help=f"{docs.get('allowed_hosts', '')}; repeatable")
+    g.add_argument("--session-hours", type=number, metavar="HOURS", default=d.session_hours,
+                   help=f"{docs.get('session_hours', '')} (default {d.session_hours:g})")
+    g.add_argument("--secure-cookie", action="store_true", help=docs.get("secure_cookie", ""))
+    g.add_argument("--rate-limit", default=None, metavar="N/min",
+                   help=f"{docs.get('rate_limit', '')}: 10/min, 2/s, 100/h")
+    for name in ("header_timeout", "body_timeout", "keep_alive"):
+        g.add_argument(f"--{name.replace('_', '-')}", type=number, default=getattr(d, name), metavar="SECONDS",
+                       help=f"{docs.get(name, '')} (default {getattr(d, name):g})")
+
+
+def access_settings(args: argparse.Namespace, data_dir: Path):
+    from ..service.auth import Access, parse_rate
+
+    keys_file = args.keys_file
+    if keys_file is None and (data_dir / "keys").is_file():
+        keys_file = data_dir / "keys"
+    elif keys_file is not None and not keys_file.is_file():
+        raise ImpastoError(f"keys file '{keys_file}' does not exist; make it with: impasto keys add NAME --file {keys_file}")
+    return Access(admin_key=args.admin_key if args.admin_key is not None else os.environ.get("IMPASTO_ADMIN_KEY") or None,
+                  keys_file=keys_file, session_hours=args.session_hours, allowed_hosts=tuple(args.allowed_hosts),
+                  secure_cookie=args.secure_cookie,
+                  rate_limit=parse_rate(args.rate_limit) if args.rate_limit is not None else None,
+                  header_timeout=args.header_timeout, body_timeout=args.body_timeout, keep_alive=args.keep_alive)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,17 +106,23 @@ def run(args: argparse.Namespace) -> int:
     gallery = args.gallery if args.gallery is not None else default_gallery()
     if args.gallery is not None and not args.gallery.is_dir():
         raise ImpastoError(f"gallery '{args.gallery}' is not a directory")
+    access = access_settings(args, data_dir)
     settings = Settings(data_dir=data_dir, host=args.host, port=args.port, workers=args.workers, api_key=api_key,
                         limits=limits, retention=parse_duration(args.retention), gallery=gallery,
-                        threads=args.threads)
+                        threads=args.threads, access=access)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(name)s: %(message)s")
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+    from ..service.auth import KeyRing, allowed_hosts
+
+    ring = KeyRing(api_key=api_key, admin_key=access.admin_key, keys_file=access.keys_file)  # a bad file: one line
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not ring.required:
         notify(f"warning: serving on {args.host} without an API key; anyone who can reach it can submit jobs")
 
     def ready() -> None:
         host = f"[{args.host}]" if ":" in args.host else args.host
+        keys = ring.names()
         notify(f"serving on http://{host}:{args.port}/ with {args.workers} worker(s); data in {data_dir}"
-               + ("; API key required" if api_key else ""))
+               + (f"; API key required ({len(keys)} key(s): {', '.join(keys)})" if ring.required else "")
+               + f"; host names accepted: {', '.join(allowed_hosts(args.host, access.allowed_hosts))}")
 
     serve(settings, log_level=args.log_level, on_ready=ready)
     return 0

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
-import hmac
 import json
+import math
 import shutil
 import threading
 import time
@@ -22,15 +21,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.staticfiles import StaticFiles
 
 from .. import __version__
 from ..errors import ConfigError, ImageError
+from .auth import (ANONYMOUS, SESSION_COOKIE, UNSAFE_METHODS, Authenticator, KeyRing, Principal, RateLimiter,
+                   SessionStore, allowed_hosts, same_origin)
 from .kinds import Kind, build_config, load_kinds
 from .limits import LimitError, Settings
 from .queue import CANCELLED, QUEUED, RUNNING, STATES, Job, JobQueue
+from .timeouts import SlowBody, paced
 from .worker import PREVIEW_NAME
 
 GALLERY_EXTS = (".jpg", ".jpeg", ".png", ".webp")
@@ -53,6 +56,7 @@ class ProgressOut(BaseModel):
 class JobOut(BaseModel):
     id: str
     kind: str
+    owner: str = Field(description="who submitted it: key:NAME, session:ID or anonymous")
     state: str = Field(description="queued | running | succeeded | failed | cancelled")
     params: dict[str, Any] = Field(description="the parameters given, after type conversion")
     inputs: dict[str, int] = Field(description="number of files per upload field")
@@ -80,7 +84,7 @@ class ErrorOut(BaseModel):
     limit: float | int | None = Field(None, description="the limit that was exceeded")
 
 
-ERRORS = {code: {"model": ErrorOut} for code in (401, 404, 413, 415, 422, 429)}
+ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 408, 413, 415, 422, 429)}
 
 
 def _error(status: int, code: str, detail: str, *, field: str | None = None, limit=None,
@@ -95,42 +99,72 @@ class ApiError(Exception):
         self.status, self.code, self.field, self.limit = status, code, field, limit
 
 
-# -- ASGI middleware: API key and request size, before any body is parsed ------------------------
-class Guard:
-    """Checks the API key (header, bearer token or the UI's cookie) on every route but /healthz, and
-    refuses request bodies above the limit while they stream in (413)."""
+# -- ASGI middleware: hosts, who is asking, request size and pace, before any body is parsed ----------
+class TrustedHosts:
+    """Starlette's TrustedHostMiddleware, with its plain-text refusal answered as this API's JSON."""
 
-    def __init__(self, app, *, api_key: str | None, max_body: int) -> None:
-        self.app, self.api_key, self.max_body = app, api_key, max_body
-        # The browser keeps a digest of the key, not the key itself.
-        self.cookie = hashlib.sha256(f"impasto:{api_key}".encode()).hexdigest() if api_key else ""
+    def __init__(self, app, *, allowed: list[str]) -> None:
+        self.app = app
+        self.check = TrustedHostMiddleware(self._trusted, allowed_hosts=allowed, www_redirect=False)
+
+    async def _trusted(self, scope, receive, send) -> None:
+        scope["impasto.trusted_host"] = True
+        await self.app(scope, receive, send)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def checked_send(message):
+            if scope.get("impasto.trusted_host"):
+                await send(message)
+            elif message["type"] == "http.response.start":  # the check refused the Host header
+                host = Headers(scope=scope).get("host", "")
+                await _error(400, "bad_host", f"this server does not answer to the host name {host!r} "
+                             "(impasto serve --allowed-host NAME adds one)", field="host")(scope, receive, send)
+
+        await self.check(scope, receive, checked_send)
+
+
+class Guard:
+    """Finds who is asking (an API key, a session cookie, or nobody; see :mod:`.auth`) on every route but
+    /healthz and /login, refuses cross-origin writes (403), and refuses request bodies above the limit
+    (413) or arriving too slowly (408) while they stream in."""
+
+    def __init__(self, app, *, auth: Authenticator, max_body: int, body_timeout: float) -> None:
+        self.app, self.auth, self.max_body, self.body_timeout = app, auth, max_body, body_timeout
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        path = scope.get("path", "")
-        if self.api_key and path != "/healthz" and not self._authorised(scope, headers):
-            if path == "/":
-                query = _query(scope)
-                if "api_key" in query and hmac.compare_digest(query["api_key"].encode(), self.api_key.encode()):
-                    response = RedirectResponse("/", status_code=303)
-                    response.set_cookie("impasto_key", self.cookie, httponly=True, samesite="strict")
-                    return await response(scope, receive, send)
-                page = _static_text("login.html")
-                return await HTMLResponse(page, status_code=401)(scope, receive, send)
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        principal, by_cookie = (None, False) if path == "/healthz" else \
+            await anyio.to_thread.run_sync(self.auth.identify, headers)
+        if method in UNSAFE_METHODS and path != "/healthz":
+            # A browser always sends Origin on a POST/DELETE; a script with a key header need not.
+            origin = same_origin(scope, headers)
+            if origin is False or (by_cookie and origin is None):
+                response = _error(403, "cross_origin", "refused: this write comes from another site's page "
+                                  "(Origin/Referer is not this server)", field="origin")
+                return await response(scope, receive, send)
+        if principal is None and self.auth.required and path not in ("/healthz", "/login"):
+            if path == "/" and method in ("GET", "HEAD"):
+                return await HTMLResponse(_static_text("login.html"), status_code=401)(scope, receive, send)
             response = _error(401, "unauthorized", "missing or wrong API key (send it as the X-API-Key header)",
-                               field="api_key", headers={"WWW-Authenticate": "Bearer"})
+                              field="api_key", headers={"WWW-Authenticate": "Bearer"})
             return await response(scope, receive, send)
+        scope.setdefault("state", {})["principal"] = principal or Principal(ANONYMOUS)
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             return await self._too_large(scope, receive, send)
         seen = 0
         started = False
+        paced_receive = paced(receive, self.body_timeout)
 
         async def limited_receive():
             nonlocal seen
-            message = await receive()
+            message = await paced_receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
@@ -148,19 +182,10 @@ class Guard:
         except _BodyTooLarge:
             if not started:
                 await self._too_large(scope, receive, send)
-
-    def _authorised(self, scope, headers: dict[str, str]) -> bool:
-        key = headers.get("x-api-key")
-        auth = headers.get("authorization", "")
-        if key is None and auth.lower().startswith("bearer "):
-            key = auth[7:].strip()
-        if key is not None:
-            return hmac.compare_digest(key.encode(), self.api_key.encode())
-        for part in headers.get("cookie", "").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == "impasto_key":
-                return hmac.compare_digest(value.strip('"').encode(), self.cookie.encode())
-        return False
+        except SlowBody as exc:
+            if not started:
+                await _error(408, "too_slow", str(exc.detail), field="body",
+                             headers=exc.headers)(scope, receive, send)
 
     async def _too_large(self, scope, receive, send) -> None:
         mib = self.max_body / 1024 / 1024
@@ -172,12 +197,6 @@ class _BodyTooLarge(StarletteHTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body is larger than {limit / 1024 / 1024:.1f} MiB")
         self.limit = limit
-
-
-def _query(scope) -> dict[str, str]:
-    from urllib.parse import parse_qsl
-
-    return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
 
 
 def _static_text(name: str) -> str:
@@ -195,7 +214,12 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         description="Neural style transfer as a service: submit a job, follow its progress, fetch the result.",
     )
     app.state.queue = queue
-    app.add_middleware(Guard, api_key=settings.api_key, max_body=limits.max_request_bytes)
+    access = settings.access
+    ring = KeyRing(api_key=settings.api_key, admin_key=access.admin_key, keys_file=access.keys_file)
+    auth = Authenticator(ring, SessionStore(settings.data_dir), access)
+    limiter = RateLimiter(access.rate_limit) if access.rate_limit else None
+    app.add_middleware(Guard, auth=auth, max_body=limits.max_request_bytes, body_timeout=access.body_timeout)
+    app.add_middleware(TrustedHosts, allowed=allowed_hosts(settings.host, access.allowed_hosts))
     gallery_dir = settings.gallery
     thumbs_dir = Path(settings.data_dir) / "thumbs"
 
@@ -224,6 +248,10 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
     async def _too_large(request, exc: _BodyTooLarge):
         return _error(413, "too_large", str(exc.detail), field="body", limit=exc.limit)
 
+    @app.exception_handler(SlowBody)
+    async def _too_slow(request, exc: SlowBody):
+        return _error(408, "too_slow", str(exc.detail), field="body", headers=exc.headers)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request, exc: StarletteHTTPException):
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
@@ -245,7 +273,7 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
                            if j.created_at < job.created_at)
         has_result = bool(job.result) and (d / job.result).is_file()
         return {
-            "id": job.id, "kind": job.kind, "state": job.state, "params": job.params,
+            "id": job.id, "kind": job.kind, "owner": job.owner, "state": job.state, "params": job.params,
             "inputs": {k: len(v) for k, v in job.inputs.items()},
             "created_at": job.created_at, "started_at": job.started_at, "finished_at": job.finished_at,
             "queue_position": position,
@@ -258,9 +286,9 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
                      "result": f"{base}/result"},
         }
 
-    def get_job(job_id: str) -> Job:
+    def get_job(job_id: str, request: Request) -> Job:
         job = queue.get(job_id) if _valid_id(job_id) else None
-        if job is None:
+        if job is None or not principal(request).sees(job.owner):  # another owner's job: as if none
             raise ApiError(404, "not_found",
                            f"no job with id '{job_id}' (finished jobs are kept for a while, then deleted)", field="id")
         return job
@@ -273,8 +301,59 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
                 "kinds": list(kinds)}
 
     @app.get("/", include_in_schema=False)
-    def index() -> HTMLResponse:
-        return HTMLResponse(_static_text("index.html"), headers={"Cache-Control": "no-cache"})
+    def index(request: Request) -> HTMLResponse:
+        response = HTMLResponse(_static_text("index.html"), headers={"Cache-Control": "no-cache"})
+        if not auth.required and principal(request).session is None:  # no keys: the browser owns its jobs
+            set_session(request, response, *auth.anonymous_session())
+        return response
+
+    # -- sessions: POST /login with a key (never in a URL), a random expiring token in a cookie --------
+    @app.post("/login", tags=["service"], summary="Log in with an API key: a session cookie for the browser UI",
+              responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}}, openapi_extra={"requestBody": {
+                  "content": {m: {"schema": {"type": "object", "properties": {"api_key": {"type": "string"}},
+                                             "required": ["api_key"]}}
+                              for m in ("application/x-www-form-urlencoded", "application/json")}}})
+    async def login(request: Request):
+        form = "json" not in request.headers.get("content-type", "")
+        try:
+            body = dict(await request.form()) if form else await request.json()
+        except Exception:  # noqa: BLE001 - garbage in the body: as no key
+            body = {}
+        key = body.get("api_key") if isinstance(body, dict) else None
+        made = await anyio.to_thread.run_sync(auth.login, key) if isinstance(key, str) and key else None
+        if made is None:
+            if form:
+                page = _static_text("login.html").replace("<!--error-->", "<p class=error>Wrong API key.</p>")
+                return HTMLResponse(page, status_code=401)
+            return _error(401, "unauthorized", "wrong or missing API key (JSON field api_key)", field="api_key")
+        token, session = made
+        response = RedirectResponse("/", status_code=303) if form else JSONResponse(session_out(session))
+        set_session(request, response, token, session)
+        return response
+
+    @app.post("/logout", tags=["service"], summary="End the browser session")
+    def logout(request: Request):
+        token = principal(request).session
+        if token:
+            auth.sessions.delete(token)
+        form = "json" not in request.headers.get("accept", "")
+        response = RedirectResponse("/", status_code=303) if form else JSONResponse({"logged_out": bool(token)})
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    @app.get("/v1/session", tags=["service"], summary="Who this request is: its owner, admin or not")
+    def whoami(request: Request) -> dict[str, Any]:
+        p = principal(request)
+        return {"owner": p.owner, "admin": p.admin, "key": p.key, "session": p.session is not None,
+                "login_required": auth.required}
+
+    def set_session(request: Request, response, token: str, session) -> None:
+        secure = access.secure_cookie or request.url.scheme == "https"
+        response.set_cookie(SESSION_COOKIE, token, max_age=int(access.session_hours * 3600), path="/",
+                            httponly=True, samesite="strict", secure=secure)
+
+    def session_out(session) -> dict[str, Any]:
+        return {"owner": session.owner, "key": session.key_name, "expires_at": session.expires_at}
 
     app.mount("/static", StaticFiles(packages=[("impasto.service", "static")]), name="static")
 
@@ -360,25 +439,29 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         ctype = request.headers.get("content-type", "")
         if not ctype.lower().startswith("multipart/form-data"):
             raise ApiError(415, "unsupported_media_type", "send the job as multipart/form-data", field="body")
+        if limiter is not None and (wait := limiter.hit(principal(request).owner)):
+            return _error(429, "rate_limited", f"at most {access.rate_limit:g} submissions a minute per key; "
+                          f"try again in {math.ceil(wait)} s", field="rate_limit", limit=access.rate_limit,
+                          headers={"Retry-After": str(math.ceil(wait))})
         if queue.pending() >= limits.max_queue:
             raise LimitError(429, f"the queue is full ({limits.max_queue} jobs); try again later",
                              field="queue", limit=limits.max_queue)
         try:
             form = await request.form(max_files=limits.max_styles + 2, max_fields=200, max_part_size=64 * 1024)
-        except _BodyTooLarge:
+        except (_BodyTooLarge, SlowBody):
             raise
         except StarletteHTTPException as exc:
             raise ApiError(400, "bad_request", f"malformed multipart body: {exc.detail}", field="body") from None
         except Exception as exc:  # noqa: BLE001 - the parser's own errors on garbage input
             raise ApiError(400, "bad_request", f"malformed multipart body: {exc}", field="body") from None
         try:
-            job = await run_in_threadpool(create_job, form)
+            job = await run_in_threadpool(create_job, form, principal(request).owner)
         finally:
             await form.close()
         body = job_out(job)
         return JSONResponse(body, status_code=202, headers={"Location": body["urls"]["self"]})
 
-    def create_job(form) -> Job:
+    def create_job(form, owner: str) -> Job:
         kind_name = form.get("kind", "stylize")
         if not isinstance(kind_name, str) or kind_name not in kinds:
             raise ApiError(422, "invalid", f"kind must be one of {', '.join(kinds)}; got {kind_name!r}"
@@ -441,7 +524,7 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
                     raise LimitError(422, f"size: the content image is {longest} px on its longest side, above "
                                      f"the limit of {limits.max_size}; set size", field="size",
                                      limit=limits.max_size)
-            job = queue.submit(job_id, kind.name, params, inputs, max_pending=limits.max_queue)
+            job = queue.submit(job_id, kind.name, params, inputs, max_pending=limits.max_queue, owner=owner)
             if job is None:
                 raise LimitError(429, f"the queue is full ({limits.max_queue} jobs); try again later",
                                  field="queue", limit=limits.max_queue)
@@ -513,28 +596,31 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
 
     @app.get("/v1/jobs", response_model=JobList, tags=["jobs"], summary="List jobs, newest first",
              responses=ERRORS)
-    def list_jobs(limit: int = Query(50, ge=1, le=500), state: str | None = Query(None)) -> dict[str, Any]:
+    def list_jobs(request: Request, limit: int = Query(50, ge=1, le=500),
+                  state: str | None = Query(None)) -> dict[str, Any]:
         if state is not None and state not in STATES:
             raise ApiError(422, "invalid", f"state must be one of {', '.join(STATES)}", field="state")
-        return {"jobs": [job_out(j) for j in queue.list(limit=limit, state=state)]}
+        p = principal(request)
+        return {"jobs": [job_out(j) for j in queue.list(limit=limit, state=state,
+                                                        owner=None if p.admin else p.owner)]}
 
     @app.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"], summary="A job's state and progress",
              responses=ERRORS)
-    def get(job_id: str) -> dict[str, Any]:
-        return job_out(get_job(job_id))
+    def get(job_id: str, request: Request) -> dict[str, Any]:
+        return job_out(get_job(job_id, request))
 
     @app.delete("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
                 responses={**ERRORS, 409: {"model": ErrorOut}}, summary="Cancel a job (a running optimisation stops within a step or two)")
-    def cancel(job_id: str) -> dict[str, Any]:
-        job = get_job(job_id)
+    def cancel(job_id: str, request: Request) -> dict[str, Any]:
+        job = get_job(job_id, request)
         if job.final and job.state != CANCELLED:
             raise ApiError(409, "conflict", f"job already {job.state}; nothing to cancel", field="id")
         return job_out(queue.cancel(job_id) or job)
 
     @app.get("/v1/jobs/{job_id}/preview", tags=["jobs"], summary="The latest intermediate image (JPEG)",
              responses={200: {"content": {"image/jpeg": {}}}, **ERRORS})
-    def preview(job_id: str) -> FileResponse:
-        job = get_job(job_id)
+    def preview(job_id: str, request: Request) -> FileResponse:
+        job = get_job(job_id, request)
         path = queue.job_dir(job.id) / PREVIEW_NAME
         if not path.is_file():
             raise ApiError(404, "not_found", f"job is {job.state} and has no preview yet", field="id")
@@ -543,8 +629,8 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
     @app.get("/v1/jobs/{job_id}/result", tags=["jobs"], responses={200: {"content": {"image/png": {}}}, **ERRORS,
                                                                    409: {"model": ErrorOut}},
              summary="The result image (PNG); a cancelled job's best image so far when it has one")
-    def result(job_id: str, download: bool = False) -> FileResponse:
-        job = get_job(job_id)
+    def result(job_id: str, request: Request, download: bool = False) -> FileResponse:
+        job = get_job(job_id, request)
         path = queue.job_dir(job.id) / job.result if job.result else None
         if path is None or not path.is_file():
             if job.state in (QUEUED, RUNNING):
@@ -562,7 +648,7 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
              "eta), `preview` (a new preview image: its URL with a version), and `end` (the final job) "
              "after which the stream closes.")
     async def events(job_id: str, request: Request) -> StreamingResponse:
-        get_job(job_id)
+        get_job(job_id, request)
         return StreamingResponse(event_stream(job_id, request), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -608,6 +694,11 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             await asyncio.sleep(0.2)
 
     return app
+
+
+def principal(request: Request) -> Principal:
+    """Who made the request (set by :class:`Guard`)."""
+    return request.scope.get("state", {}).get("principal") or Principal(ANONYMOUS)
 
 
 def _is_size(name: str) -> bool:

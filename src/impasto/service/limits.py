@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
+from .auth import Access
 
 
 class LimitError(Exception):
@@ -67,6 +68,8 @@ class Settings:
     """Seconds between preview images written by a worker."""
     threads: int | None = None
     """Torch threads per worker (None: CPU cores / workers)."""
+    access: Access = field(default_factory=Access)
+    """Keys, sessions, trusted hosts, rate limits and client timeouts (see :mod:`.auth`)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.workers <= 64:

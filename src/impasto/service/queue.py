@@ -60,6 +60,8 @@ class Job:
     cancel_requested: bool = False
     attempts: int = 0
     worker: str | None = None
+    owner: str = "anonymous"
+    """Who submitted it (``key:NAME``, ``session:ID`` or ``anonymous``); only they and admins see it."""
 
     @property
     def final(self) -> bool:
@@ -76,13 +78,13 @@ class JobQueue(Protocol):
         """A fresh, unguessable job id (its directory may be filled before :meth:`submit`)."""
 
     def submit(self, job_id: str, kind: str, params: dict[str, Any], inputs: dict[str, list[str]],
-               *, max_pending: int | None = None) -> Job | None:
+               *, max_pending: int | None = None, owner: str = "anonymous") -> Job | None:
         """Enqueue a job whose files are already in :meth:`job_dir`; None when ``max_pending`` is reached."""
 
     def get(self, job_id: str) -> Job | None: ...
 
-    def list(self, *, limit: int = 50, state: str | None = None) -> list[Job]:
-        """Newest first."""
+    def list(self, *, limit: int = 50, state: str | None = None, owner: str | None = None) -> list[Job]:
+        """Newest first; only ``owner``'s jobs unless it is None."""
 
     def pending(self) -> int:
         """Jobs queued or running."""
@@ -131,7 +133,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     result TEXT,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
-    worker TEXT
+    worker TEXT,
+    owner TEXT NOT NULL DEFAULT 'anonymous'
 );
 CREATE INDEX IF NOT EXISTS jobs_state_seq ON jobs (state, seq);
 CREATE INDEX IF NOT EXISTS jobs_seq ON jobs (seq);
@@ -148,6 +151,9 @@ class SQLiteQueue:
         self.path = self.data_dir / "jobs.sqlite3"
         self._local = threading.local()
         self._db().executescript(_SCHEMA)
+        columns = {r["name"] for r in self._db().execute("PRAGMA table_info(jobs)")}
+        if "owner" not in columns:  # a database from before jobs had owners: theirs is 'anonymous'
+            self._db().execute("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT 'anonymous'")
 
     # -- connections -------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
@@ -195,7 +201,7 @@ class SQLiteQueue:
                               p.get("eta"), p.get("stage", "")),
             progress_seq=row["progress_seq"], preview_seq=row["preview_seq"], error=row["error"],
             result=row["result"], cancel_requested=bool(row["cancel_requested"]), attempts=row["attempts"],
-            worker=row["worker"],
+            worker=row["worker"], owner=row["owner"],
         )
 
     def job_dir(self, job_id: str) -> Path:
@@ -207,7 +213,7 @@ class SQLiteQueue:
         return uuid.uuid4().hex
 
     # -- the interface ---------------------------------------------------------------------------
-    def submit(self, job_id, kind, params, inputs, *, max_pending=None):
+    def submit(self, job_id, kind, params, inputs, *, max_pending=None, owner="anonymous"):
         with self._tx() as db:
             if max_pending is not None:
                 (n,) = db.execute("SELECT COUNT(*) FROM jobs WHERE state IN (?, ?)", (QUEUED, RUNNING)).fetchone()
@@ -215,20 +221,20 @@ class SQLiteQueue:
                     return None
             (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()
             db.execute(
-                "INSERT INTO jobs (id, seq, kind, params, inputs, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (job_id, seq, kind, json.dumps(params), json.dumps(inputs), QUEUED, time.time()),
+                "INSERT INTO jobs (id, seq, kind, params, inputs, state, created_at, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, seq, kind, json.dumps(params), json.dumps(inputs), QUEUED, time.time(), owner),
             )
         return self.get(job_id)
 
     def get(self, job_id):
         return self._job(self._db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
 
-    def list(self, *, limit=50, state=None):
-        if state is None:
-            rows = self._db().execute("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
-        else:
-            rows = self._db().execute(
-                "SELECT * FROM jobs WHERE state = ? ORDER BY created_at DESC LIMIT ?", (state, limit))
+    def list(self, *, limit=50, state=None, owner=None):
+        where = [(c, v) for c, v in (("state", state), ("owner", owner)) if v is not None]
+        sql = " AND ".join(f"{c} = ?" for c, _ in where)
+        rows = self._db().execute(f"SELECT * FROM jobs {'WHERE ' + sql if sql else ''} ORDER BY created_at DESC LIMIT ?",
+                                  (*(v for _, v in where), limit))
         return [self._job(r) for r in rows.fetchall()]
 
     def pending(self):

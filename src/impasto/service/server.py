@@ -20,6 +20,7 @@ from pathlib import Path
 from ..errors import ImpastoError
 from .limits import Settings
 from .queue import SQLiteQueue
+from .timeouts import protocol
 
 log = logging.getLogger("impasto.service")
 
@@ -154,8 +155,10 @@ def serve(settings: Settings, *, log_level: str = "info", on_ready=None) -> None
         queue.cleanup(settings.retention)
         pool = WorkerPool(settings, queue)
         app = create_app(settings, queue, workers_alive=pool.alive)
+        access = settings.access  # slow clients: header deadline, idle keep-alive (the body pace is in the app)
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level,
-                                timeout_graceful_shutdown=3, access_log=log_level == "debug")
+                                timeout_graceful_shutdown=3, access_log=log_level == "debug",
+                                http=protocol(access.header_timeout), timeout_keep_alive=access.keep_alive)
         server = uvicorn.Server(config)
         pool.start()
         try:
