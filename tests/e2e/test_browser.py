@@ -105,3 +105,44 @@ def test_upload_submit_watch_progress_download(server, page, tmp_path):
     page.click("#submit")
     expect(page.locator("input[name=size]")).to_have_class("invalid")
     expect(page.locator("#form-error")).to_contain_text("size")
+
+
+def test_login_with_a_key_is_a_post_and_an_httponly_session(tmp_path_factory, page):
+    """A server with a key: the log-in form POSTs the key (never in a URL), the session cookie is out of
+    reach of scripts, the UI's own writes pass the Origin check, and logging out ends the session."""
+    import httpx
+
+    key = "e2e key for the browser"
+    s = Server(tmp_path_factory.mktemp("e2e-key") / "data", "--gallery", str(EXAMPLES), "--threads", "1",
+               api_key=key).start()
+    tab = page.context.new_page()  # its own console: the log-in page is a 401 by design
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    try:
+        urls: list[str] = []
+        tab.on("request", lambda request: urls.append(request.url))
+        tab.goto(s.url + "/")
+        tab.fill("input[name=api_key]", "wrong")
+        tab.click("button")
+        expect(tab.locator(".error")).to_contain_text("Wrong API key")
+        tab.fill("input[name=api_key]", key)
+        tab.click("button")
+        expect(tab.locator("#kinds input[value=stylize]")).to_be_attached()
+        assert not [u for u in urls if "api_key" in u or "e2e" in u], urls  # the key never went into a URL
+        assert tab.evaluate("document.cookie") == ""  # HttpOnly: no script reads the session
+        cookie = {c["name"]: c for c in page.context.cookies(s.url)}["impasto_session"]
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        expect(tab.locator("#logout")).to_be_visible()
+        # The page's own fetch POST carries its Origin and is accepted (a 422 for the empty form, not 403).
+        status = tab.evaluate("async () => (await fetch('/v1/jobs', {method: 'POST', body: new FormData()})).status")
+        assert status == 422
+        tab.click("#logout button")
+        expect(tab.locator("input[name=api_key]")).to_be_visible()
+        replay = httpx.get(f"{s.url}/v1/jobs", headers={"Cookie": f"impasto_session={cookie['value']}"})
+        assert replay.status_code == 401  # the logged-out token is dead on the server, not just in the browser
+        assert [e for e in errors if "status of 401" not in e and "status of 422" not in e] == [], errors
+    finally:
+        tab.close()
+        page.context.clear_cookies()
+        s.stop()

@@ -36,6 +36,10 @@ def submit(client, tiny_images, *, headers=None) -> object:
                        files=[("content", ("c.jpg", tiny_images["content"])), ("style", ("s.png", tiny_images["style"]))])
 
 
+def as_(key: str) -> dict[str, str]:
+    return {"X-API-Key": key}
+
+
 def login(client, key: str) -> object:
     return client.post("/login", data={"api_key": key}, headers={"Origin": str(client.base_url).rstrip("/")})
 
@@ -74,8 +78,9 @@ def test_session_cookie_is_random_expiring_and_ends_at_logout(tmp_path):
 
     with app_client(tmp_path / "tls", api_key=KEY, base_url="https://127.0.0.1:8443") as browser:  # behind TLS
         assert "Secure" in login(browser, KEY).headers["set-cookie"]
-    with app_client(tmp_path / "proxy", api_key=KEY, secure_cookie=True) as browser:
-        assert "Secure" in login(browser, KEY).headers["set-cookie"]
+    with app_client(tmp_path / "proxy", api_key=KEY, secure_cookie=True) as browser:  # TLS ends at a proxy
+        r = browser.post("/login", data={"api_key": KEY}, headers={"Origin": "https://127.0.0.1:8000"})
+        assert r.status_code == 303 and "Secure" in r.headers["set-cookie"]
 
 
 def test_the_key_is_never_taken_from_a_url(tmp_path):
@@ -125,14 +130,15 @@ def test_cross_origin_cookie_writes_are_refused(tmp_path, tiny_images):
     with app_client(tmp_path / "script", api_key=KEY) as script:  # a key header needs no Origin
         assert submit(script, tiny_images, headers={"X-API-Key": KEY}).status_code == 202
     with app_client(tmp_path / "open") as page:  # no keys at all: a foreign page still cannot submit
+        page.get("/")  # an anonymous session
         assert submit(page, tiny_images, headers={"Origin": "http://evil.example"}).status_code == 403
+        assert submit(page, tiny_images).json()["owner"].startswith("session:")  # a script holding the cookie
 
 
 def test_jobs_belong_to_their_key_and_admin_sees_all(tmp_path, tiny_images):
     keys = KeyFile(tmp_path / "keys")
     alice, bob, root = keys.add("alice"), keys.add("bob"), keys.add("root", admin=True)
     with app_client(tmp_path, keys_file=keys.path) as client:
-        as_ = lambda key: {"X-API-Key": key}  # noqa: E731
         job = submit(client, tiny_images, headers=as_(alice)).json()
         assert job["owner"] == "key:alice"
         base = f"/v1/jobs/{job['id']}"

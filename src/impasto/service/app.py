@@ -142,9 +142,10 @@ class Guard:
         principal, by_cookie = (None, False) if path == "/healthz" else \
             await anyio.to_thread.run_sync(self.auth.identify, headers)
         if method in UNSAFE_METHODS and path != "/healthz":
-            # A browser always sends Origin on a POST/DELETE; a script with a key header need not.
-            origin = same_origin(scope, headers)
-            if origin is False or (by_cookie and origin is None):
+            # Browsers send Origin on every POST/DELETE (a script with a key header need not). A session made
+            # with a key must show it; a keyless server's anonymous session holds nothing a script lacks.
+            origin = same_origin(scope, headers, https=self.auth.access.secure_cookie)
+            if origin is False or (by_cookie and origin is None and principal.key is not None):
                 response = _error(403, "cross_origin", "refused: this write comes from another site's page "
                                   "(Origin/Referer is not this server)", field="origin")
                 return await response(scope, receive, send)

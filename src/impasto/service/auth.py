@@ -89,8 +89,8 @@ def hash_key(key: str, *, salt: bytes | None = None) -> str:
     """``scrypt$N$r$p$SALT$HASH`` (base64) of ``key`` with a fresh random salt."""
     salt = os.urandom(16) if salt is None else salt
     digest = hashlib.scrypt(key.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
-    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt)}${b64(digest)}"
+    salt_b64, digest_b64 = (base64.b64encode(b).decode() for b in (salt, digest))
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt_b64}${digest_b64}"
 
 
 def verify_key(key: str, stored: str) -> bool:
@@ -467,15 +467,16 @@ def cookie(headers: dict[str, str], name: str) -> str | None:
     return None
 
 
-def same_origin(scope, headers: dict[str, str]) -> bool | None:
-    """Whether the request's Origin (else Referer) is this server's own origin: its scheme and its Host
-    header (already checked against the allowed hosts). None when the request carries neither."""
+def same_origin(scope, headers: dict[str, str], *, https: bool = False) -> bool | None:
+    """Whether the request's Origin (else Referer) is this server's own origin: its scheme (``https``
+    when TLS ends at a proxy that does not say so) and its Host header (already checked against the
+    allowed hosts). None when the request carries neither."""
     from urllib.parse import urlsplit
 
     source = headers.get("origin") or headers.get("referer")
     if source is None:
         return None
-    scheme = scope.get("scheme", "http")
+    scheme = "https" if https else scope.get("scheme", "http")
     default = {"http": 80, "https": 443}
     try:
         theirs = urlsplit(source)

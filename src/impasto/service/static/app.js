@@ -430,7 +430,9 @@ async function pollHealth() {
 
 async function init() {
   wireInputs();
-  const [kinds, gallery, styles] = await Promise.all([api("/v1/kinds"), api("/v1/gallery"), api("/v1/styles")]);
+  const [kinds, gallery, styles, session] = await Promise.all(
+    [api("/v1/kinds"), api("/v1/gallery"), api("/v1/styles"), api("/v1/session")]);
+  $("#logout").hidden = !(session.body.login_required && session.body.session);
   ui.limits = kinds.body.limits;
   for (const k of kinds.body.kinds) ui.kinds[k.name] = k;
   ui.gallery = gallery.body.images;
