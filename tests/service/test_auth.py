@@ -70,6 +70,11 @@ def test_session_cookie_is_random_expiring_and_ends_at_logout(tmp_path):
             status = browser.get("/v1/jobs", headers={"Cookie": f"impasto_session={replayed}"}).status_code
             assert status == (200 if replayed == token else 401)
 
+    store = auth.SessionStore(tmp_path)
+    store.MAX = 3
+    tokens = [store.create(None, 60)[0] for _ in range(5)]
+    assert [store.get(t) is not None for t in tokens] == [False, False, True, True, True]  # a bounded table
+
     with app_client(tmp_path / "short", api_key=KEY, session_hours=1 / 3600) as browser:  # a 1 s session
         login(browser, KEY)
         assert browser.get("/v1/jobs").status_code == 200

@@ -310,7 +310,12 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
 
     # -- sessions: POST /login with a key (never in a URL), a random expiring token in a cookie --------
     @app.post("/login", tags=["service"], summary="Log in with an API key: a session cookie for the browser UI",
-              responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}}, openapi_extra={"requestBody": {
+              responses={200: {"description": "JSON log-in: the session (and its cookie)"},
+                         303: {"description": "form log-in: the cookie, and back to the UI"},
+                         401: {"model": ErrorOut, "content": {"text/html": {}},
+                               "description": "wrong key: JSON, or the log-in page again for a form"},
+                         403: {"model": ErrorOut}, 408: {"model": ErrorOut},
+                         413: {"model": ErrorOut}}, openapi_extra={"requestBody": {
                   "content": {m: {"schema": {"type": "object", "properties": {"api_key": {"type": "string"}},
                                              "required": ["api_key"]}}
                               for m in ("application/x-www-form-urlencoded", "application/json")}}})
@@ -332,7 +337,9 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         set_session(request, response, token, session)
         return response
 
-    @app.post("/logout", tags=["service"], summary="End the browser session")
+    @app.post("/logout", tags=["service"], summary="End the browser session",
+              responses={200: {"description": "asked for JSON"}, 303: {"description": "back to the UI"},
+                         401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
     def logout(request: Request):
         token = principal(request).session
         if token:

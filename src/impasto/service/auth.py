@@ -310,6 +310,9 @@ class SessionStore:
     the file alone lets nobody in. A session ends at logout, at its expiry, or when the key that made it
     is removed from the keys file; it survives a server restart (a restart should not log people out)."""
 
+    MAX = 20_000
+    """Sessions kept at most (the oldest go first): page loads on a keyless server each make one."""
+
     def __init__(self, data_dir: str | Path) -> None:
         self.path = Path(data_dir) / "sessions.sqlite3"
         self._local = threading.local()
@@ -336,6 +339,8 @@ class SessionStore:
         session = Session(owner, key.name if key else None, key.kid if key else None, now + lifetime)
         db = self._db()
         db.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
+        db.execute("DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions ORDER BY created_at "
+                   "DESC LIMIT -1 OFFSET ?)", (self.MAX - 1,))
         db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
                    (self._hash(token), owner, session.key_name, session.key_id, now, session.expires_at))
         return token, session
@@ -374,6 +379,8 @@ class RateLimiter:
         """Count one event; returns 0 when allowed, else the seconds to wait before the next one."""
         now = time.monotonic() if now is None else now
         with self._lock:
+            if len(self._log) > 10_000:  # forget owners with nothing in the window
+                self._log = {k: v for k, v in self._log.items() if v and v[-1] > now - self.window}
             log = self._log.setdefault(owner, deque())
             while log and log[0] <= now - self.window:
                 log.popleft()
