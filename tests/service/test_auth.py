@@ -207,6 +207,11 @@ def test_keys_file_add_list_verify_remove(tmp_path, run_cli, monkeypatch):
         assert client.get("/v1/jobs", headers={"X-API-Key": alice}).status_code == 401  # the running server re-read it
         assert client.get("/v1/jobs").status_code == 401  # and the session made with the key ended too
         assert client.get("/v1/jobs", headers={"X-API-Key": root}).status_code == 200
+        good = path.read_text()
+        path.write_text(good + "half an edit\n")  # a broken file while serving: closed, not a 500
+        assert client.get("/v1/jobs", headers={"X-API-Key": root}).status_code == 401
+        path.write_text(good)
+        assert client.get("/v1/jobs", headers={"X-API-Key": root}).status_code == 200
     assert run_cli("keys", "remove", "alice", "--file", path)[0] == 2
     assert [e.name for e in KeyFile(path).load()] == ["root"]
     path.write_text("garbage line\n")
@@ -283,3 +288,12 @@ def httpx_client(server):
     import httpx
 
     return httpx.Client(base_url=server.url, timeout=5.0)
+
+
+def test_bad_access_options_are_one_line(run_cli, tmp_path):
+    (tmp_path / "broken").write_text("alice user\n")
+    for argv, words in ((("--keys", tmp_path / "none"), "impasto keys add"), (("--keys", tmp_path / "broken"), "line 1"),
+                        (("--rate-limit", "lots"), "rate"), (("--session-hours", "0"), "session-hours"),
+                        (("--allowed-host", "a*.example.org"), "wildcards"), (("--header-timeout", "-1"), "positive")):
+        code, _, err = run_cli("serve", "--data-dir", tmp_path / "d", *argv)
+        assert code == 2 and words in err and err.strip().count("\n") == 0, (argv, err)

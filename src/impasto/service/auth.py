@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, ImpastoError
+
+log = logging.getLogger("impasto.service")
 
 SESSION_COOKIE = "impasto_session"
 ANONYMOUS = "anonymous"
@@ -242,7 +245,13 @@ class KeyRing:
         except FileNotFoundError:
             stamp = (0.0, -1)
         if stamp != self._stamp:
-            entries = self.file.load()
+            try:
+                entries = self.file.load()
+            except ImpastoError as exc:
+                if self._stamp is None:  # at start-up: `impasto serve` refuses with this one line
+                    raise
+                log.error("%s; no key from that file is accepted until it is fixed", exc)
+                entries = []  # fail closed: a half-edited file must not keep a revoked key alive
             with self._lock:
                 self._entries = {e.kid: e for e in entries}
                 self._cache.clear()
