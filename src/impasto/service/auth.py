@@ -421,6 +421,13 @@ def allowed_hosts(bind: str, extra: tuple[str, ...] = ()) -> list[str]:
             hosts += [info[4][0].lower() for info in socket.getaddrinfo(name, None)]
         except OSError:
             pass
+        for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+            try:  # the address of the default route (connecting a UDP socket sends nothing)
+                with socket.socket(family, socket.SOCK_DGRAM) as s:
+                    s.connect((probe, 9))
+                    hosts.append(s.getsockname()[0].lower())
+            except OSError:
+                pass
     hosts += [h.lower() for h in extra]
     # Starlette compares the Host header's host part, which keeps the brackets of an IPv6 literal.
     return list(dict.fromkeys(f"[{h}]" if ":" in h and not h.startswith("[") else h for h in hosts if h))
