@@ -29,8 +29,9 @@ def app_client(tmp_path, *, host="127.0.0.1", api_key=None, base_url=None, **acc
 
 
 def submit(client, tiny_images, *, headers=None) -> object:
+    files = [("content", ("c.jpg", tiny_images["content"])), ("style", ("s.png", tiny_images["style"]))]
     return client.post("/v1/jobs", data={"kind": "stylize", "size": "32", "iters": "2"}, headers=headers or {},
-                       files=[("content", ("c.jpg", tiny_images["content"])), ("style", ("s.png", tiny_images["style"]))])
+                       files=files)
 
 
 def as_(key: str) -> dict[str, str]:
@@ -232,7 +233,8 @@ def test_submissions_are_rate_limited_per_key(tmp_path, tiny_images):
 
 def test_bad_access_options_are_one_line(run_cli, tmp_path):
     (tmp_path / "broken").write_text("alice user\n")
-    for argv, words in ((("--keys", tmp_path / "none"), "impasto keys add"), (("--keys", tmp_path / "broken"), "line 1"),
+    for argv, words in ((("--keys", tmp_path / "none"), "impasto keys add"),
+                        (("--keys", tmp_path / "broken"), "line 1"),
                         (("--rate-limit", "lots"), "rate"), (("--session-hours", "0"), "session-hours"),
                         (("--allowed-host", "a*.example.org"), "wildcards"), (("--header-timeout", "-1"), "positive")):
         code, _, err = run_cli("serve", "--data-dir", tmp_path / "d", *argv)

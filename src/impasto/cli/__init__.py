@@ -23,7 +23,8 @@ from . import video as _video
 from . import weights as _weights
 
 #: Sub-command modules, in the order `impasto --help` lists them.
-COMMANDS = (_stylize, _weights, _serve, _keys, _train, _fast, _styles, _video, _export_onnx, _dream, _texture, _reconstruct, _sweep)
+COMMANDS = (_stylize, _weights, _serve, _keys, _train, _fast, _styles, _video, _export_onnx, _dream, _texture,
+            _reconstruct, _sweep)
 
 
 class _Parser(argparse.ArgumentParser):

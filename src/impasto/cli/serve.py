@@ -61,7 +61,8 @@ def add_access_options(p) -> None:
     g = p.add_argument_group("keys, sessions and hosts (see README: Sharing a server)")
     g.add_argument("--keys", dest="keys_file", type=Path, default=None, metavar="FILE",
                    help=f"{docs.get('keys_file', '')} (default: DATA_DIR/keys when it exists)")
-    g.add_argument("--admin-key", default=None, metavar="KEY", help=f"{docs.get('admin_key', '')}; default: $IMPASTO_ADMIN_KEY, else none")
+    g.add_argument("--admin-key", default=None, metavar="KEY",
+                   help=f"{docs.get('admin_key', '')}; default: $IMPASTO_ADMIN_KEY, else none")
     g.add_argument("--allowed-host", dest="allowed_hosts", action="append", default=[], metavar="NAME",
                    help=f"{docs.get('allowed_hosts', '')}; repeatable")
     g.add_argument("--session-hours", type=number, metavar="HOURS", default=d.session_hours,
@@ -81,8 +82,10 @@ def access_settings(args: argparse.Namespace, data_dir: Path):
     if keys_file is None and (data_dir / "keys").is_file():
         keys_file = data_dir / "keys"
     elif keys_file is not None and not keys_file.is_file():
-        raise ImpastoError(f"keys file '{keys_file}' does not exist; make it with: impasto keys add NAME --file {keys_file}")
-    return Access(admin_key=args.admin_key if args.admin_key is not None else os.environ.get("IMPASTO_ADMIN_KEY") or None,
+        raise ImpastoError(f"keys file '{keys_file}' does not exist; make it with: "
+                           f"impasto keys add NAME --file {keys_file}")
+    admin_key = args.admin_key if args.admin_key is not None else os.environ.get("IMPASTO_ADMIN_KEY") or None
+    return Access(admin_key=admin_key,
                   keys_file=keys_file, session_hours=args.session_hours, allowed_hosts=tuple(args.allowed_hosts),
                   secure_cookie=args.secure_cookie,
                   rate_limit=parse_rate(args.rate_limit) if args.rate_limit is not None else None,

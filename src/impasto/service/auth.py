@@ -16,6 +16,7 @@ remembered (by its SHA-256) so the KDF runs once per key and process, not once p
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -56,7 +57,8 @@ class Access:
     allowed_hosts: tuple[str, ...] = ()
     """Host names clients may use (the Host header) besides the bound address; ``*.example.com`` matches subdomains."""
     secure_cookie: bool = False
-    """Mark the session cookie Secure even on plain-http requests (TLS ends at a proxy that does not send X-Forwarded-Proto)."""
+    """Mark the session cookie Secure even on plain-http requests (TLS ends at a proxy that does not
+    send X-Forwarded-Proto)."""
     rate_limit: float | None = None
     """Most job submissions per minute and owner (→ 429; default: no limit)."""
     header_timeout: float = 10.0
@@ -167,16 +169,21 @@ class KeyFile:
         return entries
 
     def save(self, entries: list[KeyEntry]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(self.HEADER)
-            for e in entries:
-                f.write(f"{e.name} {'admin' if e.admin else 'user'} {e.kid} {e.hash} {e.created_at:.0f}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(self.HEADER)
+                for e in entries:
+                    f.write(f"{e.name} {'admin' if e.admin else 'user'} {e.kid} {e.hash} {e.created_at:.0f}\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise ImpastoError(f"cannot write keys file '{self.path}': {exc.strerror}") from None
 
     def add(self, name: str, *, admin: bool = False) -> str:
         """Store a new key under ``name`` and return it (the only time it is seen)."""

@@ -232,8 +232,8 @@ class SQLiteQueue:
 
     def list(self, *, limit=50, state=None, owner=None):
         where = [(c, v) for c, v in (("state", state), ("owner", owner)) if v is not None]
-        sql = " AND ".join(f"{c} = ?" for c, _ in where)
-        rows = self._db().execute(f"SELECT * FROM jobs {'WHERE ' + sql if sql else ''} ORDER BY created_at DESC LIMIT ?",
+        sql = "WHERE " + " AND ".join(f"{c} = ?" for c, _ in where) if where else ""
+        rows = self._db().execute(f"SELECT * FROM jobs {sql} ORDER BY created_at DESC LIMIT ?",
                                   (*(v for _, v in where), limit))
         return [self._job(r) for r in rows.fetchall()]
 
