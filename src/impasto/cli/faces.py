@@ -6,7 +6,7 @@ import argparse
 
 from .. import faces
 from ..images import check_output_path, load_image
-from .common import notify
+from .common import notify, number
 
 
 def register(sub) -> None:
@@ -45,3 +45,24 @@ def run(args: argparse.Namespace) -> int:
         atomic_write(out, lambda fh: im.save(fh, format=SAVE_FORMATS[out.suffix.lower()]))
         notify(f"wrote {out}")
     return 0
+
+
+def add_face_options(p: argparse.ArgumentParser, config, *, what: str = "style") -> None:
+    """``--faces``, ``--face-style`` and ``--face-mask`` (defaults from the pipeline's config)."""
+    p.add_argument("--faces", choices=faces.FACES, default=config.faces,
+                   help=f"auto: detect faces (see `impasto faces`) and give them less {what}, with a feathered "
+                   f"edge; off: every pixel alike. An image without faces comes out exactly as with off "
+                   f"(default {config.faces})")
+    p.add_argument("--face-style", type=number, default=config.face_style, metavar="S",
+                   help=f"share of the {what} kept on faces, 0-1 (default {config.face_style})")
+    p.add_argument("--face-mask", default=None, metavar="IMAGE",
+                   help="the face region by hand instead of detecting it: white = face, black = not, grey = "
+                   "soft (stretched to the output)")
+
+
+def check_face_mask(path: str | None) -> None:
+    """Read ``--face-mask`` once up front, so a file that is not an image fails before any work."""
+    if path is not None:
+        from ..masks import load_mask
+
+        load_mask(path, what="face mask")
