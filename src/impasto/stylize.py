@@ -263,17 +263,17 @@ def style_targets(
 
 
 def with_faces(targets: Sequence[StyleTarget], region: torch.Tensor, face_style: float) -> list[StyleTarget]:
-    """Each target split at a face region (1, 1, H, W): outside it as before, inside it weighted by
-    ``face_style``. Departure from Gatys et al. 2017, whose masks give each region its own style: here
-    both halves match the same Gram matrices, the face half more weakly, so the style runs on around
-    the face while eyes and mouth keep more of the photo."""
-    out = []
-    for t in targets:
-        inside = region if t.mask is None else t.mask.to(region.device) * region
-        out.append(StyleTarget(t.grams, t.weight, (1 - region) if t.mask is None else t.mask.to(region.device) * (1 - region)))
-        if face_style > 0:
-            out.append(StyleTarget(t.grams, t.weight * face_style, inside))
-    return out
+    """The targets with faces (region (1, 1, H, W) in [0, 1]) weighted down in their Gram matrices.
+
+    The masks of Gatys et al. 2017 weight each position's features before the Gram matrix; here the
+    face's features are weighted by √face_style, so a face pixel's share of the Gram statistics (and
+    of the style gradient) is ``face_style`` times what it was, falling smoothly to the full weight
+    outside. Departure from Gatys et al. 2017, who use masks to give each region its own style: here
+    one style is kept everywhere but matters less on faces (a separate Gram target for the face
+    alone would push its few pixels harder, not softer, since a masked Gram is normalised by its mass).
+    """
+    weight = 1 - region * (1 - math.sqrt(face_style))
+    return [StyleTarget(t.grams, t.weight, weight if t.mask is None else t.mask.to(weight.device) * weight) for t in targets]
 
 
 @dataclass
