@@ -92,7 +92,11 @@ def main() -> int:
           f"{args.size} px, {args.iters} iterations", file=sys.stderr)
     for photo in people:
         content = load_image(photo, args.size).rgb
-        original = faces.detect(content)[0]
+        found = faces.detect(content)
+        if not found:  # a face too small to find at this size (Escher's reflection below ~300 px)
+            print(f"  {photo.name}: no face found at {args.size} px; skipped", file=sys.stderr)
+            continue
+        original = found[0]
         for style_name in STYLES:
             style = load_image(ROOT / "examples" / style_name, args.size).rgb
             with torch.no_grad():

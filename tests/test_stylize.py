@@ -299,3 +299,26 @@ def test_folder_without_images_is_one_line_and_writes_nothing(run_cli, tmp_path,
     code, _, err = run_cli("stylize", tmp_path / "empty", starry, "-o", out, "--size", "32")
     assert code == 2 and "holds no images" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_folder_ctrl_c_keeps_the_photos_finished(run_cli, tmp_path, paths, monkeypatch, vgg_weights):
+    import importlib
+
+    cli = importlib.import_module("impasto.cli.stylize")
+    content, starry, _ = paths
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("golden_gate.jpg", "tubingen.jpg"):
+        (folder / name).write_bytes((content.parent / name).read_bytes())
+    real = cli.stylize
+
+    def second_photo_interrupted(src, *a, **k):
+        if "tubingen" in str(src):
+            raise KeyboardInterrupt
+        return real(src, *a, **k)
+
+    monkeypatch.setattr(cli, "stylize", second_photo_interrupted)
+    out = tmp_path / "painted"
+    code, _, err = run_cli("stylize", folder, starry, "-o", out, "--size", "32", "--iters", "2")
+    assert code == 130 and "interrupted" in err and "wrote 1 of 2" in err
+    assert [p.name for p in out.iterdir()] == ["golden_gate.png"]
