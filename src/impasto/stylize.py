@@ -87,7 +87,8 @@ class StylizeConfig:
     """``auto``: detect faces in the content and paint them with less style and more content (a soft,
     feathered region); ``off``: treat every pixel alike. Without faces the result is the same."""
     face_style: float = 0.3
-    """Share of the style loss kept on faces, 0-1 (0: faces keep only content, 1: as elsewhere)."""
+    """Share of the style kept on faces, 0-1: a face pixel counts this much in the Gram statistics
+    (0: faces keep only content, 1: as elsewhere)."""
     face_content: float = 3.0
     """Content weight on faces, as a multiple of ``content_weight`` (1: as elsewhere)."""
 
@@ -279,7 +280,7 @@ def with_faces(targets: Sequence[StyleTarget], region: torch.Tensor, face_style:
 @dataclass
 class StyleCache:
     """Style targets kept across :func:`stylize` calls with the same style images and config (batch
-    mode paints a folder with one computation per scale). Only content-independent targets are kept:
+    mode paints a folder with one computation per scale; use one cache per style and config). Only content-independent targets are kept:
     not with ``--mask`` or ``preserve_color`` (both make the targets depend on the photo)."""
 
     targets: dict[tuple, list[StyleTarget]] = field(default_factory=dict)
