@@ -83,11 +83,13 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--json", default=None, help="also write the numbers here")
+    ap.add_argument("--only", action="append", default=[], metavar="NAME",
+                    help="only this portrait (file name; repeatable)")
     args = ap.parse_args()
     config = StylizeConfig(size=args.size, iters=args.iters)
     vgg = feature_extractor(config.content_layers + config.style_layers)
     rows, t0 = [], time.perf_counter()
-    people = portraits()
+    people = [p for p in portraits() if not args.only or p.name in args.only]
     print(f"portraits: {', '.join(p.name for p in people)}; styles: {', '.join(STYLES)}; "
           f"{args.size} px, {args.iters} iterations", file=sys.stderr)
     for photo in people:

@@ -47,7 +47,7 @@ def main() -> int:
         rows.append(cells)
         labels.append(style.rsplit(".", 1)[0].replace("-matisse", ""))
     title = (f"impasto stylize --faces off | auto ({args.size} px, {args.iters} iterations; "
-             f"face style {_default('face_style')}, face content ×{_default('face_content')})")
+             f"face style {_default('face_style')}, face content x{_default('face_content')})")
     grid = labelled_grid(rows, row_labels=labels, col_labels=["photo (detected face)", "style", "--faces off",
                                                                "--faces auto"],
                          cell_size=(240, 300), title=title)
