@@ -241,6 +241,9 @@ def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfi
     """Paint every photo of a folder into ``-o OUTDIR``: style targets computed once per scale, one
     progress bar, an unreadable photo reported and skipped, Ctrl-C keeping the photos finished."""
     folder, out = Path(args.content), Path(args.output)
+    if out.suffix.lower() in SAVE_FORMATS:
+        raise ImageError(f"content image '{folder}' is a directory; to paint every photo in it, give -o a folder, "
+                         f"not '{out}'", field="content")
     files = _images_in(folder)
     if not files:
         raise ImageError(f"folder '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)})", field="content")
