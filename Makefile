@@ -52,3 +52,4 @@ gallery: demo
 	$(PY) scripts/dream_gallery.py
 	$(PY) scripts/fast_gallery.py
 	$(PY) scripts/figures_gallery.py
+	$(PY) scripts/portraits_gallery.py

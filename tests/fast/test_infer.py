@@ -95,3 +95,34 @@ def test_bf16_inference_matches_fp32_and_leaves_the_shared_model_alone():
     assert next(load(None).net.parameters()).dtype == torch.float32
     with pytest.raises(ConfigError, match="precision"):
         FastConfig(precision="fp8")
+
+
+# --------------------------------------------------------------------------- portraits (--faces)
+
+
+def test_faces_lower_the_strength_on_the_face_only(tiny_model):
+    from impasto import faces
+    from impasto.images import load_image
+
+    x = load_image(EXAMPLES / "brad_pitt.jpg", 96).rgb
+    (face,) = faces.detect(x)
+    x0, y0, x1, y1 = (round(v) for v in (face.x, face.y, face.x + face.w, face.y + face.h))
+    auto = stylize_fast(x, model=str(tiny_model), faces="auto", face_style=0.25)
+    off = stylize_fast(x, model=str(tiny_model), faces="off")
+    inside = lambda y: float((y - x)[..., y0:y1, x0:x1].abs().mean())  # noqa: E731
+    assert inside(auto) < 0.5 * inside(off)
+    assert torch.equal(auto[..., :, :4], off[..., :, :4])  # far from the face: the full strength
+
+
+def test_without_faces_auto_is_bit_for_bit_off_fast(tiny_model):
+    from impasto.images import load_image
+
+    x = load_image(EXAMPLES / "tubingen.jpg", 64).rgb
+    for strength in (1.0, 0.6):
+        auto = stylize_fast(x, model=str(tiny_model), strength=strength, faces="auto")
+        assert torch.equal(auto, stylize_fast(x, model=str(tiny_model), strength=strength, faces="off"))
+
+
+def test_fast_face_style_is_checked():
+    with pytest.raises(ConfigError, match="face-style must be between 0 and 1"):
+        FastConfig(face_style=1.2)

@@ -299,6 +299,10 @@ BAD = [
     ("unknown kind", {"kind": "paint-by-numbers"}, {}, 422, "kind"),
     ("unknown file field", {}, {"mask": b"x"}, 422, "mask"),
     ("unknown gallery image", {"style_gallery": "nope.jpg"}, {"style": None}, 404, "style_gallery"),
+    # portraits (--faces)
+    ("face style above 1", {"face_style": "1.5"}, {}, 422, "face_style"),
+    ("faces bad choice", {"faces": "maybe"}, {}, 422, "faces"),
+    ("face mask not an image", {}, {"face_mask": b"not an image"}, 422, "face_mask"),
 ]
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from ..errors import ImpastoError
 from . import dream as _dream
 from . import export_onnx as _export_onnx
+from . import faces as _faces
 from . import fast as _fast
 from . import keys as _keys
 from . import serve as _serve
@@ -24,7 +25,7 @@ from . import weights as _weights
 
 #: Sub-command modules, in the order `impasto --help` lists them.
 COMMANDS = (_stylize, _weights, _serve, _keys, _train, _fast, _styles, _video, _export_onnx, _dream, _texture,
-            _reconstruct, _sweep)
+            _reconstruct, _sweep, _faces)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -11,6 +11,7 @@ from ..errors import ConfigError, ImageError
 from ..images import SAVE_FORMATS, check_output_path, save_image
 from ..fast.infer import FastConfig, load, stylize_picture, style_vector
 from .common import add_device_options, number, positive_int
+from .faces import add_face_options, check_face_mask
 
 D = FastConfig()
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -35,6 +36,7 @@ def register(sub) -> None:
     p.add_argument("--format", default=".jpg", choices=sorted(SAVE_FORMATS),
                    help="output format for folder input (default .jpg)")
     add_device_options(p, D.device, D.precision)
+    add_face_options(p, D, what="strength")
     p.set_defaults(run=run)
 
 
@@ -44,7 +46,7 @@ def _images_in(folder: Path) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     config = FastConfig(model=args.model, style=args.style, strength=args.strength, size=args.size, device=args.device,
-                        precision=args.precision)
+                        precision=args.precision, faces=args.faces, face_style=args.face_style)
     content = Path(args.content)
     out = Path(args.output)
     if content.is_dir():
@@ -62,16 +64,17 @@ def run(args: argparse.Namespace) -> int:
         jobs = [(content, out)]
     loaded = load(config.model)  # bad model files fail here, before any work
     style_vector(config.style, loaded.styles)  # as do bad style indices
+    check_face_mask(args.face_mask)  # and a face mask that is not an image
     if content.is_dir():
         out.mkdir(parents=True, exist_ok=True)
     for src, dst in jobs:
-        check_output_path(dst, inputs=(src,))
+        check_output_path(dst, inputs=(src, *([args.face_mask] if args.face_mask else [])))
     from tqdm import tqdm
 
     failed = 0
     for src, dst in tqdm(jobs, desc="fast", unit="img", file=sys.stderr, disable=len(jobs) == 1 or None):
         try:
-            pic = stylize_picture(src, config)
+            pic = stylize_picture(src, config, face_mask=args.face_mask)
         except ImageError as exc:
             if len(jobs) == 1:
                 raise

@@ -1,4 +1,5 @@
-"""`impasto stylize CONTENT STYLE -o OUT` — Gatys et al. optimisation-based style transfer."""
+"""`impasto stylize CONTENT STYLE -o OUT` — Gatys et al. optimisation-based style transfer.
+`impasto stylize FOLDER STYLE -o OUTDIR` paints every photo in FOLDER with one style computation."""
 
 # Blends, masks, colour and multi-scale options: see _MASK_HELP and add_stylize_options.
 
@@ -6,11 +7,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+import time
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..images import check_output_path, save_image
-from ..stylize import StylizeConfig, stylize
+from ..errors import ConfigError, ImageError
+from ..images import SAVE_FORMATS, check_output_path, load_image, save_image
+from ..optimize import ProgressEvent
+from ..stylize import StyleCache, StylizeConfig, stylize
 from ..weights import load_cached
 from .common import (
     ProgressBar,
@@ -22,6 +26,8 @@ from .common import (
     number,
     positive_int,
 )
+from .faces import add_face_options, check_face_mask
+from .fast import IMAGE_SUFFIXES, _images_in
 
 D = StylizeConfig()
 
@@ -32,15 +38,21 @@ def register(sub) -> None:
         description="Optimise an image so its VGG-19 content features match CONTENT and its Gram "
         "matrices match STYLE (Gatys et al. 2016).",
     )
-    p.add_argument("content", help="content photo")
+    p.add_argument("content", help="content photo, or a folder of photos (then -o names a folder)")
     p.add_argument("style", nargs="?", default=None, metavar="STYLE[:WEIGHT]",
                    help="style image (painting); optional when --style is given")
     p.add_argument("--style", dest="styles", action="append", default=[], metavar="PATH[:WEIGHT]",
                    help="a(nother) style image with an optional blend weight, e.g. --style starry.jpg:0.7 "
                    "--style scream.jpg:0.3 (repeatable; weights default to 1 and are normalised to sum to 1)")
     p.add_argument("--mask", dest="masks", action="append", default=[], metavar="IMAGE", help=_MASK_HELP)
-    p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output image (.png, .jpg, .webp), or a folder when CONTENT is a folder")
     add_stylize_options(p)
+    add_face_options(p, D)
+    p.add_argument("--face-content", type=number, default=D.face_content, metavar="K",
+                   help=f"content weight on faces, as a multiple of --content-weight (default {D.face_content})")
+    p.add_argument("--format", default=".png", choices=sorted(SAVE_FORMATS),
+                   help="output format for a folder of photos (default .png)")
     p.add_argument("--save-every", type=positive_int, default=None, metavar="N",
                    help="also write the current image every N iterations (OUT.0100.png, ...)")
     add_weights_option(p)
@@ -168,7 +180,11 @@ def intermediate_path(out: Path, step: int) -> Path:
 def run(args: argparse.Namespace) -> int:
     styles, _ = styles_from_args(args)
     config = config_from_cli(args)
-    out = check_output_path(args.output, inputs=(args.content, *styles, *args.masks))
+    check_face_mask(args.face_mask)
+    if Path(args.content).is_dir():
+        return run_folder(args, styles, config)
+    face_mask = [args.face_mask] if args.face_mask else []
+    out = check_output_path(args.output, inputs=(args.content, *styles, *args.masks, *face_mask))
     masks = list(args.masks) or None
     if masks is not None and len(masks) != len(styles):
         raise ConfigError(f"{len(masks)} masks given for {len(styles)} style images; give one mask per style")
@@ -180,8 +196,101 @@ def run(args: argparse.Namespace) -> int:
     bar = ProgressBar("stylize", extra=save_intermediate)
     try:
         load_cached(args.weights)  # fetches on first use (message on stderr) before the bar starts
-        result = stylize(args.content, styles, config, masks=masks, callback=bar, weights=args.weights)
+        result = stylize(args.content, styles, config, masks=masks, callback=bar, weights=args.weights,
+                         face_mask=args.face_mask)
     finally:
         bar.close()
     save_image(result.image, out, alpha=result.alpha)
     return finish(result.interrupted, f"wrote {out}", f"wrote the best image so far to {out}")
+
+
+# ------------------------------------------------------------------------------------------ folders
+
+
+class _FolderProgress:
+    """One progress bar over every photo of a folder: each photo's events, shifted by the iterations
+    of the photos (and scales) before it, fed to one :class:`ProgressBar`."""
+
+    def __init__(self, photos: int, per_photo: int) -> None:
+        self.bar = ProgressBar(f"stylize {photos} photos")
+        self.total = photos * per_photo
+        self.per_photo = per_photo
+        self.started = time.monotonic()
+        self.base = 0
+        self.stage: str | None = None
+        self.stage_offset = 0
+        self.last_total = 0
+
+    def photo(self, index: int) -> None:
+        self.base, self.stage, self.stage_offset, self.last_total = index * self.per_photo, None, 0, 0
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.stage is not None and event.stage != self.stage:
+            self.stage_offset += self.last_total
+        self.stage, self.last_total = event.stage, event.total
+        step = min(self.total, self.base + self.stage_offset + event.step)
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / step * (self.total - step) if step else None
+        self.bar(ProgressEvent(step, self.total, event.losses, elapsed, eta))
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfig) -> int:
+    """Paint every photo of a folder into ``-o OUTDIR``: style targets computed once per scale, one
+    progress bar, an unreadable photo reported and skipped, Ctrl-C keeping the photos finished."""
+    folder, out = Path(args.content), Path(args.output)
+    if out.suffix.lower() in SAVE_FORMATS:
+        raise ImageError(f"content image '{folder}' is a directory; to paint every photo in it, give -o a folder, "
+                         f"not '{out}'", field="content")
+    files = _images_in(folder)
+    if not files:
+        raise ImageError(f"folder '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)})", field="content")
+    if out.exists() and not out.is_dir():
+        raise ImageError(f"output '{out}' must be a folder when the content is a folder", field="output")
+    if out.resolve() == folder.resolve():
+        raise ImageError(f"output folder '{out}' is the input folder; refusing to overwrite the photos", field="output")
+    if not out.parent.is_dir():
+        raise ImageError(f"output directory '{out.parent}' does not exist", field="output")
+    if args.masks:
+        raise ConfigError("--mask gives a region of one photo; with a folder use --face-mask or none", field="mask")
+    if args.save_every:
+        raise ConfigError("--save-every is for a single photo, not a folder", field="save_every")
+    for i, style in enumerate(styles):  # a bad style image would otherwise look like a bad photo each time
+        load_image(style, 16, what=f"style image {i + 1}" if len(styles) > 1 else "style image")
+    load_cached(args.weights)
+    out.mkdir(exist_ok=True)
+    jobs = [(f, out / (f.stem + args.format)) for f in files]
+    for src, dst in jobs:
+        check_output_path(dst, inputs=(src, *styles))
+    cache = StyleCache()
+    progress = _FolderProgress(len(jobs), config.iters * len(config.sizes()))
+    written, skipped, interrupted = 0, 0, False
+    try:
+        for k, (src, dst) in enumerate(jobs):
+            progress.photo(k)
+            try:
+                result = stylize(src, styles, config, callback=progress, weights=args.weights,
+                                 face_mask=args.face_mask, cache=cache)
+            except ImageError as exc:
+                print(f"impasto: skipped: {exc}", file=sys.stderr)
+                skipped += 1
+                continue
+            if result.interrupted:  # Ctrl-C inside the optimisation: this photo is not finished
+                interrupted = True
+                break
+            save_image(result.image, dst, alpha=result.alpha)
+            written += 1
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        progress.close()
+    done = f"wrote {written} of {len(jobs)} images to {out}"
+    if interrupted:
+        print(f"impasto: interrupted; {done} (the photos finished before Ctrl-C)", file=sys.stderr)
+        return 130
+    print(done, file=sys.stderr)
+    if skipped:
+        raise ConfigError(f"{skipped} of {len(jobs)} photos could not be read")
+    return 0

@@ -281,7 +281,7 @@ def _run_stylize(config, paths, callback) -> Outcome:
 
     styles = paths["style"]
     style = styles[0] if len(styles) == 1 else [str(p) for p in styles]
-    result = stylize(str(_first(paths, "content")), style, config, callback=callback)
+    result = stylize(str(_first(paths, "content")), style, config, callback=callback, face_mask=_face_mask(paths))
     return Outcome(result.image, getattr(result, "alpha", None), bool(getattr(result, "interrupted", False)))
 
 
@@ -303,9 +303,18 @@ def _run_fast(config, paths, callback) -> Outcome:
 
     content = str(_first(paths, "content"))
     if hasattr(mod, "infer") and hasattr(mod.infer, "stylize_picture"):  # keeps the content's alpha
-        pic = mod.infer.stylize_picture(content, config)
+        pic = mod.infer.stylize_picture(content, config, face_mask=_face_mask(paths))
         return Outcome(pic.rgb, pic.alpha)
     return _outcome(mod.stylize_fast(content, config))
+
+
+#: Portraits (impasto.faces): the optional upload giving the face region by hand, and the choices.
+FACE_MASK = FileField("face_mask", "face mask image", required=False)
+FACE_CHOICES = {"faces": ("auto", "off")}
+
+
+def _face_mask(paths: Mapping[str, list[Path]]) -> str | None:
+    return str(paths["face_mask"][0]) if paths.get("face_mask") else None
 
 
 def _outcome(result) -> Outcome:
@@ -344,15 +353,15 @@ def load_kinds() -> dict[str, Kind]:
             choices["preserve_color"] = tuple(colour)
         kinds["stylize"] = Kind(
             "stylize", "Style transfer (Gatys)", cfg,
-            (FileField("content", "content image"), FileField("style", "style image", repeatable=True)),
-            _run_stylize, choices=choices,
+            (FileField("content", "content image"), FileField("style", "style image", repeatable=True), FACE_MASK),
+            _run_stylize, choices={**choices, **FACE_CHOICES},
         )
     cfg = _load("fast", "FastConfig")
     models = fast_model_names()
     if cfg is not None and _load("fast", "stylize_fast") is not None and models:
         kinds["fast"] = Kind(
-            "fast", "Fast style network", cfg, (FileField("content", "content image"),), _run_fast,
-            aliases={"style_index": "style"}, choices={"model": models},
+            "fast", "Fast style network", cfg, (FileField("content", "content image"), FACE_MASK), _run_fast,
+            aliases={"style_index": "style"}, choices={"model": models, **FACE_CHOICES},
         )
     cfg = _load("texture", "TextureConfig")
     if cfg is not None and _load("texture", "synthesize_texture") is not None:

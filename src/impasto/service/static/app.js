@@ -8,8 +8,8 @@ const KIND_KEY = "impasto.kind";
 // The few controls shown up front for each kind (the rest are under "More settings"); every default
 // comes from the server (GET /v1/kinds), which reads it from the pipeline's config.
 const PRIMARY = {
-  stylize: ["size", "iters", "style_weight", "preserve_color"],
-  fast: ["size", "strength"],
+  stylize: ["size", "iters", "style_weight", "preserve_color", "faces"],
+  fast: ["size", "strength", "faces"],
   texture: ["width", "height", "iters", "tileable"],
   dream: ["size", "octaves", "steps", "preserve_color"],
 };
@@ -17,7 +17,10 @@ const LABELS = {
   size: "Size (longest side, px)", iters: "Iterations", style_weight: "Style weight",
   preserve_color: "Preserve colour", strength: "Style strength", width: "Width (px)", height: "Height (px)",
   octaves: "Octaves", steps: "Steps per octave", tileable: "Tileable",
+  faces: "Protect faces", face_style: "Style kept on faces (0–1)",
 };
+// Choices shown as a checkbox: checked sends the first value, unchecked the second.
+const TOGGLES = { faces: ["auto", "off"] };
 
 const ui = {
   kinds: {}, kind: null, limits: {}, gallery: [], uploads: [], selected: new Set(),
@@ -102,6 +105,13 @@ function control(param) {
   const label = LABELS[param.name] || param.name.replace(/_/g, " ");
   const title = param.doc || "";
   let input;
+  if (TOGGLES[param.name]) {
+    const [on, off] = TOGGLES[param.name];
+    input = el("input", { type: "checkbox", name: param.name, "data-on": on, "data-off": off });
+    input.checked = param.default === on;
+    input.dataset.default = String(param.default);
+    return el("label", { class: "check", title }, input, document.createTextNode(label));
+  }
   if (param.type === "boolean") {
     input = el("input", { type: "checkbox", name: param.name });
     input.checked = !!param.default;
@@ -265,7 +275,8 @@ async function submit(event) {
   }
   // Only what the user changed: the server's config holds the defaults.
   for (const input of document.querySelectorAll("#controls [name], #advanced [name]")) {
-    const value = input.type === "checkbox" ? String(input.checked) : input.value.trim();
+    const value = input.type !== "checkbox" ? input.value.trim()
+      : input.dataset.on ? (input.checked ? input.dataset.on : input.dataset.off) : String(input.checked);
     if (value !== input.dataset.default) data.append(input.name, value);
   }
   const button = $("#submit");
