@@ -138,10 +138,10 @@ def sweep(
     """
     config = replace(config or SweepConfig(), **overrides)
     device = resolve_device(config.device)
-    c = as_picture(content, config.size, what="content image").rgb.to(device)
-    s = as_picture(style, config.size, what="style image").rgb.to(device)
     sets = config.layer_sets
     style_layers = tuple(config.rows)
+    c = as_picture(content, config.size, what="content image", layers=style_layers + (config.content_layer,)).rgb.to(device)
+    s = as_picture(style, config.size, what="style image", layers=style_layers).rgb.to(device)
     vgg = feature_extractor(style_layers + (config.content_layer,), pool=config.pool, weights=weights,
                             device=device)
     with torch.no_grad():  # every target once, for all cells
