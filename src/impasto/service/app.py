@@ -28,14 +28,13 @@ from starlette.staticfiles import StaticFiles
 
 from .. import __version__
 from ..errors import ConfigError, ImageError, UnsupportedFormatError
-from .kinds import Kind, build_config, load_kinds
-from .limits import LimitError, Settings
+from .kinds import Kind, build_config, check_job, load_kinds
+from .limits import ITER_FIELDS, LimitError, Settings
+from .limits import is_size_field as _is_size
 from .queue import CANCELLED, QUEUED, RUNNING, STATES, Job, JobQueue
 from .worker import PREVIEW_NAME
 
 GALLERY_EXTS = (".jpg", ".jpeg", ".png", ".webp")
-SIZE_FIELDS = ("size", "width", "height")  # config fields bounded by Limits.max_size (and any "*_size")
-ITER_FIELDS = ("iters", "steps", "iterations")  # config fields bounded by Limits.max_iters
 THUMB_SIZE = 256
 
 
@@ -425,18 +424,20 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         d.mkdir(parents=True)
         try:
             inputs: dict[str, list[str]] = {}
-            sizes: dict[str, tuple[int, int]] = {}
+            sizes: dict[str, list[tuple[int, int]]] = {}
             for f in kind.files:
                 for i, up in enumerate(uploads.get(f.name, [])):
                     name, hw = store_upload(up, d, f"{f.name}-{i}", field=f.name, what=f.what)
                     inputs.setdefault(f.name, []).append(name)
-                    sizes.setdefault(f.name, hw)
+                    sizes.setdefault(f.name, []).append(hw)
             for i, src in enumerate(gallery_paths, start=len(inputs.get("style", []))):
                 dst = d / f"style-{i}{src.suffix.lower()}"
                 shutil.copyfile(src, dst)
                 inputs.setdefault("style", []).append(dst.name)
+                sizes.setdefault("style", []).append(image_size(dst))
+            check_job(kind, config, sizes, limits)  # too small for the pipeline, over the compute budget: 422
             if getattr(config, "size", 0) is None and "content" in sizes:  # output at the content's size
-                longest = max(sizes["content"])
+                longest = max(sizes["content"][0])
                 if longest > limits.max_size:
                     raise LimitError(422, f"size: the content image is {longest} px on its longest side, above "
                                      f"the limit of {limits.max_size}; set size", field="size",
@@ -469,6 +470,18 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             if isinstance(value, int) and value > limits.max_iters:
                 raise LimitError(422, f"{name} must be at most {limits.max_iters} on this server, got {value}",
                                  field=kind.form_name(name), limit=limits.max_iters)
+
+    def image_size(path: Path) -> tuple[int, int]:
+        """(height, width) of a gallery image from its header (accepted formats only)."""
+        from PIL import Image
+
+        from ..images import READ_FORMATS
+
+        try:
+            with Image.open(path, formats=READ_FORMATS) as im:
+                return im.height, im.width
+        except Exception:  # noqa: BLE001 - an unreadable gallery file
+            raise ApiError(422, "invalid", f"gallery image '{path.name}' is not readable", field="style_gallery") from None
 
     def store_upload(up: UploadFile, d: Path, stem: str, *, field: str, what: str) -> tuple[str, tuple[int, int]]:
         """Copy an upload into the job directory with the size limit, then check it is a whole image."""
@@ -509,9 +522,6 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
                            field=field) from None
         except ImageError as exc:
             raise ApiError(422, "invalid", str(exc).replace(f"'{tmp}'", f"'{label}'"), field=field) from None
-        if min(w, h) < min_side:
-            raise ApiError(422, "invalid", f"{what} '{label}' is {w}x{h} px; {kind_name} needs at least "
-                           f"{min_side} px on each side", field=field)
         ext = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp",
                "TIFF": ".tif"}.get(fmt, ".img")
         final = d / f"{stem}{ext}"
@@ -615,10 +625,6 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             await asyncio.sleep(0.2)
 
     return app
-
-
-def _is_size(name: str) -> bool:
-    return name in SIZE_FIELDS or name.endswith("_size")
 
 
 def _valid_id(job_id: str) -> bool:
