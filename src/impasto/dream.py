@@ -577,7 +577,7 @@ def dream_zoom(
 def check_animation_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
     """Validate an animation output path before any work (extension, directory, not an input, PyAV
     for MP4)."""
-    from .images import check_output_path
+    from .images import check_output_path, check_outputs
 
     p = Path(path)
     ext = p.suffix.lower()
@@ -587,12 +587,7 @@ def check_animation_path(path: str | os.PathLike, inputs: tuple[str | os.PathLik
     check_output_path(p.with_suffix(".png"))
     if p.is_dir():
         raise ImageError(f"output '{p}' is a directory")
-    for inp in inputs:
-        try:
-            if p.exists() and Path(inp).exists() and os.path.samefile(p, inp):
-                raise ImageError(f"output '{p}' is one of the inputs; refusing to overwrite it")
-        except OSError:
-            continue
+    check_outputs((p,), inputs)
     if ext == ".mp4":
         _require_av()
     return p

@@ -252,13 +252,54 @@ def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, 
         os.unlink(probe)
     except OSError:
         raise ImageError(f"output directory '{parent}' is not writable") from None
-    for inp in inputs:
-        try:
-            if Path(inp).exists() and p.exists() and os.path.samefile(p, inp):
-                raise ImageError(f"output '{p}' is one of the inputs; refusing to overwrite it")
-        except OSError:
-            continue
+    check_outputs((p,), inputs)
     return p
+
+
+def check_outputs(outputs, inputs=(), *, what: str = "output") -> None:
+    """Refuse, before any work, an output path that names one of the inputs — the same path once
+    resolved (``..``, symbolic links, case on case-insensitive systems) or the same file (a hard link;
+    ``os.path.samefile`` when both exist) — or two outputs that name the same file.
+
+    ``outputs`` and ``inputs`` are paths (``None`` entries are skipped); every command checks every
+    path it will write (intermediates, frames, checkpoints, ``--each`` files) against every file it reads.
+    """
+    parents: dict[str, str] = {}
+
+    def key(path: Path) -> str:
+        parent = str(path.parent) if str(path.parent) else "."
+        if parent not in parents:
+            parents[parent] = os.path.normcase(os.path.realpath(parent))
+        name = path.name
+        full = os.path.join(parents[parent], name)
+        if os.path.islink(full):
+            full = os.path.realpath(full)
+        return os.path.normcase(full)
+
+    ins = [Path(i) for i in inputs if i is not None]
+    in_keys = {key(i): i for i in ins}
+    existing_ins = [i for i in ins if i.exists()]
+    seen: dict[str, Path] = {}
+    for o in outputs:
+        if o is None:
+            continue
+        o = Path(o)
+        k = key(o)
+        same = in_keys.get(k)
+        if same is None and existing_ins and o.exists():
+            same = next((i for i in existing_ins if _samefile(o, i)), None)
+        if same is not None:
+            raise ImageError(f"{what} '{o}' is one of the inputs ('{same}'); refusing to overwrite it")
+        if k in seen:
+            raise ImageError(f"{what} '{o}' would be written twice (also as '{seen[k]}'); give distinct outputs")
+        seen[k] = o
+
+
+def _samefile(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:

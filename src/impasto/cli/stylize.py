@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..images import check_output_path, save_image
+from ..images import check_output_path, check_outputs, save_image
 from ..stylize import StylizeConfig, stylize
 from ..weights import load_cached
 from .common import (
@@ -168,7 +168,12 @@ def intermediate_path(out: Path, step: int) -> Path:
 def run(args: argparse.Namespace) -> int:
     styles, _ = styles_from_args(args)
     config = config_from_cli(args)
-    out = check_output_path(args.output, inputs=(args.content, *styles, *args.masks))
+    init = () if args.init in ("content", "noise") else (args.init,)
+    inputs = (args.content, *styles, *args.masks, *init)
+    out = check_output_path(args.output, inputs=inputs)
+    if args.save_every:  # every OUT.NNNN.png the run may write
+        check_outputs([out] + [intermediate_path(out, k) for k in range(args.save_every, config.iters + 1,
+                                                                          args.save_every)], inputs)
     masks = list(args.masks) or None
     if masks is not None and len(masks) != len(styles):
         raise ConfigError(f"{len(masks)} masks given for {len(styles)} style images; give one mask per style")
