@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     bugs: list[str] = []
     start = time.monotonic()
     done = 0
-    with tempfile.TemporaryDirectory(prefix="impasto-fuzz-") as tmp, no_programs(Path(tmp)) as marker:
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None  # RAM: fast writes
+    with tempfile.TemporaryDirectory(prefix="impasto-fuzz-", dir=shm) as tmp, no_programs(Path(tmp)) as marker:
         path = Path(tmp) / "input.jpg"  # the name lies on purpose: the bytes decide
         while done < args.count and time.monotonic() - start < args.seconds:
             label = labels[done % len(labels)]
