@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 #: Seeds: (label, Pillow format, mode, save options). Refused formats must come out as ImageError.
@@ -99,7 +100,10 @@ def outcome(path: Path) -> str:
         return "image-error"
     except Exception as exc:  # noqa: BLE001 - exactly what the fuzz is looking for
         return f"BUG {type(exc).__name__}: {exc}"
-    assert pic.rgb.dim() == 4 and pic.rgb.shape[1] == 3 and float(pic.rgb.min()) >= 0 and float(pic.rgb.max()) <= 1
+    rgb = pic.rgb
+    if not (rgb.dim() == 4 and rgb.shape[1] == 3 and bool(torch.isfinite(rgb).all())
+            and float(rgb.min()) >= 0 and float(rgb.max()) <= 1):
+        return f"BUG decoded a picture outside [0, 1] (or not finite): shape {tuple(rgb.shape)}"
     return "decoded"
 
 

@@ -261,3 +261,12 @@ def test_outputs_are_checked_against_inputs_by_resolved_path_and_same_file(tmp_p
     with pytest.raises(ImageError, match="written twice"):
         check_outputs([tmp_path / "a.png", tmp_path / "sub" / ".." / "a.png"], [inp])
     check_outputs([tmp_path / "a.png", tmp_path / "b.png", None], [inp, None])  # distinct: fine
+
+
+def test_a_float_tiff_with_nan_and_infinity_decodes_finite(tmp_path):
+    """Found by benchmarks/fuzz_loader.py: a mutated float TIFF decoded to NaN pixels."""
+    arr = np.array([[np.nan, np.inf, -np.inf, 0.5]] * 3, dtype=np.float32)
+    Image.fromarray(arr, "F").save(tmp_path / "nan.tif")
+    rgb = load_image(tmp_path / "nan.tif").rgb
+    assert torch.isfinite(rgb).all() and rgb.min() >= 0 and rgb.max() <= 1
+    assert rgb[0, 0, 0].tolist() == [0.0, 1.0, 0.0, 0.5]

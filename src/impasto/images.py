@@ -154,7 +154,8 @@ def pil_to_picture(im: Image.Image) -> Picture:
         rgb = torch.from_numpy(np.repeat(arr[None], 3, axis=0))[None]
         return Picture(rgb.contiguous(), None)
     if mode == "F":
-        arr = np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)
+        # a float TIFF may hold NaN or ±inf: black, white and black rather than NaN in every later sum
+        arr = np.clip(np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
         return Picture(torch.from_numpy(np.repeat(arr[None], 3, axis=0))[None].contiguous(), None)
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")

@@ -140,7 +140,8 @@ def sweep(
     device = resolve_device(config.device)
     sets = config.layer_sets
     style_layers = tuple(config.rows)
-    c = as_picture(content, config.size, what="content image", layers=style_layers + (config.content_layer,)).rgb.to(device)
+    every = style_layers + (config.content_layer,)  # the cells start from an image of the content's size
+    c = as_picture(content, config.size, what="content image", layers=every).rgb.to(device)
     s = as_picture(style, config.size, what="style image", layers=style_layers).rgb.to(device)
     vgg = feature_extractor(style_layers + (config.content_layer,), pool=config.pool, weights=weights,
                             device=device)

@@ -481,7 +481,8 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             with Image.open(path, formats=READ_FORMATS) as im:
                 return im.height, im.width
         except Exception:  # noqa: BLE001 - an unreadable gallery file
-            raise ApiError(422, "invalid", f"gallery image '{path.name}' is not readable", field="style_gallery") from None
+            raise ApiError(422, "invalid", f"gallery image '{path.name}' is not readable",
+                           field="style_gallery") from None
 
     def store_upload(up: UploadFile, d: Path, stem: str, *, field: str, what: str) -> tuple[str, tuple[int, int]]:
         """Copy an upload into the job directory with the size limit, then check it is a whole image."""

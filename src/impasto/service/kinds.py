@@ -347,7 +347,8 @@ def _stylize_cost(config, sizes: Sizes) -> float:
     for size in config.sizes():
         hw = fit_longest(content, size)
         if is_tiled(config.tile, hw):
-            px = sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in tile_boxes(hw, config.tile, default_overlap(config.tile)))
+            boxes = tile_boxes(hw, config.tile, default_overlap(config.tile))
+            px = sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in boxes)
         else:
             px = hw[0] * hw[1]
         side = max(16, round(size * config.style_scale))
