@@ -279,7 +279,7 @@ def _truncated(blob: bytes) -> bytes:
 
 BAD = [
     # (description, form fields, files, expected status, expected field)
-    ("not an image", {}, {"content": b"hello, this is text"}, 422, "content"),
+    ("not an image", {}, {"content": b"hello, this is text"}, 415, "content"),  # not an accepted format (issue 13)
     ("truncated JPEG", {}, {"content": "truncated-jpeg"}, 422, "content"),
     ("truncated PNG", {}, {"style": "truncated-png"}, 422, "style"),
     ("empty file", {}, {"content": b""}, 422, "content"),

@@ -290,7 +290,8 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         return {"kinds": described,
                 "limits": {"max_upload_mb": limits.max_upload_mb, "max_pixels": limits.max_pixels,
                            "max_size": limits.max_size, "max_iters": limits.max_iters,
-                           "max_queue": limits.max_queue, "max_styles": limits.max_styles}}
+                           "max_queue": limits.max_queue, "max_styles": limits.max_styles,
+                           "max_work": limits.max_work}}
 
     @app.get("/v1/styles", tags=["service"], summary="Shipped fast style networks and their styles")
     def list_styles() -> dict[str, Any]:
