@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from impasto.errors import ImageError
-from impasto.images import check_output_path, fit_longest, load_image, resize, save_image
+from impasto.errors import ImageError, UnsupportedFormatError
+from impasto.images import check_output_path, check_outputs, fit_longest, load_image, resize, save_image
 
 
 def _gradient(w: int = 40, h: int = 30) -> Image.Image:
@@ -186,3 +188,93 @@ def test_failed_save_leaves_previous_file_intact(tmp_path, monkeypatch):
         save_image(torch.ones(1, 3, 4, 4), out)
     assert out.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+
+
+# -- hostile files (issue 13, finding 1): an allow-list of formats, every failure an ImageError ------
+def _fuzz():
+    """benchmarks/fuzz_loader.py: the seeds, mutations and outcome shared with `make fuzz-loader`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fuzz_loader", Path(__file__).resolve().parents[1] / "benchmarks"
+                                                  / "fuzz_loader.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+FUZZ = _fuzz()
+FUZZ_SEEDS = FUZZ.seeds()
+
+
+@pytest.mark.parametrize("label", ["eps", "pdf", "avif"])
+def test_refused_formats_never_reach_a_program_even_named_jpg(tmp_path, label):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(FUZZ_SEEDS[label])
+    with FUZZ.no_programs(tmp_path) as marker:
+        with pytest.raises(UnsupportedFormatError, match="not a readable image: .*not accepted"):
+            load_image(path, what="content image")
+    assert not marker.exists()
+
+
+def test_accepted_formats_decode_as_rgb(tmp_path):
+    for label, data in FUZZ_SEEDS.items():
+        if label in FUZZ.REFUSED:
+            continue
+        (tmp_path / "x").write_bytes(data)
+        assert load_image(tmp_path / "x").size == (7, 11), label
+
+
+MUTATIONS = st.lists(st.tuples(st.sampled_from(FUZZ.OPS), st.integers(0, 1 << 16), st.integers(0, 1 << 16)),
+                     max_size=6)
+
+
+@pytest.mark.filterwarnings("ignore")  # libtiff and the TIFF plugin warn about the garbage they read
+@pytest.mark.parametrize("label", list(FUZZ_SEEDS))
+def test_fuzzed_files_decode_or_raise_image_error_and_never_run_a_program(tmp_path, label):
+    import tempfile
+
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    scratch = Path(tempfile.mkdtemp(prefix="impasto-fuzz-", dir=shm or tmp_path))  # RAM: fast rewrites
+    path = scratch / "input.jpg"
+
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(MUTATIONS)
+    def check(ops):
+        path.write_bytes(FUZZ.mutate(FUZZ_SEEDS[label], ops))
+        result = FUZZ.outcome(path)
+        assert not result.startswith("BUG"), f"{label} {ops}: {result}"
+        if label in FUZZ.REFUSED:
+            assert result != "decoded", f"{label} {ops} was decoded"
+
+    try:
+        with FUZZ.no_programs(tmp_path) as marker:
+            check()
+    finally:
+        path.unlink(missing_ok=True)
+        scratch.rmdir()
+    assert not marker.exists(), "a program (Ghostscript) was started"
+
+
+# -- outputs never overwrite inputs (issue 13, finding 3) ------------------------------------------
+def test_outputs_are_checked_against_inputs_by_resolved_path_and_same_file(tmp_path):
+    inp = tmp_path / "in.png"
+    _gradient().save(inp)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.png").symlink_to(inp)
+    os.link(inp, tmp_path / "hard.png")
+    for out in (tmp_path / "sub" / ".." / "in.png", tmp_path / "link.png", tmp_path / "hard.png"):
+        with pytest.raises(ImageError, match="one of the inputs"):
+            check_outputs([tmp_path / "other.png", out], [inp])
+    with pytest.raises(ImageError, match="written twice"):
+        check_outputs([tmp_path / "a.png", tmp_path / "sub" / ".." / "a.png"], [inp])
+    check_outputs([tmp_path / "a.png", tmp_path / "b.png", None], [inp, None])  # distinct: fine
+
+
+def test_a_float_tiff_with_nan_and_infinity_decodes_finite(tmp_path):
+    """Found by benchmarks/fuzz_loader.py: a mutated float TIFF decoded to NaN pixels."""
+    arr = np.array([[np.nan, np.inf, -np.inf, 0.5]] * 3, dtype=np.float32)
+    Image.fromarray(arr, "F").save(tmp_path / "nan.tif")
+    rgb = load_image(tmp_path / "nan.tif").rgb
+    assert torch.isfinite(rgb).all() and rgb.min() >= 0 and rgb.max() <= 1
+    assert rgb[0, 0, 0].tolist() == [0.0, 1.0, 0.0, 0.5]

@@ -32,10 +32,10 @@ from PIL import Image
 
 from .colour import combine_luminance
 from .errors import ConfigError, ImageError
-from .images import Picture, atomic_write, resize, to_pil
+from .images import Picture, atomic_write, check_min_side, fit_longest, resize, to_pil
 from .optimize import Callback, Cancelled, ProgressEvent
 from .stylize import as_picture, check_device, feature_extractor, resolve_device
-from .vgg import CHANNELS, VGG19, check_layers
+from .vgg import CHANNELS, VGG19, check_layers, min_side, stride
 
 ImageInput = str | os.PathLike | Picture | torch.Tensor
 
@@ -172,12 +172,6 @@ class ZoomResult:
 
 # --------------------------------------------------------------------------------------------------
 # Objective: small pure functions on feature maps, plus what is needed to sum them over tiles.
-
-
-def stride(layer: str) -> int:
-    """Pixels between neighbouring feature positions of a VGG-19 layer (1, 2, 4, 8, 16 or 32)."""
-    block = int(layer[4]) if layer.startswith("pool") else int(layer.split("_")[0][-1])
-    return 2 ** (block if layer.startswith("pool") else block - 1)
 
 
 def select_channels(features: torch.Tensor, channels: Sequence[int] | None) -> torch.Tensor:
@@ -438,6 +432,18 @@ class _Clock:
         self.callback(ProgressEvent(self.steps, self.total_steps, losses, elapsed, eta, image, stage))
 
 
+def check_sizes(config: DreamConfig, image_hw: tuple[int, int], guide_hw: tuple[int, int] | None = None) -> None:
+    """Refuse an image (or guide) whose working size is narrower than the deepest layer's stride —
+    below it VGG pools to nothing. Sizes as given (the file's); ``size``/``guide_size`` applied here."""
+    need = min_side(config.layers)
+    deepest_layer = max(config.layers, key=stride)
+    for what, hw, size, option, name in (("image", image_hw, config.size, "--size", "content"),
+                                         ("guide image", guide_hw, config.guide_size, "--guide-size", "guide")):
+        if hw is not None:
+            check_min_side(fit_longest(hw, size) if size else hw, need, what, field=name,
+                           why=f"layer '{deepest_layer}'", hint=f" (use a larger {option})")
+
+
 def _prepare(image: ImageInput, config: DreamConfig, guide: ImageInput | None, weights):
     """Everything a dream needs, in the order that fails fast: input, guide, network, guide features."""
     device = resolve_device(config.device)
@@ -446,13 +452,7 @@ def _prepare(image: ImageInput, config: DreamConfig, guide: ImageInput | None, w
                           "match to the guide's features", field="objective")
     pic = as_picture(image, config.size, what="image")
     guide_pic = None if guide is None else as_picture(guide, config.guide_size, what="guide image")
-    need = max(stride(k) for k in config.layers)
-    deepest_layer = max(config.layers, key=stride)
-    for what, p, option in (("image", pic, "--size"), ("guide image", guide_pic, "--guide-size")):
-        if p is not None and min(p.size) < need:
-            h, w = p.size
-            raise ImageError(f"{what} is {w}x{h} px; layer '{deepest_layer}' needs at least {need} px on each "
-                             f"side (use a larger {option})")
+    check_sizes(config, pic.size, None if guide_pic is None else guide_pic.size)
     vgg = feature_extractor(config.layers, pool=config.pool, weights=weights, device=device)
     guide_feats = None
     if guide_pic is not None:
@@ -577,7 +577,7 @@ def dream_zoom(
 def check_animation_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
     """Validate an animation output path before any work (extension, directory, not an input, PyAV
     for MP4)."""
-    from .images import check_output_path
+    from .images import check_output_path, check_outputs
 
     p = Path(path)
     ext = p.suffix.lower()
@@ -587,12 +587,7 @@ def check_animation_path(path: str | os.PathLike, inputs: tuple[str | os.PathLik
     check_output_path(p.with_suffix(".png"))
     if p.is_dir():
         raise ImageError(f"output '{p}' is a directory")
-    for inp in inputs:
-        try:
-            if p.exists() and Path(inp).exists() and os.path.samefile(p, inp):
-                raise ImageError(f"output '{p}' is one of the inputs; refusing to overwrite it")
-        except OSError:
-            continue
+    check_outputs((p,), inputs)
     if ext == ".mp4":
         _require_av()
     return p

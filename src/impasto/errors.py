@@ -20,6 +20,10 @@ class ImageError(ImpastoError):
     """An input image cannot be read, or an output image cannot be written."""
 
 
+class UnsupportedFormatError(ImageError):
+    """An input file is not in one of the image formats impasto decodes (the service answers 415)."""
+
+
 class ConfigError(ImpastoError, ValueError):
     """A configuration value is out of range or malformed."""
 

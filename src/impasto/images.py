@@ -17,10 +17,27 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import ImageError, UnsupportedFormatError
 
 #: Largest pixel count accepted from a file (decompression-bomb guard); ``IMPASTO_MAX_PIXELS`` overrides.
 DEFAULT_MAX_PIXELS = 100_000_000
+
+#: Formats impasto decodes (Pillow's names), decided from the file's bytes before any plugin reads the
+#: data. Pillow recognises dozens more; some hand the file to another program (EPS/PostScript to
+#: Ghostscript) and the rest are rarely photos, so everything else is refused. A phone's multi-picture
+#: JPEG (MPO) is opened by the JPEG plugin and counts as JPEG; of a GIF or multi-page TIFF the first frame
+#: is used.
+READ_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")
+ACCEPTED = "JPEG, PNG, WebP, TIFF, BMP or GIF"
+
+#: Leading bytes of formats people send that impasto refuses, to name them in the message.
+_REFUSED_MAGIC = (
+    (0, b"%!PS", "PostScript/EPS"), (0, b"\xc5\xd0\xd3\xc6", "EPS"), (0, b"%PDF", "PDF"),
+    (4, b"ftypavif", "AVIF"), (4, b"ftypavis", "AVIF"), (4, b"ftypheic", "HEIC"), (4, b"ftypheix", "HEIC"),
+    (4, b"ftypmif1", "HEIF"), (4, b"ftypmsf1", "HEIF"), (0, b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (0, b"\xffO\xffQ", "JPEG 2000"), (0, b"<?xml", "XML/SVG"), (0, b"<svg", "SVG"), (0, b"\x00\x00\x01\x00", "ICO"),
+    (0, b"icns", "ICNS"), (0, b"8BPS", "Photoshop PSD"), (0, b"DDS ", "DDS"), (0, b"qoif", "QOI"),
+)
 
 #: Output formats by file extension.
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
@@ -53,7 +70,12 @@ def max_pixels() -> int:
 
 
 def open_image(path: str | os.PathLike, *, limit: int | None = None, what: str = "image") -> Image.Image:
-    """Open, fully decode and orient (EXIF) an image file; every failure is one :class:`ImageError` line."""
+    """Open, fully decode and orient (EXIF) an image file in one of :data:`READ_FORMATS`.
+
+    Every failure is one :class:`ImageError` line: :class:`UnsupportedFormatError` when the bytes are
+    not one of the accepted formats (whatever the file's name), ``ImageError`` for anything the decoder
+    raises on a truncated, corrupt or odd file.
+    """
     p = Path(path)
     limit = max_pixels() if limit is None else limit
     if not p.exists():
@@ -68,7 +90,8 @@ def open_image(path: str | os.PathLike, *, limit: int | None = None, what: str =
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as im:
+            # formats=: only these plugins may look at the file (no EPS → Ghostscript, whatever its name).
+            with Image.open(p, formats=READ_FORMATS) as im:
                 w, h = im.size
                 if w == 0 or h == 0:
                     raise ImageError(f"{what} '{p}' has zero size ({w}x{h})")
@@ -86,12 +109,29 @@ def open_image(path: str | os.PathLike, *, limit: int | None = None, what: str =
     except UnidentifiedImageError:
         if _png_has_zero_size(p):
             raise ImageError(f"{what} '{p}' has zero size") from None
-        raise ImageError(f"{what} '{p}' is not a readable image: cannot identify image file") from None
+        raise UnsupportedFormatError(f"{what} '{p}' is not a readable image: {_refused_kind(p)}") from None
     except PermissionError:
         raise ImageError(f"{what} '{p}' cannot be read: permission denied") from None
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
-        raise ImageError(f"{what} '{p}' is truncated or corrupt: {exc}") from None
+    except MemoryError:
+        raise ImageError(f"{what} '{p}' needs more memory to decode than is available") from None
+    except Exception as exc:  # noqa: BLE001 - truncated or corrupt data: plugins raise OSError, SyntaxError,
+        # ValueError, struct.error, IndexError, EOFError, ZeroDivisionError ... on hostile bytes
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImageError(f"{what} '{p}' is truncated or corrupt: {detail}") from None
     return im
+
+
+def _refused_kind(path: Path) -> str:
+    """Why an unidentified file is refused: its format when known, else the list of accepted ones."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        head = b""
+    for offset, magic, name in _REFUSED_MAGIC:
+        if head[offset:offset + len(magic)] == magic:
+            return f"{name} is not accepted (use {ACCEPTED})"
+    return f"cannot identify image file (accepted: {ACCEPTED})"
 
 
 def _png_has_zero_size(path: Path) -> bool:
@@ -114,7 +154,8 @@ def pil_to_picture(im: Image.Image) -> Picture:
         rgb = torch.from_numpy(np.repeat(arr[None], 3, axis=0))[None]
         return Picture(rgb.contiguous(), None)
     if mode == "F":
-        arr = np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)
+        # a float TIFF may hold NaN or ±inf: black, white and black rather than NaN in every later sum
+        arr = np.clip(np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
         return Picture(torch.from_numpy(np.repeat(arr[None], 3, axis=0))[None].contiguous(), None)
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -146,10 +187,24 @@ def load_image(
 ) -> Picture:
     """Load an image as a :class:`Picture`, resized (Lanczos) so its longest side is ``size``."""
     im = open_image(path, limit=limit, what=what)
-    if size is not None and max(im.size) != size:
-        h, w = fit_longest((im.height, im.width), size)
-        im = im.resize((w, h), Image.Resampling.LANCZOS)
-    return pil_to_picture(im)
+    try:
+        if size is not None and max(im.size) != size:
+            h, w = fit_longest((im.height, im.width), size)
+            im = im.resize((w, h), Image.Resampling.LANCZOS)
+        return pil_to_picture(im)
+    except ImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an odd mode Pillow cannot convert or resize
+        raise ImageError(f"{what} '{path}' cannot be converted to RGB ({im.mode}): {exc}") from None
+
+
+def check_min_side(hw: tuple[int, int], need: int, what: str, *, why: str = "this pipeline", hint: str = "",
+                   field: str | None = None) -> None:
+    """Refuse an image whose working size ``hw`` (height, width) has a side below ``need`` pixels, in one
+    :class:`ImageError` line naming ``why`` (e.g. the VGG layer) and the upload ``field``."""
+    if min(hw) < need:
+        raise ImageError(f"{what} is {hw[1]}x{hw[0]} px; {why} needs at least {need} px on each side{hint}",
+                         field=field)
 
 
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -198,13 +253,54 @@ def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, 
         os.unlink(probe)
     except OSError:
         raise ImageError(f"output directory '{parent}' is not writable") from None
-    for inp in inputs:
-        try:
-            if Path(inp).exists() and p.exists() and os.path.samefile(p, inp):
-                raise ImageError(f"output '{p}' is one of the inputs; refusing to overwrite it")
-        except OSError:
-            continue
+    check_outputs((p,), inputs)
     return p
+
+
+def check_outputs(outputs, inputs=(), *, what: str = "output") -> None:
+    """Refuse, before any work, an output path that names one of the inputs — the same path once
+    resolved (``..``, symbolic links, case on case-insensitive systems) or the same file (a hard link;
+    ``os.path.samefile`` when both exist) — or two outputs that name the same file.
+
+    ``outputs`` and ``inputs`` are paths (``None`` entries are skipped); every command checks every
+    path it will write (intermediates, frames, checkpoints, ``--each`` files) against every file it reads.
+    """
+    parents: dict[str, str] = {}
+
+    def key(path: Path) -> str:
+        parent = str(path.parent) if str(path.parent) else "."
+        if parent not in parents:
+            parents[parent] = os.path.normcase(os.path.realpath(parent))
+        name = path.name
+        full = os.path.join(parents[parent], name)
+        if os.path.islink(full):
+            full = os.path.realpath(full)
+        return os.path.normcase(full)
+
+    ins = [Path(i) for i in inputs if i is not None]
+    in_keys = {key(i): i for i in ins}
+    existing_ins = [i for i in ins if i.exists()]
+    seen: dict[str, Path] = {}
+    for o in outputs:
+        if o is None:
+            continue
+        o = Path(o)
+        k = key(o)
+        same = in_keys.get(k)
+        if same is None and existing_ins and o.exists():
+            same = next((i for i in existing_ins if _samefile(o, i)), None)
+        if same is not None:
+            raise ImageError(f"{what} '{o}' is one of the inputs ('{same}'); refusing to overwrite it")
+        if k in seen:
+            raise ImageError(f"{what} '{o}' would be written twice (also as '{seen[k]}'); give distinct outputs")
+        seen[k] = o
+
+
+def _samefile(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:

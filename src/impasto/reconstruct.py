@@ -134,9 +134,9 @@ def reconstruct(
     """
     config = replace(config or ReconstructConfig(), **overrides)
     device = resolve_device(config.device)
-    target = as_picture(image, config.size, what="image").rgb.to(device)
     sets = config.layer_sets
     every = tuple(dict.fromkeys(name for s in sets for name in s))
+    target = as_picture(image, config.size, what="image", layers=every).rgb.to(device)
     vgg = feature_extractor(every, pool=config.pool, weights=weights, device=device)
     with torch.no_grad():  # one forward pass of the image serves every cell
         feats = vgg(target, every)

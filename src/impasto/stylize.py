@@ -21,13 +21,13 @@ import torch.nn.functional as F
 
 from . import colour, faces, losses, multiscale
 from .errors import ConfigError
-from .images import Picture, fit_longest, load_image, resize
+from .images import Picture, check_min_side, fit_longest, load_image, resize
 from .masks import MaskInput, fit_mask, load_mask
 from .optimize import Callback, LossFn, optimize
 from .precision import apply as apply_precision
 from .precision import check as check_precision
 from .tiling import MIN_TILE, is_tiled, optimize_tiled
-from .vgg import VGG19, check_layers, deepest
+from .vgg import VGG19, check_layers, deepest, min_side
 from .weights import load_cached
 
 ImageInput = str | os.PathLike | Picture | torch.Tensor
@@ -213,13 +213,42 @@ def feature_extractor(
     return vgg.to(device or torch.device("cpu"))
 
 
-def as_picture(image: ImageInput, size: int | None, *, what: str) -> Picture:
+def as_picture(image: ImageInput, size: int | None, *, what: str, layers: Sequence[str] = (),
+               field: str | None = None) -> Picture:
+    """A path, Picture or tensor as a Picture whose longest side is ``size``; with ``layers``, refused
+    (one line naming ``field``) when narrower than those VGG layers need (:func:`check_layer_size`)."""
     if isinstance(image, Picture):
-        return Picture(resize(image.rgb, _fit(image.size, size)), image.alpha) if size else image
-    if isinstance(image, torch.Tensor):
+        pic = Picture(resize(image.rgb, _fit(image.size, size)), image.alpha) if size else image
+    elif isinstance(image, torch.Tensor):
         t = image if image.dim() == 4 else image.unsqueeze(0)
-        return Picture(resize(t.float(), _fit(tuple(t.shape[-2:]), size)) if size else t.float())
-    return load_image(image, size, what=what)
+        pic = Picture(resize(t.float(), _fit(tuple(t.shape[-2:]), size)) if size else t.float())
+    else:
+        pic = load_image(image, size, what=what)
+    if layers:
+        check_layer_size(pic.size, layers, what, field=field)
+    return pic
+
+
+def check_layer_size(hw: tuple[int, int], layers: Sequence[str], what: str, *, field: str | None = None,
+                     at: str = "") -> None:
+    """An image of working size ``hw`` must be at least the deepest layer's stride on each side."""
+    check_min_side(hw, min_side(layers), f"{what}{at}", why=f"layer '{deepest(layers)}'", field=field,
+                   hint=" (use a larger size, or a less elongated image)")
+
+
+def check_sizes(config: StylizeConfig, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]]) -> None:
+    """Refuse, before any work, inputs that the first (smallest) scale would make narrower than the VGG
+    layers need. Sizes as given (the files'); the same resizing as :func:`stylize` is applied here."""
+    layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
+    first = config.sizes()[0]
+    at = f" at the {'first scale' if len(config.sizes()) > 1 else 'output size'} ({first} px)"
+    check_layer_size(fit_longest(fit_longest(content_hw, config.size), first), layers, "content image",
+                     field="content", at=at)
+    style_size = max(16, round(config.size * config.style_scale))
+    for i, hw in enumerate(style_hws):
+        hw = fit_longest(fit_longest(hw, style_size), max(16, round(first * config.style_scale)))
+        what = f"style image {i + 1}" if len(style_hws) > 1 else "style image"
+        check_layer_size(hw, layers, what, field="style", at=f" at {max(hw)} px (size × style-scale)")
 
 
 def _fit(hw, size):
@@ -419,6 +448,7 @@ def stylize(
     style_size = max(16, round(config.size * config.style_scale))
     style_full = [as_picture(s, style_size, what=f"style image {i + 1}" if len(styles) > 1 else "style image").rgb
                   for i, s in enumerate(styles)]
+    check_sizes(config, content_pic.size, [tuple(st.shape[-2:]) for st in style_full])
     mask_full = None if masks is None else [
         load_mask(m, content_pic.size, what=f"mask {i + 1}") for i, m in enumerate(masks)
     ]

@@ -138,10 +138,11 @@ def sweep(
     """
     config = replace(config or SweepConfig(), **overrides)
     device = resolve_device(config.device)
-    c = as_picture(content, config.size, what="content image").rgb.to(device)
-    s = as_picture(style, config.size, what="style image").rgb.to(device)
     sets = config.layer_sets
     style_layers = tuple(config.rows)
+    every = style_layers + (config.content_layer,)  # the cells start from an image of the content's size
+    c = as_picture(content, config.size, what="content image", layers=every).rgb.to(device)
+    s = as_picture(style, config.size, what="style image", layers=style_layers).rgb.to(device)
     vgg = feature_extractor(style_layers + (config.content_layer,), pool=config.pool, weights=weights,
                             device=device)
     with torch.no_grad():  # every target once, for all cells

@@ -21,7 +21,7 @@ from . import losses
 from .errors import ConfigError
 from .images import load_image, resize
 from .optimize import Callback, optimize
-from .stylize import ImageInput, as_picture, check_device, resolve_device
+from .stylize import ImageInput, as_picture, check_device, check_layer_size, resolve_device
 from .vgg import LAYERS, VGG19, check_layers, deepest
 from .weights import load_cached
 
@@ -197,8 +197,10 @@ def synthesize_texture(
     """
     config = replace(config or TextureConfig(), **overrides)
     device = resolve_device(config.device)
-    source = as_picture(style, config.style_size, what="style image").rgb.to(device)
+    source = as_picture(style, config.style_size, what="style image", layers=config.style_layers,
+                        field="style").rgb.to(device)
     shape = (1, 3, config.height, config.width)
+    check_layer_size(shape[-2:], config.style_layers, "output", field="size")
     if str(config.init) == "noise":
         init = noise(shape, seed=config.seed, device=device)
     else:

@@ -57,6 +57,18 @@ def deepest(layers: Iterable[str]) -> str:
     return max(check_layers(layers), key=_INDEX.__getitem__)
 
 
+def stride(layer: str) -> int:
+    """Pixels between neighbouring feature positions of a VGG-19 layer (1, 2, 4, 8, 16 or 32)."""
+    block = int(layer[4]) if layer.startswith("pool") else int(layer.split("_")[0][-1])
+    return 2 ** (block if layer.startswith("pool") else block - 1)
+
+
+def min_side(layers: Iterable[str]) -> int:
+    """Smallest input side (px) for which every layer of ``layers`` has a feature map: the deepest
+    layer's stride (VGG's 2×2 pools floor, so a narrower input pools to nothing and torch raises)."""
+    return max(stride(k) for k in check_layers(layers))
+
+
 class VGG19(nn.Module):
     """Frozen VGG-19 feature extractor truncated after ``last_layer``.
 

@@ -279,7 +279,7 @@ def _truncated(blob: bytes) -> bytes:
 
 BAD = [
     # (description, form fields, files, expected status, expected field)
-    ("not an image", {}, {"content": b"hello, this is text"}, 422, "content"),
+    ("not an image", {}, {"content": b"hello, this is text"}, 415, "content"),  # not an accepted format (issue 13)
     ("truncated JPEG", {}, {"content": "truncated-jpeg"}, 422, "content"),
     ("truncated PNG", {}, {"style": "truncated-png"}, 422, "style"),
     ("empty file", {}, {"content": b""}, 422, "content"),
@@ -326,3 +326,63 @@ def test_malformed_requests_are_4xx_json(client):
     assert_error(client.get("/v1/jobs", params={"limit": "many"}), 422, "limit")
     assert_error(client.get("/v1/jobs", params={"state": "sleeping"}), 422, "state")
     assert_error(client.put("/v1/jobs"), 405)
+
+
+# -- issue 13: hostile uploads, tiny images, the compute budget — all refused at submit -------------
+def _image_bytes(fmt: str, size: tuple[int, int] = (48, 32)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (120, 60, 30)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def _submit_named(client, kind: str, files: dict[str, tuple[str, bytes]], **params):
+    upload = [(name, (filename, blob, "image/jpeg")) for name, (filename, blob) in files.items()]
+    return client.post("/v1/jobs", data={"kind": kind, **{k: str(v) for k, v in params.items()}}, files=upload)
+
+
+def test_postscript_pdf_and_avif_uploads_are_415_whatever_their_name(client, tiny_images):
+    """Finding 1: an EPS named .jpg reached Ghostscript (500 when corrupt); AVIF errors gave 500."""
+    before = len(client.get("/v1/jobs", params={"limit": 500}).json()["jobs"])
+    for fmt, field in (("EPS", "content"), ("PDF", "style"), ("AVIF", "style")):
+        other = "style" if field == "content" else "content"
+        r = _submit_named(client, "stylize", {field: ("photo.jpg", _image_bytes(fmt)),
+                                              other: ("other.png", tiny_images[other])}, size=32, iters=2)
+        body = assert_error(r, 415, field)
+        assert "not accepted" in body["detail"] and "photo.jpg" in body["detail"], body
+    corrupt = _image_bytes("EPS")[:200] + b"{ } loop\n" * 20  # a PostScript busy loop, cut short
+    assert_error(_submit_named(client, "stylize", {"content": ("c.jpg", corrupt),
+                                                   "style": ("s.png", tiny_images["style"])}), 415, "content")
+    assert len(client.get("/v1/jobs", params={"limit": 500}).json()["jobs"]) == before  # no job was made
+
+
+def test_uploads_too_small_for_the_pipeline_are_422_at_submit(client, kinds, tiny_images):
+    """Finding 4: a 1×1 image was accepted for `fast` and failed later with an internal error."""
+    one = _image_bytes("PNG", (1, 1))
+    if "fast" in kinds:
+        body = assert_error(_submit_named(client, "fast", {"content": ("one.png", one)}), 422, "content")
+        assert "needs at least 8 px" in body["detail"], body
+    thin = _image_bytes("PNG", (3, 7))
+    assert_error(_submit_named(client, "stylize", {"content": ("thin.png", thin),
+                                                   "style": ("s.png", tiny_images["style"])}, size=32), 422, "content")
+    assert_error(_submit_named(client, "stylize", {"content": ("c.png", tiny_images["content"]),
+                                                   "style": ("thin.png", thin)}, size=32), 422, "style")
+    assert_error(_submit_named(client, "dream", {"content": ("thin.png", thin)}, size=16), 422, "content")
+    assert_error(_submit_named(client, "texture", {"style": ("thin.png", _image_bytes("PNG", (1, 300)))}),
+                 422, "style")
+
+
+@pytest.mark.parametrize("kind, params, field", [
+    ("stylize", {"size": 128, "style_scale": 8, "iters": 10}, "style_scale"),  # a 1024 px style image
+    ("stylize", {"size": 128, "scales": 3, "iters": 400}, "scales"),
+    ("stylize", {"size": 128, "scales": 1, "iters": 400, "tile": 64}, "tile"),
+    ("dream", {"size": 128, "octaves": 12, "octave_scale": 1.1, "steps": 200}, "octave_scale"),
+    ("dream", {"size": 128, "steps": 300, "tile": 64}, "tile"),
+])
+def test_jobs_over_the_compute_budget_are_422_naming_the_field(client, tiny_images, kind, params, field):
+    """Finding 5: size=1024, style_scale=8 (an 8192 px style image), scales=12, dream octaves=20 with
+    steps=2000 were accepted although each parameter was within its own limit."""
+    files = {"content": tiny_images["content"]}
+    if kind == "stylize":
+        files["style"] = tiny_images["style"]
+    body = assert_error(submit(client, kind, files, **params), 422, field)
+    assert body["limit"], body

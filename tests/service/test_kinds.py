@@ -80,3 +80,26 @@ def test_real_kinds_map_every_exposed_field_of_their_config():
         defaults = kind.config_cls()
         config, _ = build_config(kind, {})
         assert config == defaults
+
+
+def test_compute_budget_admits_a_single_scale_job_at_the_limits_and_nothing_beyond():
+    from impasto.service.kinds import check_job
+    from impasto.service.limits import LimitError, Limits
+
+    kinds = load_kinds()
+    limits = Limits(max_size=1024, max_iters=2000)
+    stylize, sizes = kinds["stylize"], {"content": [(1024, 1024)], "style": [(800, 600)]}
+    check_job(stylize, build_config(stylize, {"size": ["1024"], "iters": ["2000"], "scales": ["1"]})[0], sizes, limits)
+    check_job(stylize, build_config(stylize, {"size": ["512"], "iters": ["2000"], "scales": ["3"]})[0], sizes, limits)
+    for form, field in (({"size": ["1024"], "iters": ["2000"], "scales": ["12"]}, "scales"),
+                        ({"size": ["1024"], "iters": ["2000"], "style_scale": ["8"]}, "style_scale"),
+                        ({"size": ["1024"], "iters": ["2000"], "scales": ["1"], "tile": ["256"]}, "tile")):
+        with pytest.raises(LimitError) as info:
+            check_job(stylize, build_config(stylize, form)[0], sizes, limits)
+        assert info.value.status == 422 and info.value.field == field, form
+    dream = kinds["dream"]
+    check_job(dream, build_config(dream, {"size": ["1024"], "steps": ["1000"]})[0], {"content": [(768, 1024)]}, limits)
+    with pytest.raises(LimitError) as info:
+        check_job(dream, build_config(dream, {"size": ["1024"], "octaves": ["20"], "steps": ["2000"]})[0],
+                  {"content": [(1024, 1024)]}, limits)
+    assert info.value.field == "octaves"

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, ImageError
-from ..images import SAVE_FORMATS, check_output_path, save_image
+from ..images import SAVE_FORMATS, check_output_path, check_outputs, save_image
 from ..fast.infer import FastConfig, load, stylize_picture, style_vector
 from .common import add_device_options, number, positive_int
 from .faces import add_face_options, check_face_mask
@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     for src, dst in jobs:
         check_output_path(dst, inputs=(src, *([args.face_mask] if args.face_mask else [])))
+    check_outputs([dst for _, dst in jobs], [src for src, _ in jobs])  # e.g. a.jpg and a.png → one a.jpg
     from tqdm import tqdm
 
     failed = 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import ImageError
 from ..figures import save_figure
-from ..images import check_output_path, save_image
+from ..images import check_output_path, check_outputs, save_image
 from ..reconstruct import CONTENT_LAYERS, KINDS, STYLE_LAYERS, ReconstructConfig, reconstruct
 from ..weights import load_cached
 from .common import (
@@ -73,6 +73,11 @@ def prepare_each(directory: str | None, names: list[str], inputs: tuple[str, ...
     return [check_output_path(d / name, inputs=inputs) for name in names]
 
 
+def check_all(out, each: list[Path], inputs: tuple[str, ...]) -> None:
+    """The grid and the --each files: none an input, no two the same file."""
+    check_outputs((out, *each), inputs)
+
+
 def write_each(paths: list[Path], cells) -> int:
     written = 0
     for path, cell in zip(paths, cells):
@@ -87,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(ReconstructConfig, args)
     names = [f"{config.kind}_{i + 1}_{layers[-1]}.png" for i, layers in enumerate(config.layer_sets)]
     each = prepare_each(args.each, names, (args.image,))
+    check_all(out, each, (args.image,))
     bar = ProgressBar("reconstruct")
     try:
         load_cached(args.weights, notify=notify)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError, ImageError
-from ..images import SAVE_FORMATS, check_output_path, load_image, save_image
+from ..images import SAVE_FORMATS, check_output_path, check_outputs, load_image, save_image
 from ..optimize import ProgressEvent
 from ..stylize import StyleCache, StylizeConfig, stylize
 from ..weights import load_cached
@@ -184,7 +184,12 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.content).is_dir():
         return run_folder(args, styles, config)
     face_mask = [args.face_mask] if args.face_mask else []
-    out = check_output_path(args.output, inputs=(args.content, *styles, *args.masks, *face_mask))
+    init = () if args.init in ("content", "noise") else (args.init,)
+    inputs = (args.content, *styles, *args.masks, *face_mask, *init)
+    out = check_output_path(args.output, inputs=inputs)
+    if args.save_every:  # every OUT.NNNN.png the run may write
+        check_outputs([out] + [intermediate_path(out, k) for k in range(args.save_every, config.iters + 1,
+                                                                          args.save_every)], inputs)
     masks = list(args.masks) or None
     if masks is not None and len(masks) != len(styles):
         raise ConfigError(f"{len(masks)} masks given for {len(styles)} style images; give one mask per style")
@@ -260,10 +265,13 @@ def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfi
     for i, style in enumerate(styles):  # a bad style image would otherwise look like a bad photo each time
         load_image(style, 16, what=f"style image {i + 1}" if len(styles) > 1 else "style image")
     load_cached(args.weights)
-    out.mkdir(exist_ok=True)
     jobs = [(f, out / (f.stem + args.format)) for f in files]
+    extra = [p for p in (args.face_mask, None if args.init in ("content", "noise") else args.init) if p]
+    # a.jpg and a.png would both become a.png: refused before anything is written
+    check_outputs([dst for _, dst in jobs], [*files, *styles, *extra])
+    out.mkdir(exist_ok=True)
     for src, dst in jobs:
-        check_output_path(dst, inputs=(src, *styles))
+        check_output_path(dst, inputs=(src, *styles, *extra))
     cache = StyleCache()
     progress = _FolderProgress(len(jobs), config.iters * len(config.sizes()))
     written, skipped, interrupted = 0, 0, False

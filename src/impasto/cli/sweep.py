@@ -10,7 +10,7 @@ from ..images import check_output_path
 from ..sweep import SweepConfig, format_ratio, sweep
 from ..weights import load_cached
 from .common import ProgressBar, add_weights_option, config_from_args, layer_list, notify
-from .reconstruct import add_synthesis_options, prepare_each, write_each
+from .reconstruct import add_synthesis_options, check_all, prepare_each, write_each
 
 D = SweepConfig()
 
@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(SweepConfig, args)
     names = [f"row_{r + 1}_col_{c + 1}.png" for r in range(len(config.layer_sets)) for c in range(len(config.ratios))]
     each = prepare_each(args.each, names, inputs)
+    check_all(out, each, inputs)
     bar = ProgressBar("sweep")
     try:
         load_cached(args.weights, notify=notify)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..images import check_output_path, save_image
+from ..images import check_output_path, check_outputs, save_image
 from ..texture import TextureConfig, parse_size, synthesize_texture, tile
 from ..weights import load_cached
 from .common import (
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = (args.style,) + ((args.init,) if args.init != "noise" else ())
     out = check_output_path(args.output, inputs=inputs)
     preview = check_output_path(args.tiled_preview, inputs=inputs) if args.tiled_preview else None
+    check_outputs((out, preview), inputs)
     width, height = parse_size(args.size)
     config = config_from_args(TextureConfig, args, width=width, height=height)
     bar = ProgressBar("texture")

@@ -80,6 +80,17 @@ def _stop_on_signals() -> dict:
     return previous
 
 
+def check_train_outputs(config: TrainConfig, preview: str | None) -> None:
+    """The model, its checkpoint and the preview images: none of them a style image, the preview photo
+    or the model being extended (``--add-style``)."""
+    from ..images import check_outputs
+
+    previews = [config.preview_dir / f"step{k:06d}.png" for k in range(config.preview_every, config.steps + 1,
+                                                                         config.preview_every)] if preview else []
+    check_outputs([Path(config.output), config.checkpoint, *previews],
+                  [*config.styles, preview, config.add_style_to])
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix != ".safetensors":
@@ -96,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, preview_every=args.preview_every, max_minutes=args.max_minutes,
         seed=args.seed, add_style_to=args.add_style_to, description=args.description,
     )
+    check_train_outputs(config, args.preview)
     if args.threads:
         import torch
 

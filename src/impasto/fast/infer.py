@@ -25,7 +25,7 @@ import torch
 
 from .. import faces
 from ..errors import ConfigError
-from ..images import Picture, fit_longest, load_image, resize
+from ..images import Picture, check_min_side, fit_longest, load_image, resize
 from ..precision import check as check_precision
 from ..precision import resolve as resolve_precision
 from ..stylize import check_device, resolve_device
@@ -185,7 +185,19 @@ def _as_tensor(content: ImageInput, size: int | None) -> tuple[torch.Tensor, tor
         rgb, alpha = pic.rgb, pic.alpha
     if size is not None and max(rgb.shape[-2:]) != size:
         rgb = resize(rgb, fit_longest(tuple(rgb.shape[-2:]), size))
+    check_size(tuple(rgb.shape[-2:]))
     return rgb.clamp(0, 1), alpha
+
+
+#: Smallest side (px) an image may have for the fast networks: the first layer's 9×9 reflection padding
+#: needs more than 4 px (torch raises below), and 8 leaves two positions after the two stride-2 downsamplings.
+MIN_SIDE = 8
+
+
+def check_size(hw: tuple[int, int], what: str = "content image") -> None:
+    """Refuse (one line) an image of working size ``hw`` narrower than :data:`MIN_SIDE`."""
+    check_min_side(hw, MIN_SIDE, what, why="the fast network", field="content",
+                   hint=" (use a larger --size, or a larger image)")
 
 
 def apply(loaded: LoadedModel, content: torch.Tensor, style: torch.Tensor, strength: float,

@@ -22,7 +22,8 @@ import torch
 from ..errors import ImpastoError
 from ..optimize import ProgressEvent
 from ..stylize import resolve_device
-from .infer import FastConfig, apply, load, style_vector
+from ..images import check_outputs
+from .infer import FastConfig, apply, check_size, load, style_vector
 from .temporal import TemporalBlender
 
 DEFAULT_TEMPORAL = 0.8
@@ -71,8 +72,7 @@ def check_video_output(path: str | os.PathLike, source: str | os.PathLike) -> Pa
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise VideoError(f"output directory '{parent}' does not exist")
-    if p.exists() and Path(source).exists() and os.path.samefile(p, source):
-        raise VideoError(f"output '{p}' is the input video; refusing to overwrite it")
+    check_outputs((p,), (source,), what="output video")
     return p
 
 
@@ -88,8 +88,10 @@ def probe(path: str | os.PathLike) -> tuple[int, tuple[int, int], bool]:
                 raise VideoError(f"'{p}' has no video stream")
             v = c.streams.video[0]
             frames = v.frames or (int(float(v.duration * v.time_base) * float(v.average_rate)) if v.duration and v.average_rate else 0)
-            return frames, (v.codec_context.height, v.codec_context.width), bool(c.streams.audio)
-    except VideoError:
+            hw = (v.codec_context.height, v.codec_context.width)
+            check_size(hw, f"video '{p}'")  # frames as small as the network can take, before any work
+            return frames, hw, bool(c.streams.audio)
+    except ImpastoError:
         raise
     except Exception as exc:  # noqa: BLE001 - FFmpeg's many error types: one line for the person
         raise VideoError(f"video '{p}' is not a readable video: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None

@@ -27,18 +27,17 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.staticfiles import StaticFiles
 
 from .. import __version__
-from ..errors import ConfigError, ImageError
+from ..errors import ConfigError, ImageError, UnsupportedFormatError
 from .auth import (ANONYMOUS, SESSION_COOKIE, UNSAFE_METHODS, Authenticator, KeyRing, Principal, RateLimiter,
                    SessionStore, allowed_hosts, same_origin)
-from .kinds import Kind, build_config, load_kinds
-from .limits import LimitError, Settings
+from .kinds import Kind, build_config, check_job, load_kinds
+from .limits import ITER_FIELDS, LimitError, Settings
+from .limits import is_size_field as _is_size
 from .queue import CANCELLED, QUEUED, RUNNING, STATES, Job, JobQueue
 from .timeouts import SlowBody, paced
 from .worker import PREVIEW_NAME
 
 GALLERY_EXTS = (".jpg", ".jpeg", ".png", ".webp")
-SIZE_FIELDS = ("size", "width", "height")  # config fields bounded by Limits.max_size (and any "*_size")
-ITER_FIELDS = ("iters", "steps", "iterations")  # config fields bounded by Limits.max_iters
 THUMB_SIZE = 256
 
 
@@ -378,7 +377,8 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         return {"kinds": described,
                 "limits": {"max_upload_mb": limits.max_upload_mb, "max_pixels": limits.max_pixels,
                            "max_size": limits.max_size, "max_iters": limits.max_iters,
-                           "max_queue": limits.max_queue, "max_styles": limits.max_styles}}
+                           "max_queue": limits.max_queue, "max_styles": limits.max_styles,
+                           "max_work": limits.max_work}}
 
     @app.get("/v1/styles", tags=["service"], summary="Shipped fast style networks and their styles")
     def list_styles() -> dict[str, Any]:
@@ -516,18 +516,20 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         d.mkdir(parents=True)
         try:
             inputs: dict[str, list[str]] = {}
-            sizes: dict[str, tuple[int, int]] = {}
+            sizes: dict[str, list[tuple[int, int]]] = {}
             for f in kind.files:
                 for i, up in enumerate(uploads.get(f.name, [])):
                     name, hw = store_upload(up, d, f"{f.name}-{i}", field=f.name, what=f.what)
                     inputs.setdefault(f.name, []).append(name)
-                    sizes.setdefault(f.name, hw)
+                    sizes.setdefault(f.name, []).append(hw)
             for i, src in enumerate(gallery_paths, start=len(inputs.get("style", []))):
                 dst = d / f"style-{i}{src.suffix.lower()}"
                 shutil.copyfile(src, dst)
                 inputs.setdefault("style", []).append(dst.name)
+                sizes.setdefault("style", []).append(image_size(dst))
+            check_job(kind, config, sizes, limits)  # too small for the pipeline, over the compute budget: 422
             if getattr(config, "size", 0) is None and "content" in sizes:  # output at the content's size
-                longest = max(sizes["content"])
+                longest = max(sizes["content"][0])
                 if longest > limits.max_size:
                     raise LimitError(422, f"size: the content image is {longest} px on its longest side, above "
                                      f"the limit of {limits.max_size}; set size", field="size",
@@ -561,11 +563,24 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
                 raise LimitError(422, f"{name} must be at most {limits.max_iters} on this server, got {value}",
                                  field=kind.form_name(name), limit=limits.max_iters)
 
+    def image_size(path: Path) -> tuple[int, int]:
+        """(height, width) of a gallery image from its header (accepted formats only)."""
+        from PIL import Image
+
+        from ..images import READ_FORMATS
+
+        try:
+            with Image.open(path, formats=READ_FORMATS) as im:
+                return im.height, im.width
+        except Exception:  # noqa: BLE001 - an unreadable gallery file
+            raise ApiError(422, "invalid", f"gallery image '{path.name}' is not readable",
+                           field="style_gallery") from None
+
     def store_upload(up: UploadFile, d: Path, stem: str, *, field: str, what: str) -> tuple[str, tuple[int, int]]:
         """Copy an upload into the job directory with the size limit, then check it is a whole image."""
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
 
-        from ..images import open_image
+        from ..images import READ_FORMATS, open_image
 
         label = up.filename or field
         tmp = d / f"{stem}.upload"
@@ -581,19 +596,23 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         if total == 0:
             raise ApiError(422, "invalid", f"{what} '{label}' is empty", field=field)
         try:
-            with Image.open(tmp) as im:
+            with Image.open(tmp, formats=READ_FORMATS) as im:  # the header only; no other plugin sees it
                 w, h = im.size
                 fmt = (im.format or "").upper()
         except Image.DecompressionBombError:
             raise LimitError(422, f"{what} '{label}' has more than {limits.max_pixels} pixels", field=field,
                              limit=limits.max_pixels) from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-            raise ApiError(422, "invalid", f"{what} '{label}' is not a readable image", field=field) from None
+        except Exception:  # noqa: BLE001 - unidentified or corrupt: open_image below says which, in one line
+            w = h = 0
+            fmt = ""
         if w * h > limits.max_pixels:
             raise LimitError(422, f"{what} '{label}' has {w}x{h} = {w * h} pixels, above the limit of "
                              f"{limits.max_pixels}", field=field, limit=limits.max_pixels)
         try:
             open_image(tmp, limit=limits.max_pixels, what=what).close()  # full decode: truncated, corrupt
+        except UnsupportedFormatError as exc:
+            raise ApiError(415, "unsupported_media_type", str(exc).replace(f"'{tmp}'", f"'{label}'"),
+                           field=field) from None
         except ImageError as exc:
             raise ApiError(422, "invalid", str(exc).replace(f"'{tmp}'", f"'{label}'"), field=field) from None
         ext = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp",
@@ -707,10 +726,6 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
 def principal(request: Request) -> Principal:
     """Who made the request (set by :class:`Guard`)."""
     return request.scope.get("state", {}).get("principal") or Principal(ANONYMOUS)
-
-
-def _is_size(name: str) -> bool:
-    return name in SIZE_FIELDS or name.endswith("_size")
 
 
 def _valid_id(job_id: str) -> bool:

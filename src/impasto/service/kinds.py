@@ -29,6 +29,10 @@ from ..errors import ConfigError, ImpastoError
 SERVER_FIELDS = frozenset({"device", "weights", "dtype", "threads", "checkpoint", "output"})
 
 
+#: Sizes of a job's uploads: file field → (height, width) of each file.
+Sizes = Mapping[str, list[tuple[int, int]]]
+
+
 @dataclass(frozen=True)
 class FileField:
     """A file upload a kind takes (``content``, ``style``)."""
@@ -53,6 +57,13 @@ class Kind:
     hidden: frozenset[str] = frozenset()
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Config field → the only values a client may send (e.g. ``init``: not a server path)."""
+    check_sizes: Callable[[Any, Sizes], None] | None = None
+    """Raises :class:`~impasto.errors.ImageError` when an upload (sizes by file field, (h, w) each) is too
+    small for the pipeline under this config — the library's own check, run at submit."""
+    cost: Callable[[Any, Sizes], float] | None = None
+    """Work of a job in pixel-iterations (pixels × iterations summed over scales/octaves/tiles/styles)."""
+    derived_sizes: Callable[[Any], dict[str, int]] = field(default_factory=lambda: lambda config: {})
+    """Config field → an image side (px) it implies besides the ``*size`` fields (e.g. the style image's)."""
 
     def form_name(self, config_field: str) -> str:
         for form, cfg in self.aliases.items():
@@ -323,6 +334,148 @@ def _outcome(result) -> Outcome:
     return Outcome(result)  # a bare tensor
 
 
+# -- sizes and compute budget, at submit ----------------------------------------------------------
+def _hw(sizes: Sizes, name: str) -> tuple[int, int]:
+    return sizes[name][0]
+
+
+def _stylize_sizes(config, sizes: Sizes) -> None:
+    from ..stylize import check_sizes
+
+    check_sizes(config, _hw(sizes, "content"), sizes.get("style", []))
+
+
+def _stylize_cost(config, sizes: Sizes) -> float:
+    """Σ over scales of (pixels optimised, tiles' overlaps included) × iters, plus one forward pass of
+    every style image per scale (its targets)."""
+    from ..images import fit_longest
+    from ..tiling import default_overlap, is_tiled, tile_boxes
+
+    content = fit_longest(_hw(sizes, "content"), config.size)
+    total = 0.0
+    for size in config.sizes():
+        hw = fit_longest(content, size)
+        if is_tiled(config.tile, hw):
+            boxes = tile_boxes(hw, config.tile, default_overlap(config.tile))
+            px = sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in boxes)
+        else:
+            px = hw[0] * hw[1]
+        side = max(16, round(size * config.style_scale))
+        styles = sum(h * w for h, w in (fit_longest(s, side) for s in sizes.get("style", [])))
+        total += px * config.iters + styles
+    return total
+
+
+def _fast_sizes(config, sizes: Sizes) -> None:
+    from ..fast.infer import check_size
+    from ..images import fit_longest
+
+    hw = _hw(sizes, "content")
+    check_size(fit_longest(hw, config.size) if config.size else hw)
+
+
+def _fast_cost(config, sizes: Sizes) -> float:
+    from ..images import fit_longest
+
+    hw = _hw(sizes, "content")
+    h, w = fit_longest(hw, config.size) if config.size else hw
+    return float(h * w)  # one forward pass
+
+
+def _texture_sizes(config, sizes: Sizes) -> None:
+    from ..images import fit_longest
+    from ..stylize import check_layer_size
+
+    check_layer_size(fit_longest(_hw(sizes, "style"), config.style_size), config.style_layers, "style image",
+                     field="style")
+    check_layer_size((config.height, config.width), config.style_layers, "output", field="width")
+
+
+def _texture_cost(config, sizes: Sizes) -> float:
+    from ..images import fit_longest
+
+    h, w = fit_longest(_hw(sizes, "style"), config.style_size)
+    return float(config.width * config.height * config.iters + h * w)
+
+
+def _dream_sizes(config, sizes: Sizes) -> None:
+    from ..dream import check_sizes
+
+    check_sizes(config, _hw(sizes, "content"))
+
+
+def _dream_cost(config, sizes: Sizes) -> float:
+    """Σ over octaves of the pixels one gradient sees (tiles with their context margins) × steps; a
+    tiled L2 objective over several layers takes one more pass per step."""
+    from ..dream import TILE_MARGIN, octave_sizes, resolve_tile
+    from ..images import fit_longest
+    from ..vgg import min_side
+
+    hw = _hw(sizes, "content")
+    hw = fit_longest(hw, config.size) if config.size else hw
+    align = min_side(config.layers)
+    margin = -(-TILE_MARGIN // align) * align
+    total = 0.0
+    for oh, ow in octave_sizes(hw, config.octaves, config.octave_scale):
+        tile = resolve_tile(config.tile, (oh, ow))
+        if tile is None:
+            px = oh * ow
+        else:
+            t = max(align, tile // align * align)
+            extent = [min((math.ceil(n / t) + 1) * n, n + 2 * margin * (math.ceil(n / t) + 1)) for n in (oh, ow)]
+            px = extent[0] * extent[1] * (2 if config.objective == "l2" and len(config.layers) > 1 else 1)
+        total += px * config.steps
+    return total
+
+
+def check_job(kind: Kind, config, sizes: Sizes, limits) -> None:
+    """At submit, before the job is queued: uploads large enough for the pipeline (→ ``ConfigError``
+    naming the file field), implied image sides within ``max_size`` and the job's work within the
+    budget ``max_size² × max_iters`` — what one single-scale job at the limits costs (→ 422
+    :class:`~impasto.service.limits.LimitError` naming the field that pushes it over)."""
+    from ..errors import ImageError
+    from .limits import LimitError
+
+    if kind.check_sizes is not None:
+        try:
+            kind.check_sizes(config, sizes)
+        except ImageError as exc:
+            raise FieldError(str(exc), field=exc.field) from None
+    for name, side in kind.derived_sizes(config).items():
+        if side > limits.max_size:
+            raise LimitError(422, f"{kind.form_name(name)}: the image it implies would be {side} px, above the "
+                             f"limit of {limits.max_size}", field=kind.form_name(name), limit=limits.max_size)
+    if kind.cost is None:
+        return
+    cost, budget = kind.cost(config, sizes), limits.max_work
+    if cost <= budget:
+        return
+    name = _blame(kind, config, sizes, cost)
+    raise LimitError(422, f"{name}: this job's work ({cost:.3g} pixel-iterations) is above this server's budget "
+                     f"of {budget:.3g} (max-size² × (max-iters + 1)); lower {name}", field=name, limit=budget)
+
+
+def _blame(kind: Kind, config, sizes: Sizes, cost: float) -> str:
+    """The form field that pushes a job over the budget: of the fields the client changed, the one whose
+    default would lower the cost the most — a multiplier (scales, octaves, tile, style-scale, ...) before
+    the size and iteration fields, which are each within their own limit here."""
+    from .limits import ITER_FIELDS, is_size_field
+
+    ranked = []
+    for p in kind.params().values():
+        if isinstance(p.default, list) or getattr(config, p.field) == p.default:
+            continue
+        try:
+            lower = kind.cost(dataclasses.replace(config, **{p.field: p.default}), sizes)
+        except Exception:  # noqa: BLE001 - a combination the config refuses: not this field
+            continue
+        if lower < cost:
+            ranked.append((is_size_field(p.field) or p.field in ITER_FIELDS, lower, p.name))
+    if ranked:
+        return min(ranked)[2]
+    return next((kind.form_name(f) for f in ("iters", "steps", "size") if hasattr(config, f)), "size")
+
+
 def _load(module: str, attr: str):
     try:
         mod = importlib.import_module(f"impasto.{module}")
@@ -354,26 +507,29 @@ def load_kinds() -> dict[str, Kind]:
         kinds["stylize"] = Kind(
             "stylize", "Style transfer (Gatys)", cfg,
             (FileField("content", "content image"), FileField("style", "style image", repeatable=True), FACE_MASK),
-            _run_stylize, choices={**choices, **FACE_CHOICES},
+            _run_stylize, choices={**choices, **FACE_CHOICES}, check_sizes=_stylize_sizes, cost=_stylize_cost,
+            derived_sizes=lambda c: {"style_scale": round(c.size * c.style_scale)},
         )
     cfg = _load("fast", "FastConfig")
     models = fast_model_names()
     if cfg is not None and _load("fast", "stylize_fast") is not None and models:
         kinds["fast"] = Kind(
             "fast", "Fast style network", cfg, (FileField("content", "content image"), FACE_MASK), _run_fast,
-            aliases={"style_index": "style"}, choices={"model": models, **FACE_CHOICES},
+            aliases={"style_index": "style"}, choices={"model": models, **FACE_CHOICES}, check_sizes=_fast_sizes,
+            cost=_fast_cost,
         )
     cfg = _load("texture", "TextureConfig")
     if cfg is not None and _load("texture", "synthesize_texture") is not None:
         kinds["texture"] = Kind(
             "texture", "Texture synthesis", cfg, (FileField("style", "texture image"),), _run_texture,
             choices={"init": ("noise",), "optimizer": ("lbfgs", "adam"), "pool": ("max", "avg")},
+            check_sizes=_texture_sizes, cost=_texture_cost,
         )
     cfg = _load("dream", "DreamConfig")
     if cfg is not None and _load("dream", "dream") is not None:
         kinds["dream"] = Kind(
             "dream", "DeepDream", cfg, (FileField("content", "image"),), _run_dream,
             hidden=frozenset({"frames", "zoom", "fps"}),  # animation settings: not a single image
-            choices={"pool": ("max", "avg")},
+            choices={"pool": ("max", "avg")}, check_sizes=_dream_sizes, cost=_dream_cost,
         )
     return kinds

@@ -10,6 +10,14 @@ from ..errors import ConfigError
 from .auth import Access
 
 
+SIZE_FIELDS = ("size", "width", "height")  # config fields bounded by Limits.max_size (and any "*_size")
+ITER_FIELDS = ("iters", "steps", "iterations")  # config fields bounded by Limits.max_iters
+
+
+def is_size_field(name: str) -> bool:
+    return name in SIZE_FIELDS or name.endswith("_size")
+
+
 class LimitError(Exception):
     """A request exceeds a configured limit: ``status`` 413/422/429, a JSON body naming ``field`` and ``limit``."""
 
@@ -43,6 +51,13 @@ class Limits:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_work(self) -> float:
+        """The compute budget of one job, in pixel-iterations: what a single-scale job at ``max_size``
+        (square) and ``max_iters`` costs — the two limits on their own — with its one style image's
+        forward pass at ``max_size`` (see :func:`kinds.check_job`)."""
+        return float(self.max_size) ** 2 * (self.max_iters + 1)
 
     @property
     def max_request_bytes(self) -> int:
