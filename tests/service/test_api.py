@@ -302,7 +302,7 @@ BAD = [
     # portraits (--faces)
     ("face style above 1", {"face_style": "1.5"}, {}, 422, "face_style"),
     ("faces bad choice", {"faces": "maybe"}, {}, 422, "faces"),
-    ("face mask not an image", {}, {"face_mask": b"not an image"}, 422, "face_mask"),
+    ("face mask not an image", {}, {"face_mask": b"not an image"}, 415, "face_mask"),  # not an accepted format (issue 13)
 ]
 
 
