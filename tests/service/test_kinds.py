@@ -82,7 +82,7 @@ def test_real_kinds_map_every_exposed_field_of_their_config():
         assert config == defaults
 
 
-def test_compute_budget_admits_a_single_scale_job_at_the_limits_and_nothing_beyond():
+def test_compute_budget_admits_the_default_job_at_the_limits_and_nothing_beyond():
     from impasto.service.kinds import check_job
     from impasto.service.limits import LimitError, Limits
 
@@ -90,10 +90,12 @@ def test_compute_budget_admits_a_single_scale_job_at_the_limits_and_nothing_beyo
     limits = Limits(max_size=1024, max_iters=2000)
     stylize, sizes = kinds["stylize"], {"content": [(1024, 1024)], "style": [(800, 600)]}
     check_job(stylize, build_config(stylize, {"size": ["1024"], "iters": ["2000"], "scales": ["1"]})[0], sizes, limits)
+    # the default coarse-to-fine schedule at the limits (512 → 724 → 1024) is what the limits allow
+    check_job(stylize, build_config(stylize, {"size": ["1024"], "iters": ["2000"]})[0], sizes, limits)
     check_job(stylize, build_config(stylize, {"size": ["512"], "iters": ["2000"], "scales": ["3"]})[0], sizes, limits)
     for form, field in (({"size": ["1024"], "iters": ["2000"], "scales": ["12"]}, "scales"),
                         ({"size": ["1024"], "iters": ["2000"], "style_scale": ["8"]}, "style_scale"),
-                        ({"size": ["1024"], "iters": ["2000"], "scales": ["1"], "tile": ["256"]}, "tile")):
+                        ({"size": ["1024"], "iters": ["2000"], "tile": ["256"]}, "tile")):
         with pytest.raises(LimitError) as info:
             check_job(stylize, build_config(stylize, form)[0], sizes, limits)
         assert info.value.status == 422 and info.value.field == field, form

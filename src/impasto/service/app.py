@@ -30,7 +30,7 @@ from .. import __version__
 from ..errors import ConfigError, ImageError, UnsupportedFormatError
 from .auth import (ANONYMOUS, SESSION_COOKIE, UNSAFE_METHODS, Authenticator, KeyRing, Principal, RateLimiter,
                    SessionStore, allowed_hosts, same_origin)
-from .kinds import Kind, build_config, check_job, load_kinds
+from .kinds import Kind, build_config, check_job, job_budget, load_kinds
 from .limits import ITER_FIELDS, LimitError, Settings
 from .limits import is_size_field as _is_size
 from .queue import CANCELLED, QUEUED, RUNNING, STATES, Job, JobQueue
@@ -369,6 +369,7 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         described = []
         for k in kinds.values():
             d = describe_kind(k)
+            d["max_work"] = job_budget(k, limits)  # the kind's compute budget in pixel-iterations
             caps = default_caps(k)
             for p in d["params"]:
                 if p["name"] in caps:

@@ -447,12 +447,31 @@ def check_job(kind: Kind, config, sizes: Sizes, limits) -> None:
                              f"limit of {limits.max_size}", field=kind.form_name(name), limit=limits.max_size)
     if kind.cost is None:
         return
-    cost, budget = kind.cost(config, sizes), limits.max_work
+    cost, budget = kind.cost(config, sizes), job_budget(kind, limits)
     if cost <= budget:
         return
     name = _blame(kind, config, sizes, cost)
     raise LimitError(422, f"{name}: this job's work ({cost:.3g} pixel-iterations) is above this server's budget "
-                     f"of {budget:.3g} (max-size² × (max-iters + 1)); lower {name}", field=name, limit=budget)
+                     f"of {budget:.3g} (what a default job at max-size and max-iters costs); lower {name}", field=name, limit=budget)
+
+
+def job_budget(kind: Kind, limits) -> float:
+    """The most work one job of ``kind`` may ask for: ``limits.max_work`` (one single-scale job at the
+    limits), or more when the kind's own defaults at ``max_size`` and ``max_iters`` cost more — a default
+    1024 px stylize job runs coarse-to-fine over three scales, and the limits mean to allow it."""
+    from .limits import ITER_FIELDS, SIZE_FIELDS
+
+    if kind.cost is None:
+        return limits.max_work
+    names = {f.name for f in dataclasses.fields(kind.config_cls) if f.init}
+    changes = {n: limits.max_size for n in SIZE_FIELDS if n in names}
+    changes.update({n: limits.max_iters for n in ITER_FIELDS if n in names})
+    square = [(limits.max_size, limits.max_size)]
+    try:
+        at_limits = kind.cost(kind.config_cls(**changes), {f.name: square for f in kind.files})
+    except (ValueError, TypeError, KeyError, ImpastoError):  # a kind whose defaults cannot be costed so
+        return limits.max_work
+    return max(limits.max_work, at_limits)
 
 
 def _blame(kind: Kind, config, sizes: Sizes, cost: float) -> str:
