@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from ..errors import ConfigError, ImageError
 from .kinds import Kind, build_config, load_kinds
 from .limits import LimitError, Settings
 from .queue import CANCELLED, QUEUED, RUNNING, STATES, Job, JobQueue
+from .storage import Disk, StorageFull, is_disk_full
+from .uploads import FormError, read_form
 from .worker import PREVIEW_NAME
 
 GALLERY_EXTS = (".jpg", ".jpeg", ".png", ".webp")
@@ -81,6 +84,7 @@ class ErrorOut(BaseModel):
 
 
 ERRORS = {code: {"model": ErrorOut} for code in (401, 404, 413, 415, 422, 429)}
+SUBMIT_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 413, 415, 422, 429, 507)}
 
 
 def _error(status: int, code: str, detail: str, *, field: str | None = None, limit=None,
@@ -198,6 +202,8 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
     app.add_middleware(Guard, api_key=settings.api_key, max_body=limits.max_request_bytes)
     gallery_dir = settings.gallery
     thumbs_dir = Path(settings.data_dir) / "thumbs"
+    spool_dir = Path(settings.data_dir) / "uploads"  # multipart bodies, never the system /tmp
+    disk = Disk(settings.data_dir, settings.min_free_mb)
 
     # -- error handlers: every error is JSON ----------------------------------------------------
     @app.exception_handler(ApiError)
@@ -229,6 +235,17 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
         return _error(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail),
                       headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(StorageFull)
+    async def _storage_full(request, exc: StorageFull):
+        return _error(507, "storage_full", str(exc), field="storage", limit=disk.floor)
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(sqlite3.Error)
+    async def _io_error(request, exc: Exception):  # a full disk or quota while storing uploads or the job
+        if is_disk_full(exc):
+            return await _storage_full(request, disk.ran_out())
+        return _error(500, "internal", f"internal error: {type(exc).__name__}")
 
     @app.exception_handler(Exception)
     async def _internal(request, exc: Exception):  # pragma: no cover - a bug; still JSON
@@ -266,11 +283,23 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         return job
 
     # -- routes -----------------------------------------------------------------------------------
-    @app.get("/healthz", tags=["service"], summary="Liveness: no API key needed")
+    @app.get("/healthz", tags=["service"], summary="Liveness: no API key needed",
+             description="`status` is `ok`, or `degraded` with a `reason` (a full disk: submissions get 507 "
+             "and workers wait until space returns; no worker running).")
     def healthz() -> dict[str, Any]:
         alive = workers_alive() if workers_alive is not None else None
-        return {"status": "ok", "version": __version__, "workers": alive, "pending": queue.pending(),
-                "kinds": list(kinds)}
+        reason = disk.problem()
+        if reason is None and alive == 0:
+            reason = "no worker running"
+        try:
+            pending = queue.pending()
+        except sqlite3.Error as exc:
+            pending, reason = None, reason or f"queue database: {exc}"
+        body = {"status": "ok" if reason is None else "degraded", "version": __version__, "workers": alive,
+                "pending": pending, "kinds": list(kinds)}
+        if reason is not None:
+            body["reason"] = reason
+        return body
 
     @app.get("/", include_in_schema=False)
     def index() -> HTMLResponse:
@@ -351,7 +380,7 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
 
     @app.post(
         "/v1/jobs", status_code=202, response_model=JobOut, tags=["jobs"], summary="Submit a job",
-        responses=ERRORS, openapi_extra={"requestBody": request_body(kinds)},
+        responses=SUBMIT_ERRORS, openapi_extra={"requestBody": request_body(kinds)},
         description="multipart/form-data: `kind`, the kind's files (`content`, `style` — repeatable, or "
         "`style_gallery` naming a gallery image) and its parameters under the CLI option names "
         "(`size`, `iters`, ...). See `GET /v1/kinds` for every parameter and its default.",
@@ -363,14 +392,13 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         if queue.pending() >= limits.max_queue:
             raise LimitError(429, f"the queue is full ({limits.max_queue} jobs); try again later",
                              field="queue", limit=limits.max_queue)
+        length = request.headers.get("content-length", "")
+        disk.check(int(length) if length.isdigit() else 0)  # 507 below the free-space floor
         try:
-            form = await request.form(max_files=limits.max_styles + 2, max_fields=200, max_part_size=64 * 1024)
-        except _BodyTooLarge:
-            raise
-        except StarletteHTTPException as exc:
-            raise ApiError(400, "bad_request", f"malformed multipart body: {exc.detail}", field="body") from None
-        except Exception as exc:  # noqa: BLE001 - the parser's own errors on garbage input
-            raise ApiError(400, "bad_request", f"malformed multipart body: {exc}", field="body") from None
+            form = await read_form(request, spool_dir=spool_dir, disk=disk, max_file_bytes=limits.max_upload_bytes,
+                                   max_files=limits.max_styles + 2, max_fields=200, max_field_bytes=64 * 1024)
+        except FormError as exc:
+            raise ApiError(400, "bad_request", str(exc), field="body") from None
         try:
             job = await run_in_threadpool(create_job, form)
         finally:
