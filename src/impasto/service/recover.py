@@ -53,7 +53,9 @@ def _count_rows(path: Path) -> int:
     """Jobs in the database (0 for an empty file); raises ``sqlite3.DatabaseError`` when it is damaged."""
     if path.stat().st_size == 0:
         return 0
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+    # Read-only; with no write-ahead log beside it, "immutable" too, so the check creates no -shm file.
+    wal = Path(f"{path}-wal").exists()
+    db = sqlite3.connect(f"file:{path}?mode=ro{'' if wal else '&immutable=1'}", uri=True, timeout=30.0)
     try:
         (check,) = db.execute("PRAGMA quick_check").fetchone()
         if check != "ok":
