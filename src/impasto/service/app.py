@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from fastapi import FastAPI, Query, Request
@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.staticfiles import StaticFiles
 
 from .. import __version__
@@ -233,8 +234,17 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request, exc: StarletteHTTPException):
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
-        return _error(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail),
-                      headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # every method of the path, not only those of the first route matched
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.scope))}
+        return _error(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail), headers=headers)
+
+    def allowed_methods(scope) -> list[str]:
+        methods: set[str] = set()
+        for route in app.router.routes:
+            if getattr(route, "methods", None) and route.matches(scope)[0] != Match.NONE:
+                methods |= set(route.methods)
+        return sorted(methods)
 
     @app.exception_handler(StorageFull)
     async def _storage_full(request, exc: StorageFull):
@@ -380,7 +390,7 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
 
     @app.post(
         "/v1/jobs", status_code=202, response_model=JobOut, tags=["jobs"], summary="Submit a job",
-        responses=SUBMIT_ERRORS, openapi_extra={"requestBody": request_body(kinds)},
+        responses=SUBMIT_ERRORS, openapi_extra={"requestBody": request_body(kinds, limits.max_styles)},
         description="multipart/form-data: `kind`, the kind's files (`content`, `style` — repeatable, or "
         "`style_gallery` naming a gallery image) and its parameters under the CLI option names "
         "(`size`, `iters`, ...). See `GET /v1/kinds` for every parameter and its default.",
@@ -541,9 +551,8 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
 
     @app.get("/v1/jobs", response_model=JobList, tags=["jobs"], summary="List jobs, newest first",
              responses=ERRORS)
-    def list_jobs(limit: int = Query(50, ge=1, le=500), state: str | None = Query(None)) -> dict[str, Any]:
-        if state is not None and state not in STATES:
-            raise ApiError(422, "invalid", f"state must be one of {', '.join(STATES)}", field="state")
+    def list_jobs(limit: int = Query(50, ge=1, le=500),
+                  state: Literal[STATES] | None = Query(None, description="only jobs in this state")) -> dict[str, Any]:
         return {"jobs": [job_out(j) for j in queue.list(limit=limit, state=state)]}
 
     @app.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"], summary="A job's state and progress",
@@ -653,8 +662,9 @@ def describe_kind(kind: Kind) -> dict[str, Any]:
             "params": [p.describe() for p in kind.params().values()]}
 
 
-def request_body(kinds: dict[str, Kind]) -> dict[str, Any]:
-    """OpenAPI schema of ``POST /v1/jobs``: every kind's parameters, derived from its config."""
+def request_body(kinds: dict[str, Kind], max_files: int | None = None) -> dict[str, Any]:
+    """OpenAPI schema of ``POST /v1/jobs``: every kind's parameters, derived from its config (at most
+    ``max_files`` style images)."""
     props: dict[str, Any] = {"kind": {"type": "string", "enum": list(kinds), "default": "stylize"},
                              "content": {"type": "string", "format": "binary", "description": "content image"},
                              "style": {"type": "array", "items": {"type": "string", "format": "binary"},
@@ -667,5 +677,9 @@ def request_body(kinds: dict[str, Kind]) -> dict[str, Any]:
             entry.pop("name", None)
             entry.pop("doc", None)
             entry["description"] = (entry.get("description", "") + f" [{kind.name}] {p.doc}").strip()
+    if max_files is not None:  # the server's --max-styles
+        for name in ("style", "style_gallery"):
+            props[name]["maxItems"] = max_files
     return {"required": True, "content": {"multipart/form-data": {"schema": {"type": "object", "properties": props,
-                                                                             "required": ["kind"]}}}}
+                                                                             "required": ["kind"],
+                                                                             "additionalProperties": False}}}}
