@@ -63,8 +63,12 @@ def running_server(data_dir: Path, *args: str, log: Path | None = None,
 
 
 def worker_pids(proc: subprocess.Popen) -> list[int]:
-    """The server's worker processes (its children)."""
-    try:
-        return [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
-    except OSError:
-        return []
+    """The server's worker processes: its children, listed per thread (restarted workers are spawned by
+    the watcher thread, so they are not in the main thread's list)."""
+    pids: list[int] = []
+    for task in Path(f"/proc/{proc.pid}/task").glob("*"):
+        try:
+            pids += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return pids
