@@ -65,7 +65,7 @@ def test_full_disk_is_507_degraded_and_resumes_when_space_returns(small_disk, ti
     try:
         with server.client() as client:
             assert health(client)["status"] == "ok"
-            running = submit(client, tiny_images, size=48, iters=30).json()
+            running = submit(client, tiny_images, size=40, iters=20).json()
             waiting = submit(client, tiny_images, size=32, iters=2).json()
             wait_for(client, running["id"], lambda j: j["state"] == "running" and j["has_preview"])
 
@@ -79,10 +79,10 @@ def test_full_disk_is_507_degraded_and_resumes_when_space_returns(small_disk, ti
             assert h["status"] == "degraded" and h["reason"].startswith("disk full"), h
 
             # A worker dying while the disk is full (ENOSPC mid-job, the OOM killer, ...): the watcher lives on.
-            time.sleep(2.0)  # the running job's next preview and progress writes fail meanwhile
+            time.sleep(1.5)  # the running job's next preview and progress writes fail meanwhile
             (worker,) = children(server.proc.pid)
             os.kill(worker, signal.SIGKILL)
-            time.sleep(3.0)
+            time.sleep(2.0)
             assert server.proc.poll() is None
             assert client.get(f"/v1/jobs/{waiting['id']}").json()["state"] == "queued"  # nothing starts meanwhile
 
