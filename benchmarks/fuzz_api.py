@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         log = args.report_dir / "server.log"
         log.unlink(missing_ok=True)
         with running_server(Path(tmp) / "data", "--threads", "1", *LIMITS, log=log) as (url, proc):
-            cmd = [exe, "--config-file", str(CONFIG), "run", f"{url}/openapi.json", "--checks", "all", "--max-examples", str(args.max_examples),
+            cmd = [exe, "--config-file", str(CONFIG), "run", f"{url}/openapi.json", "--checks", "all",
+                   "--max-examples", str(args.max_examples),
                    "--max-time", str(int(args.max_time)), "--workers", args.workers, "--no-color",
                    "--request-timeout", "30", "--generation-database", "none",
                    "--report", "json", "--report-dir", str(args.report_dir)]

@@ -221,7 +221,8 @@ def run(args, rng: random.Random, disk: Path, log: Path) -> int:
         keep.parent.mkdir(exist_ok=True)
         keep.write_text(text)
         return 1
-    print(f"soak: ok — {len(accepted)} jobs, each succeeded exactly once, through {counts['worker kills (mid-job)']} worker "
+    kills = counts["worker kills (mid-job)"]
+    print(f"soak: ok — {len(accepted)} jobs, each succeeded exactly once, through {kills} worker "
           f"kills and {counts['disk fills']} disk fills", file=sys.stderr)
     return 0
 

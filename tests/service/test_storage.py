@@ -144,7 +144,8 @@ def test_multipart_bodies_are_spooled_in_the_data_directory(tmp_path, tiny_image
 
         def post():
             with httpx.Client(base_url=server.url, timeout=60) as c:
-                result["r"] = c.post("/v1/jobs", content=slow(), headers={"content-type": "multipart/form-data; boundary=x"})
+                result["r"] = c.post("/v1/jobs", content=slow(),
+                                     headers={"content-type": "multipart/form-data; boundary=x"})
 
         t = threading.Thread(target=post)
         t.start()

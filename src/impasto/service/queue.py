@@ -210,7 +210,7 @@ class SQLiteQueue:
             d = self.job_dir(job_id)
             if row is not None and d.is_dir():
                 record = json.dumps(dict(row), indent=1).encode()
-                atomic_write(d / RECORD_NAME, lambda fh: fh.write(record))
+                atomic_write(d / RECORD_NAME, lambda fh, record=record: fh.write(record))
 
     def job_dir(self, job_id: str) -> Path:
         if not job_id or not all(c in "0123456789abcdef" for c in job_id):

@@ -145,7 +145,7 @@ def run_job(queue: JobQueue, kinds: dict, job: Job, *, stop: threading.Event, pr
         queue.fail(job.id, "out of memory; try a smaller size")
         return "failed"
     except Exception as exc:  # noqa: BLE001 - a bug in a pipeline fails the job, not the worker
-        if is_disk_full(exc):  # checked before ImpastoError too: a preview that could not be written
+        if is_disk_full(exc):  # e.g. SQLite could not record the progress: not the job's fault
             return requeue_when_possible(queue, job, stop)
         log.error("job %s failed:\n%s", job.id, traceback.format_exc())
         queue.fail(job.id, f"internal error: {type(exc).__name__}: {exc}")
@@ -209,7 +209,7 @@ def work(data_dir: Path, worker_id: str, *, preview_interval: float = 1.0, paren
         waiting = None
         try:
             job = queue.claim_next(worker_id)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a full disk: wait for space; anything else ends the worker
             if not is_disk_full(exc):
                 raise
             stop.wait(max(poll, 1.0))
