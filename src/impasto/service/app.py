@@ -569,12 +569,14 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         return job_out(queue.cancel(job_id) or job)
 
     @app.get("/v1/jobs/{job_id}/preview", tags=["jobs"], summary="The latest intermediate image (JPEG)",
-             responses={200: {"content": {"image/jpeg": {}}}, **ERRORS})
+             responses={200: {"content": {"image/jpeg": {}}}, **ERRORS, 409: {"model": ErrorOut}})
     def preview(job_id: str) -> FileResponse:
         job = get_job(job_id)
         path = queue.job_dir(job.id) / PREVIEW_NAME
-        if not path.is_file():
-            raise ApiError(404, "not_found", f"job is {job.state} and has no preview yet", field="id")
+        if not path.is_file():  # as for the result: 409 while one may still come, 404 once none will
+            if job.state in (QUEUED, RUNNING):
+                raise ApiError(409, "not_ready", f"job is {job.state} and has no preview yet", field="id")
+            raise ApiError(404, "not_found", f"job {job.state} without a preview", field="id")
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @app.get("/v1/jobs/{job_id}/result", tags=["jobs"], responses={200: {"content": {"image/png": {}}}, **ERRORS,
