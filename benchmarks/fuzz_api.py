@@ -1,9 +1,9 @@
 """Schemathesis against a real `impasto serve` (issue 13): every operation of the served OpenAPI spec,
-generated valid and invalid requests, `--checks all` (but use_after_free: DELETE cancels a job, see schemathesis.toml). Bounded by examples per
-operation and a time budget.
+generated valid and invalid requests, `--checks all` but use_after_free (DELETE cancels a job, see
+benchmarks/schemathesis.toml). Bounded by examples per operation and a time budget.
 
     .venv/bin/python benchmarks/fuzz_api.py                                  # make fuzz-api (the large run)
-    .venv/bin/python benchmarks/fuzz_api.py --max-examples 5 --max-time 90   # make schemathesis-smoke (CI)
+    .venv/bin/python benchmarks/fuzz_api.py --max-examples 5 --max-time 60   # make schemathesis-smoke (CI)
 
 The server runs with small limits (64 px, 5 iterations) so that the jobs schemathesis manages to submit
 finish quickly on the workers. Exit status: schemathesis's (non-zero on any failed check: a 5xx, a
