@@ -18,6 +18,8 @@ def default_data_dir() -> Path:
 
 
 def register(sub) -> None:
+    from ..service.limits import Settings
+
     p = sub.add_parser(
         "serve", help="run the web service (REST API + browser UI)",
         description="Serve the REST API and the browser UI. Jobs are kept in a SQLite queue under the data "
@@ -36,6 +38,12 @@ def register(sub) -> None:
                    "default: $IMPASTO_API_KEY, else no key")
     p.add_argument("--retention", default="7d", metavar="DURATION",
                    help="delete finished jobs after this long: 90s, 30m, 12h, 7d (default 7d)")
+    p.add_argument("--min-free-mb", type=number, default=Settings.min_free_mb, metavar="MB",
+                   help="free space kept in the data directory: below it submissions get 507, workers wait and "
+                   f"/healthz says degraded, until space returns (default {Settings.min_free_mb:g})")
+    p.add_argument("--recover", action="store_true",
+                   help="rebuild the job queue from the job records (jobs/<id>/job.json) when its database is "
+                   "unreadable, empty or missing; the broken file is moved aside, never deleted")
     p.add_argument("--gallery", type=Path, default=None,
                    help="directory of style images offered by the browser UI (default: examples/ of a checkout)")
     from ..service.kinds import field_docs
@@ -112,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     access = access_settings(args, data_dir)
     settings = Settings(data_dir=data_dir, host=args.host, port=args.port, workers=args.workers, api_key=api_key,
                         limits=limits, retention=parse_duration(args.retention), gallery=gallery,
-                        threads=args.threads, access=access)
+                        threads=args.threads, access=access, min_free_mb=args.min_free_mb)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(name)s: %(message)s")
     from ..service.auth import KeyRing, allowed_hosts
 
@@ -127,5 +135,10 @@ def run(args: argparse.Namespace) -> int:
                + (f"; API key required ({len(keys)} key(s): {', '.join(keys)})" if ring.required else "")
                + f"; host names accepted: {', '.join(allowed_hosts(args.host, access.allowed_hosts))}")
 
-    serve(settings, log_level=args.log_level, on_ready=ready)
+    def recovered(done) -> None:
+        moved = f"; the broken database was moved to {done.moved_to}" if done.moved_to else ""
+        bad = f"; {len(done.unreadable)} unreadable record(s) left in place" if done.unreadable else ""
+        notify(f"recovered {done.restored} job(s) from their records ({done.kept} already in the queue){moved}{bad}")
+
+    serve(settings, log_level=args.log_level, on_ready=ready, recover_queue=args.recover, on_recover=recovered)
     return 0

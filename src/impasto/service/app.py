@@ -8,12 +8,13 @@ import dataclasses
 import json
 import math
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from fastapi import FastAPI, Query, Request
@@ -24,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.routing import Match
 from starlette.staticfiles import StaticFiles
 
 from .. import __version__
@@ -34,7 +36,9 @@ from .kinds import Kind, build_config, check_job, job_budget, load_kinds
 from .limits import ITER_FIELDS, LimitError, Settings
 from .limits import is_size_field as _is_size
 from .queue import CANCELLED, QUEUED, RUNNING, STATES, Job, JobQueue
+from .storage import Disk, StorageFull, is_disk_full
 from .timeouts import SlowBody, paced
+from .uploads import FormError, read_form
 from .worker import PREVIEW_NAME
 
 GALLERY_EXTS = (".jpg", ".jpeg", ".png", ".webp")
@@ -84,6 +88,7 @@ class ErrorOut(BaseModel):
 
 
 ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 408, 413, 415, 422, 429)}
+SUBMIT_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 408, 413, 415, 422, 429, 507)}
 
 
 def _error(status: int, code: str, detail: str, *, field: str | None = None, limit=None,
@@ -222,6 +227,8 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
     app.add_middleware(TrustedHosts, allowed=allowed_hosts(settings.host, access.allowed_hosts))
     gallery_dir = settings.gallery
     thumbs_dir = Path(settings.data_dir) / "thumbs"
+    spool_dir = Path(settings.data_dir) / "uploads"  # multipart bodies, never the system /tmp
+    disk = Disk(settings.data_dir, settings.min_free_mb)
 
     # -- error handlers: every error is JSON ----------------------------------------------------
     @app.exception_handler(ApiError)
@@ -255,8 +262,28 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request, exc: StarletteHTTPException):
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 400: "bad_request"}
-        return _error(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail),
-                      headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # every method of the path, not only those of the first route matched
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.scope))}
+        return _error(exc.status_code, codes.get(exc.status_code, "error"), str(exc.detail), headers=headers)
+
+    def allowed_methods(scope) -> list[str]:
+        methods: set[str] = set()
+        for route in app.router.routes:
+            if getattr(route, "methods", None) and route.matches(scope)[0] != Match.NONE:
+                methods |= set(route.methods)
+        return sorted(methods)
+
+    @app.exception_handler(StorageFull)
+    async def _storage_full(request, exc: StorageFull):
+        return _error(507, "storage_full", str(exc), field="storage", limit=disk.floor)
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(sqlite3.Error)
+    async def _io_error(request, exc: Exception):  # a full disk or quota while storing uploads or the job
+        if is_disk_full(exc):
+            return await _storage_full(request, disk.ran_out())
+        return _error(500, "internal", f"internal error: {type(exc).__name__}")
 
     @app.exception_handler(Exception)
     async def _internal(request, exc: Exception):  # pragma: no cover - a bug; still JSON
@@ -294,11 +321,23 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         return job
 
     # -- routes -----------------------------------------------------------------------------------
-    @app.get("/healthz", tags=["service"], summary="Liveness: no API key needed")
+    @app.get("/healthz", tags=["service"], summary="Liveness: no API key needed",
+             description="`status` is `ok`, or `degraded` with a `reason` (a full disk: submissions get 507 "
+             "and workers wait until space returns; no worker running).")
     def healthz() -> dict[str, Any]:
         alive = workers_alive() if workers_alive is not None else None
-        return {"status": "ok", "version": __version__, "workers": alive, "pending": queue.pending(),
-                "kinds": list(kinds)}
+        reason = disk.problem()
+        if reason is None and alive == 0:
+            reason = "no worker running"
+        try:
+            pending = queue.pending()
+        except sqlite3.Error as exc:
+            pending, reason = None, reason or f"queue database: {exc}"
+        body = {"status": "ok" if reason is None else "degraded", "version": __version__, "workers": alive,
+                "pending": pending, "kinds": list(kinds)}
+        if reason is not None:
+            body["reason"] = reason
+        return body
 
     @app.get("/", include_in_schema=False)
     def index(request: Request) -> HTMLResponse:
@@ -439,7 +478,7 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
 
     @app.post(
         "/v1/jobs", status_code=202, response_model=JobOut, tags=["jobs"], summary="Submit a job",
-        responses=ERRORS, openapi_extra={"requestBody": request_body(kinds)},
+        responses=SUBMIT_ERRORS, openapi_extra={"requestBody": request_body(kinds, limits.max_styles)},
         description="multipart/form-data: `kind`, the kind's files (`content`, `style` — repeatable, or "
         "`style_gallery` naming a gallery image) and its parameters under the CLI option names "
         "(`size`, `iters`, ...). See `GET /v1/kinds` for every parameter and its default.",
@@ -455,14 +494,13 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         if queue.pending() >= limits.max_queue:
             raise LimitError(429, f"the queue is full ({limits.max_queue} jobs); try again later",
                              field="queue", limit=limits.max_queue)
+        length = request.headers.get("content-length", "")
+        disk.check(int(length) if length.isdigit() else 0)  # 507 below the free-space floor
         try:
-            form = await request.form(max_files=limits.max_styles + 2, max_fields=200, max_part_size=64 * 1024)
-        except (_BodyTooLarge, SlowBody):
-            raise
-        except StarletteHTTPException as exc:
-            raise ApiError(400, "bad_request", f"malformed multipart body: {exc.detail}", field="body") from None
-        except Exception as exc:  # noqa: BLE001 - the parser's own errors on garbage input
-            raise ApiError(400, "bad_request", f"malformed multipart body: {exc}", field="body") from None
+            form = await read_form(request, spool_dir=spool_dir, disk=disk, max_file_bytes=limits.max_upload_bytes,
+                                   max_files=limits.max_styles + 2, max_fields=200, max_field_bytes=64 * 1024)
+        except FormError as exc:
+            raise ApiError(400, "bad_request", str(exc), field="body") from None
         try:
             job = await run_in_threadpool(create_job, form, principal(request).owner)
         finally:
@@ -625,9 +663,7 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
     @app.get("/v1/jobs", response_model=JobList, tags=["jobs"], summary="List jobs, newest first",
              responses=ERRORS)
     def list_jobs(request: Request, limit: int = Query(50, ge=1, le=500),
-                  state: str | None = Query(None)) -> dict[str, Any]:
-        if state is not None and state not in STATES:
-            raise ApiError(422, "invalid", f"state must be one of {', '.join(STATES)}", field="state")
+                  state: Literal[STATES] | None = Query(None, description="only jobs in this state")) -> dict[str, Any]:
         p = principal(request)
         return {"jobs": [job_out(j) for j in queue.list(limit=limit, state=state,
                                                         owner=None if p.admin else p.owner)]}
@@ -646,12 +682,14 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         return job_out(queue.cancel(job_id) or job)
 
     @app.get("/v1/jobs/{job_id}/preview", tags=["jobs"], summary="The latest intermediate image (JPEG)",
-             responses={200: {"content": {"image/jpeg": {}}}, **ERRORS})
+             responses={200: {"content": {"image/jpeg": {}}}, **ERRORS, 409: {"model": ErrorOut}})
     def preview(job_id: str, request: Request) -> FileResponse:
         job = get_job(job_id, request)
         path = queue.job_dir(job.id) / PREVIEW_NAME
-        if not path.is_file():
-            raise ApiError(404, "not_found", f"job is {job.state} and has no preview yet", field="id")
+        if not path.is_file():  # as for the result: 409 while one may still come, 404 once none will
+            if job.state in (QUEUED, RUNNING):
+                raise ApiError(409, "not_ready", f"job is {job.state} and has no preview yet", field="id")
+            raise ApiError(404, "not_found", f"job {job.state} without a preview", field="id")
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @app.get("/v1/jobs/{job_id}/result", tags=["jobs"], responses={200: {"content": {"image/png": {}}}, **ERRORS,
@@ -740,8 +778,9 @@ def describe_kind(kind: Kind) -> dict[str, Any]:
             "params": [p.describe() for p in kind.params().values()]}
 
 
-def request_body(kinds: dict[str, Kind]) -> dict[str, Any]:
-    """OpenAPI schema of ``POST /v1/jobs``: every kind's parameters, derived from its config."""
+def request_body(kinds: dict[str, Kind], max_files: int | None = None) -> dict[str, Any]:
+    """OpenAPI schema of ``POST /v1/jobs``: every kind's parameters, derived from its config (at most
+    ``max_files`` style images)."""
     props: dict[str, Any] = {"kind": {"type": "string", "enum": list(kinds), "default": "stylize"},
                              "content": {"type": "string", "format": "binary", "description": "content image"},
                              "style": {"type": "array", "items": {"type": "string", "format": "binary"},
@@ -754,5 +793,9 @@ def request_body(kinds: dict[str, Kind]) -> dict[str, Any]:
             entry.pop("name", None)
             entry.pop("doc", None)
             entry["description"] = (entry.get("description", "") + f" [{kind.name}] {p.doc}").strip()
+    if max_files is not None:  # the server's --max-styles
+        for name in ("style", "style_gallery"):
+            props[name]["maxItems"] = max_files
     return {"required": True, "content": {"multipart/form-data": {"schema": {"type": "object", "properties": props,
-                                                                             "required": ["kind"]}}}}
+                                                                             "required": ["kind"],
+                                                                             "additionalProperties": False}}}}

@@ -16,6 +16,7 @@ import importlib
 import inspect
 import math
 import textwrap
+import threading
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -225,8 +226,21 @@ def convert(tp, raw: list[str], name: str):
     return _scalar(tp, raw[0], name)
 
 
+_DOCS: dict[type, dict[str, str]] = {}
+_DOCS_LOCK = threading.Lock()
+
+
 def field_docs(cls) -> dict[str, str]:
-    """Attribute docstrings (the string literal under a dataclass field), read from the source."""
+    """Attribute docstrings (the string literal under a dataclass field), read from the source once
+    per class. Under a lock: CPython 3.11's parser run from two request threads at once fails with
+    "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905; found by schemathesis)."""
+    with _DOCS_LOCK:
+        if cls not in _DOCS:
+            _DOCS[cls] = _parse_field_docs(cls)
+        return dict(_DOCS[cls])
+
+
+def _parse_field_docs(cls) -> dict[str, str]:
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError, SyntaxError):

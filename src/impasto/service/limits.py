@@ -85,6 +85,8 @@ class Settings:
     """Torch threads per worker (None: CPU cores / workers)."""
     access: Access = field(default_factory=Access)
     """Keys, sessions, trusted hosts, rate limits and client timeouts (see :mod:`.auth`)."""
+    min_free_mb: float = 200.0
+    """Free space kept in the data directory: below it uploads get 507 and workers wait."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.workers <= 64:
@@ -93,6 +95,8 @@ class Settings:
             raise ConfigError(f"port must be between 0 and 65535, got {self.port}", field="port")
         if not self.retention > 0:
             raise ConfigError(f"retention must be positive, got {self.retention}", field="retention")
+        if not self.min_free_mb >= 0:
+            raise ConfigError(f"min-free-mb must be 0 or more, got {self.min_free_mb}", field="min_free_mb")
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -3,7 +3,9 @@
 The API and the workers only talk to :class:`JobQueue`, so a Celery + Redis backend can replace
 :class:`SQLiteQueue` later without touching either. The SQLite backend keeps one row per job in
 ``DATA_DIR/jobs.sqlite3`` (WAL mode: readers never block the writer, a SIGKILL never corrupts it) and
-each job's files (inputs, preview, result) in ``DATA_DIR/jobs/<id>/``.
+each job's files (inputs, preview, result) in ``DATA_DIR/jobs/<id>/``, with a copy of its row in
+``job.json`` beside them, rewritten atomically on every state change (in the same transaction), from
+which ``impasto serve --recover`` rebuilds a lost or broken database (:mod:`impasto.service.recover`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..images import atomic_write
+
 #: Job states; the last three are final.
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+RECORD_NAME = "job.json"  # the job's row, kept beside its files
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,15 @@ class SQLiteQueue:
             worker=row["worker"], owner=row["owner"],
         )
 
+    def _save_records(self, db: sqlite3.Connection, ids) -> None:
+        """Write each job's row to ``JOBDIR/job.json`` (inside the transaction: no record, no change)."""
+        for job_id in ids:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            d = self.job_dir(job_id)
+            if row is not None and d.is_dir():
+                record = json.dumps(dict(row), indent=1).encode()
+                atomic_write(d / RECORD_NAME, lambda fh, record=record: fh.write(record))
+
     def job_dir(self, job_id: str) -> Path:
         if not job_id or not all(c in "0123456789abcdef" for c in job_id):
             raise ValueError(f"invalid job id {job_id!r}")
@@ -225,6 +239,7 @@ class SQLiteQueue:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, seq, kind, json.dumps(params), json.dumps(inputs), QUEUED, time.time(), owner),
             )
+            self._save_records(db, [job_id])
         return self.get(job_id)
 
     def get(self, job_id):
@@ -243,9 +258,12 @@ class SQLiteQueue:
 
     def cancel(self, job_id):
         with self._tx() as db:
+            before = db.total_changes
             db.execute("UPDATE jobs SET state = ?, finished_at = ?, cancel_requested = 1 WHERE id = ? AND state = ?",
                        (CANCELLED, time.time(), job_id, QUEUED))
             db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = ?", (job_id, RUNNING))
+            if db.total_changes != before:
+                self._save_records(db, [job_id])
         return self.get(job_id)
 
     def claim_next(self, worker):
@@ -258,6 +276,7 @@ class SQLiteQueue:
                 "progress = '{}', progress_seq = progress_seq + 1 WHERE id = ?",
                 (RUNNING, time.time(), worker, row["id"]),
             )
+            self._save_records(db, [row["id"]])
         return self.get(row["id"])
 
     def update_progress(self, job_id, progress, *, preview=False):
@@ -280,20 +299,22 @@ class SQLiteQueue:
         if state not in FINAL:
             raise ValueError(f"not a final state: {state!r}")
         with self._tx() as db:
-            db.execute(
+            changed = db.execute(
                 "UPDATE jobs SET state = ?, finished_at = ?, result = ?, error = ?, worker = NULL "
                 "WHERE id = ? AND state = ?",
                 (state, time.time(), result, error, job_id, RUNNING),
-            )
+            ).rowcount
+            self._save_records(db, [job_id] if changed else [])
 
     def fail(self, job_id, error):
         self.finish(job_id, state=FAILED, error=error)
 
     def requeue(self, job_id):
         with self._tx() as db:
-            db.execute("UPDATE jobs SET state = ?, worker = NULL, attempts = MAX(attempts - 1, 0), "
-                       "seq = (SELECT COALESCE(MIN(seq), 1) - 1 FROM jobs) WHERE id = ? AND state = ?",
-                       (QUEUED, job_id, RUNNING))
+            changed = db.execute("UPDATE jobs SET state = ?, worker = NULL, attempts = MAX(attempts - 1, 0), "
+                                 "seq = (SELECT COALESCE(MIN(seq), 1) - 1 FROM jobs) WHERE id = ? AND state = ?",
+                                 (QUEUED, job_id, RUNNING)).rowcount
+            self._save_records(db, [job_id] if changed else [])
 
     def requeue_interrupted(self, *, worker=None, max_attempts=3):
         with self._tx() as db:
@@ -315,6 +336,7 @@ class SQLiteQueue:
                 else:  # back to the head of the queue: it was started first
                     db.execute("UPDATE jobs SET state = ?, worker = NULL, "
                                "seq = (SELECT COALESCE(MIN(seq), 1) - 1 FROM jobs) WHERE id = ?", (QUEUED, r["id"]))
+            self._save_records(db, [r["id"] for r in rows])
         return len(rows)
 
     def cleanup(self, older_than, *, now=None):

@@ -2,8 +2,9 @@
 
 On start the interrupted jobs of a previous run (left ``running`` by a SIGKILL) go back to the head
 of the queue; a worker that dies while the server runs is restarted and its job requeued (failed
-after three tries, so one poisonous job cannot loop forever). A lock file keeps two servers off the
-same data directory.
+after three tries, so one poisonous job cannot loop forever). The watcher survives any exception (a
+full disk included: it retries each second). A lock file keeps two servers off the same data
+directory, and a broken or emptied queue database is refused until ``--recover`` rebuilds it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from ..errors import ImpastoError
 from .limits import Settings
 from .queue import SQLiteQueue
+from .recover import database_problem, recover
 from .timeouts import protocol
 
 log = logging.getLogger("impasto.service")
@@ -64,7 +66,8 @@ class WorkerPool:
     def _spawn(self, worker_id: str) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "impasto.service.worker", "--data-dir", str(self.settings.data_dir),
                "--id", worker_id, "--preview-interval", str(self.settings.preview_interval),
-               "--threads", str(self.threads), "--parent", str(os.getpid())]
+               "--threads", str(self.threads), "--parent", str(os.getpid()),
+               "--min-free-mb", str(self.settings.min_free_mb)]
         work_dir = Path(self.settings.data_dir) / "tmp"
         work_dir.mkdir(parents=True, exist_ok=True)
         return subprocess.Popen(cmd, cwd=work_dir, stdin=subprocess.DEVNULL)
@@ -81,14 +84,10 @@ class WorkerPool:
     def _watch(self) -> None:
         last_cleanup = 0.0
         while not self.stopping.wait(1.0):
-            for wid, proc in list(self.procs.items()):
-                if proc.poll() is not None and not self.stopping.is_set():
-                    n = self.queue.requeue_interrupted(worker=wid)
-                    log.warning("worker %s exited with code %s; %d job(s) requeued; restarting it",
-                                wid, proc.returncode, n)
-                    time.sleep(1.0)
-                    if not self.stopping.is_set():
-                        self.procs[wid] = self._spawn(wid)
+            try:
+                self._restart_dead()
+            except Exception:  # noqa: BLE001 - the watcher outlives anything (a full disk, a busy database)
+                log.exception("worker watch failed; retrying")
             if time.monotonic() - last_cleanup > min(CLEANUP_EVERY, max(5.0, self.settings.retention / 4)):
                 last_cleanup = time.monotonic()
                 try:
@@ -97,6 +96,21 @@ class WorkerPool:
                         log.info("retention: deleted %d finished job(s)", n)
                 except Exception:  # noqa: BLE001 - never let the sweep kill the watcher
                     log.exception("retention sweep failed")
+
+    def _restart_dead(self) -> None:
+        for wid, proc in list(self.procs.items()):
+            if proc.poll() is None or self.stopping.is_set():
+                continue
+            try:  # requeue first: a new worker under the same id must not find the old job running
+                n = self.queue.requeue_interrupted(worker=wid)
+            except Exception as exc:  # noqa: BLE001 - e.g. the disk is full; the next round tries again
+                log.warning("worker %s exited with code %s; cannot requeue its job yet (%s: %s)",
+                            wid, proc.returncode, type(exc).__name__, exc)
+                continue
+            log.warning("worker %s exited with code %s; %d job(s) requeued; restarting it", wid, proc.returncode, n)
+            time.sleep(1.0)
+            if not self.stopping.is_set():
+                self.procs[wid] = self._spawn(wid)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM every worker (each requeues its running job), then wait; SIGKILL stragglers."""
@@ -131,8 +145,10 @@ def check_port(host: str, port: int) -> None:
             raise ImpastoError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from None
 
 
-def serve(settings: Settings, *, log_level: str = "info", on_ready=None) -> None:
-    """Run the service until SIGINT/SIGTERM."""
+def serve(settings: Settings, *, log_level: str = "info", on_ready=None, recover_queue: bool = False,
+          on_recover=None) -> None:
+    """Run the service until SIGINT/SIGTERM (after rebuilding the queue from the job records when
+    ``recover_queue``; ``on_recover`` receives the :class:`~impasto.service.recover.Recovery`)."""
     import uvicorn
 
     from .app import create_app
@@ -148,6 +164,12 @@ def serve(settings: Settings, *, log_level: str = "info", on_ready=None) -> None
     lock = DataDirLock(data_dir)
     lock.acquire()
     try:
+        if recover_queue:
+            done = recover(data_dir)
+            if on_recover is not None:
+                on_recover(done)
+        elif (problem := database_problem(data_dir)) is not None:
+            raise ImpastoError(problem)
         queue = SQLiteQueue(data_dir)
         requeued = queue.requeue_interrupted()
         if requeued:

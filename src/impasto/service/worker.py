@@ -6,7 +6,9 @@ the web process. Progress goes into the queue (throttled), a preview JPEG is wri
 best image so far is kept as the cancelled job's result). SIGTERM/SIGINT put the running job back at
 the head of the queue; a SIGKILL leaves it ``running`` until the next start requeues it. A requeued
 single-stage optimisation resumes from its last checkpoint (written with each preview); anything
-else runs again from the start.
+else runs again from the start. A full disk (or free space below ``--min-free-mb``) is no fault of
+the job: the worker puts it back in the queue, starts nothing while the disk stays full, and carries
+on by itself once space returns.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from pathlib import Path
 
 from ..errors import ImpastoError
 from ..images import atomic_write
-from .queue import CANCELLED, SUCCEEDED, Job, JobQueue, Progress, SQLiteQueue
+from .queue import CANCELLED, QUEUED, SUCCEEDED, Job, JobQueue, Progress, SQLiteQueue
+from .storage import Disk, is_disk_full
 
 log = logging.getLogger("impasto.service.worker")
 
@@ -134,12 +137,16 @@ def run_job(queue: JobQueue, kinds: dict, job: Job, *, stop: threading.Event, pr
         queue.finish(job.id, state=CANCELLED)
         return CANCELLED
     except ImpastoError as exc:
+        if is_disk_full(exc):  # e.g. the preview or checkpoint could not be written
+            return requeue_when_possible(queue, job, stop)
         queue.fail(job.id, str(exc))
         return "failed"
     except MemoryError:
         queue.fail(job.id, "out of memory; try a smaller size")
         return "failed"
     except Exception as exc:  # noqa: BLE001 - a bug in a pipeline fails the job, not the worker
+        if is_disk_full(exc):  # e.g. SQLite could not record the progress: not the job's fault
+            return requeue_when_possible(queue, job, stop)
         log.error("job %s failed:\n%s", job.id, traceback.format_exc())
         queue.fail(job.id, f"internal error: {type(exc).__name__}: {exc}")
         return "failed"
@@ -147,6 +154,8 @@ def run_job(queue: JobQueue, kinds: dict, job: Job, *, stop: threading.Event, pr
     try:
         save_image(outcome.image, d / RESULT_NAME, alpha=outcome.alpha)
     except ImpastoError as exc:
+        if is_disk_full(exc):
+            return requeue_when_possible(queue, job, stop)
         queue.fail(job.id, str(exc))
         return "failed"
     for name in (CHECKPOINT_NAME, CHECKPOINT_META):
@@ -156,9 +165,24 @@ def run_job(queue: JobQueue, kinds: dict, job: Job, *, stop: threading.Event, pr
     return state
 
 
+def requeue_when_possible(queue: JobQueue, job: Job, stop: threading.Event, *, wait: float = 1.0) -> str:
+    """Put a job that ran out of disk space back at the head of the queue (not counted as a try),
+    retrying while the database itself cannot be written; returns the state it is left in."""
+    while True:
+        try:
+            queue.requeue(job.id)
+            log.warning("job %s requeued: the disk is full", job.id)
+            return QUEUED
+        except Exception as exc:  # noqa: BLE001 - the database shares the full disk
+            if not is_disk_full(exc) or stop.is_set():
+                raise  # the worker exits; the server requeues the job when it restarts it
+            stop.wait(wait)
+
+
 def work(data_dir: Path, worker_id: str, *, preview_interval: float = 1.0, parent: int | None = None,
-         poll: float = 0.2) -> None:
-    """Claim and run jobs until SIGTERM/SIGINT or the parent process goes away."""
+         poll: float = 0.2, min_free_mb: float = 0.0) -> None:
+    """Claim and run jobs until SIGTERM/SIGINT or the parent process goes away; start none while the
+    data directory has less than ``min_free_mb`` free."""
     from .kinds import load_kinds
 
     stop = threading.Event()
@@ -170,11 +194,26 @@ def work(data_dir: Path, worker_id: str, *, preview_interval: float = 1.0, paren
     signal.signal(signal.SIGINT, on_signal)
     queue = SQLiteQueue(data_dir)
     kinds = load_kinds()
+    disk = Disk(data_dir, min_free_mb)
     log.info("worker %s ready (kinds: %s)", worker_id, ", ".join(kinds))
+    waiting = None
     while not stop.is_set():
         if parent is not None and os.getppid() != parent:
             break
-        job = queue.claim_next(worker_id)
+        if (problem := disk.problem()) is not None:
+            if waiting is None:
+                log.warning("waiting for disk space: %s", problem)
+            waiting = problem
+            stop.wait(max(poll, 1.0))
+            continue
+        waiting = None
+        try:
+            job = queue.claim_next(worker_id)
+        except Exception as exc:  # noqa: BLE001 - a full disk: wait for space; anything else ends the worker
+            if not is_disk_full(exc):
+                raise
+            stop.wait(max(poll, 1.0))
+            continue
         if job is None:
             stop.wait(poll)
             continue
@@ -191,13 +230,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preview-interval", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--parent", type=int, default=None)
+    p.add_argument("--min-free-mb", type=float, default=0.0)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s worker {args.id}: %(message)s", stream=sys.stderr)
     if args.threads > 0:
         import torch
 
         torch.set_num_threads(args.threads)
-    work(args.data_dir, args.id, preview_interval=args.preview_interval, parent=args.parent)
+    work(args.data_dir, args.id, preview_interval=args.preview_interval, parent=args.parent,
+         min_free_mb=args.min_free_mb)
     return 0
 
 
