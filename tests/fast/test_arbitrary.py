@@ -2,9 +2,10 @@
 
 Tolerances, measured on this project's CPU (Tübingen × Starry Night from examples/):
 - rebuilt networks vs onnxruntime on the same graphs with the activation quantize/dequantize pairs
-  removed: style vector max |Δ| 1.4e-6, image max |Δ| 1.8e-5 → asserted ≤ 1e-4 (float rounding only);
+  removed: style vector max |Δ| 1.1e-6, image max |Δ| 2.4e-5 → asserted ≤ 1e-4 (float rounding only);
 - vs onnxruntime on the original int8 graphs (what dropping the activation quantisation changes):
-  image mean |Δ| 0.038, max 0.44 at 384×384 → asserted mean ≤ 0.06; style vectors correlate ≥ 0.95;
+  image mean |Δ| 0.038, max 0.43 at 384×384 → asserted mean ≤ 0.06; style vectors correlate 0.978
+  → asserted ≥ 0.95;
 - strength 0 (the photo's own style vector) vs the photo: mean |Δ| 0.099 at 96 px (strength 1: 0.14–0.17)
   → asserted ≤ 0.12 and below strength 1's;
 - bf16 vs fp32 transformer: mean |Δ| 0.0014–0.0026, max 0.012–0.043 → asserted mean ≤ 0.005, max ≤ 0.08.

@@ -9,30 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import EXAMPLES, Server, final, png_bytes, wait_for
-from .test_api import assert_error, decode, submit
+from .conftest import EXAMPLES, final, png_bytes, wait_for
+from .test_api import assert_error, client, decode, kinds, server, submit  # noqa: F401 (fixtures: one API server)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("arbitrary") / "data", "--gallery", str(EXAMPLES), "--threads", "1",
-               "--max-size", "128", "--max-iters", "50").start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    with server.client() as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def kinds(client) -> dict[str, dict]:
-    found = {k["name"]: k for k in client.get("/v1/kinds").json()["kinds"]}
-    if "fast" not in found:
+def fast_kinds(kinds) -> dict[str, dict]:
+    if "fast" not in kinds:
         pytest.skip("no fast kind on this server")
-    return found
+    return kinds
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +32,8 @@ def _done(client, r) -> tuple[dict, np.ndarray]:
     return job, np.asarray(decode(client.get(job["urls"]["result"]).content), dtype=np.float32) / 255
 
 
-def test_fast_with_an_uploaded_or_gallery_painting(client, kinds, tiny_images, painting):
-    files = {f["name"]: f for f in kinds["fast"]["files"]}
+def test_fast_with_an_uploaded_or_gallery_painting(client, fast_kinds, tiny_images, painting):
+    files = {f["name"]: f for f in fast_kinds["fast"]["files"]}
     assert not files["style"]["required"] and files["style"]["repeatable"]
     content = tiny_images["content"]
     _, shipped = _done(client, submit(client, "fast", {"content": content}, style_index="0", size=48))
@@ -59,7 +44,7 @@ def test_fast_with_an_uploaded_or_gallery_painting(client, kinds, tiny_images, p
     assert np.abs(uploaded - shipped).mean() > 0.02 and np.abs(uploaded - gallery).mean() > 0.02
 
 
-def test_bad_paintings_are_4xx_naming_the_field(client, kinds, tiny_images):
+def test_bad_paintings_are_4xx_naming_the_field(client, fast_kinds, tiny_images):
     content = tiny_images["content"]
     body = assert_error(submit(client, "fast", {"content": content, "style": b"not an image"}), 422, "style")
     assert "not a readable image" in body["detail"]
@@ -70,7 +55,7 @@ def test_bad_paintings_are_4xx_naming_the_field(client, kinds, tiny_images):
     assert_error(submit(client, "fast", {"content": content}, style_gallery="nope.jpg"), 404, "style_gallery")
 
 
-def test_refine_starts_gatys_from_the_fast_result(client, kinds, tiny_images, painting):
+def test_refine_starts_gatys_from_the_fast_result(client, fast_kinds, tiny_images, painting):
     content, style = tiny_images["content"], painting
     fast_job, fast = _done(client, submit(client, "fast", {"content": content, "style": style}, size=48))
     init = client.get(fast_job["urls"]["result"]).content
