@@ -196,6 +196,8 @@ def main() -> int:
             arr = np.asarray(Image.open(stl_dir / f"{i}.png").convert("RGB"), dtype=np.float32) / 255
             theirs = yard.score(torch.from_numpy(arr).permute(2, 0, 1)[None], p, x, s)
         per_pair.append((p, s, mine, theirs))
+        print(f"# {p} x {s}: impasto {mine['Gatys layers']}, stl {theirs and theirs['Gatys layers']} "
+              f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
     ref6 = []
     for p in photos if args.only != "speed" else ():
         x = photo_at(p, args.quality_size)
