@@ -65,6 +65,7 @@ gallery: demo
 	$(PY) scripts/gallery.py
 	$(PY) scripts/dream_gallery.py
 	$(PY) scripts/fast_gallery.py
+	$(PY) scripts/arbitrary_gallery.py
 	$(PY) scripts/figures_gallery.py
 	$(PY) scripts/portraits_gallery.py
 

@@ -5,11 +5,13 @@ Python API::
     import impasto
     result = impasto.stylize("photo.jpg", "painting.jpg", size=256, iters=100)
     impasto.save_image(result.image, "out.png")
+    fast = impasto.stylize_arbitrary("photo.jpg", "painting.jpg")  # any painting, one forward pass
 """
 
 from __future__ import annotations
 
 from .errors import ConfigError, ImageError, ImpastoError, WeightsError
+from .fast.arbitrary import ArbitraryConfig, stylize_arbitrary
 from .images import load_image, save_image
 from .optimize import ProgressEvent
 from .reconstruct import ReconstructConfig, ReconstructResult, reconstruct
@@ -18,6 +20,7 @@ from .sweep import SweepConfig, SweepResult, sweep
 from .texture import TextureConfig, TextureResult, synthesize_texture
 
 __all__ = [
+    "ArbitraryConfig",
     "ConfigError",
     "ImageError",
     "ImpastoError",
@@ -35,6 +38,7 @@ __all__ = [
     "reconstruct",
     "save_image",
     "stylize",
+    "stylize_arbitrary",
     "sweep",
     "synthesize_texture",
 ]

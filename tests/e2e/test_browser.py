@@ -166,3 +166,33 @@ def test_protect_faces_checkbox_sends_faces_off(server, page, tmp_path):
         page.click("#submit")
     assert posted.value.status == 202, posted.value.text()
     assert posted.value.json()["params"].get("faces") == "off"
+
+
+def test_fast_with_a_painting_then_refine(server, page, tmp_path):
+    """Any painting through the fast kind, then "Refine (Gatys)" starts a stylize job from its result."""
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page.goto(server.url + "/")
+    page.locator("#kinds label", has_text="Fast style network").click()
+    expect(page.locator("#style-label")).to_have_text("Painting (optional)")
+    photo = tmp_path / "photo.jpg"
+    shutil.copy(EXAMPLES / "tubingen.jpg", photo)
+    page.set_input_files("#content-input", str(photo))
+    page.click('.gallery-item[data-name="gallery:the_scream.jpg"]')
+    page.fill("input[name=size]", "96")
+    page.click("#submit")
+    expect(page.locator("#job-state")).to_have_text("succeeded", timeout=120_000)
+    expect(page.locator("#refine")).to_be_visible()
+    page.screenshot(path=str(ARTEFACTS / "fast-painting.png"), full_page=True)
+    fast_title = page.locator("#job-title").text_content()
+
+    page.click("#refine")
+    expect(page.locator("#job-title")).to_contain_text("Style transfer", timeout=30_000)
+    assert page.locator("#job-title").text_content() != fast_title
+    job = page.evaluate("""async () => {
+        const ids = JSON.parse(localStorage.getItem('impasto.jobs'));
+        return await (await fetch('/v1/jobs/' + ids[0])).json();
+    }""")
+    assert job["kind"] == "stylize" and job["inputs"] == {"content": 1, "style": 1, "init": 1}
+    assert job["params"]["size"] == 96
+    page.click("#cancel")
+    expect(page.locator("#job-state")).to_have_text("cancelled", timeout=60_000)

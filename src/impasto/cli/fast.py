@@ -1,5 +1,7 @@
 """`impasto fast CONTENT -o OUT [--model M] [--style k | --style 0:0.5,3:0.5] [--strength s]` —
-stylize with a trained fast network; CONTENT may be a folder (then OUT is a folder too)."""
+stylize with a trained fast network; CONTENT may be a folder (then OUT is a folder too).
+`impasto fast CONTENT --style-image PAINTING[:W] ... -o OUT` paints with any painting instead
+(Ghiasi et al. 2017's arbitrary-style networks, :mod:`impasto.fast.arbitrary`)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ from pathlib import Path
 
 from ..errors import ConfigError, ImageError
 from ..images import SAVE_FORMATS, check_output_path, check_outputs, save_image
+from ..fast.arbitrary import ArbitraryConfig
 from ..fast.infer import FastConfig, load, stylize_picture, style_vector
 from .common import add_device_options, number, positive_int
 from .faces import add_face_options, check_face_mask
 
 D = FastConfig()
+DA = ArbitraryConfig()
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
@@ -29,8 +33,16 @@ def register(sub) -> None:
                    help="model name (see `impasto styles`) or .safetensors file (default: the shipped model)")
     p.add_argument("--style", default=D.style, metavar="K|NAME|K:W,...",
                    help="style index or name, or a blend such as 0:0.5,3:0.5 (default %(default)s)")
+    p.add_argument("--style-image", dest="style_images", action="append", default=[], metavar="PATH[:WEIGHT]",
+                   help="paint with any painting instead of the model's styles (Ghiasi et al. 2017); repeat to "
+                   "blend paintings, e.g. --style-image starry.jpg:0.7 --style-image scream.jpg:0.3 "
+                   "(weights default to 1 and are normalised)")
+    p.add_argument("--style-size", type=positive_int, default=DA.style_size,
+                   help="with --style-image: side of the square the painting is resized to for the style "
+                   "predictor (default %(default)s)")
     p.add_argument("--strength", type=number, default=D.strength,
-                   help="0 = the photo, 1 = fully stylized; a pixel blend in between (default %(default)s)")
+                   help="0 = the photo, 1 = fully stylized; a pixel blend in between, or with --style-image "
+                   "an interpolation from the photo's own style to the painting's (default %(default)s)")
     p.add_argument("--size", type=positive_int, default=D.size,
                    help="longest side of the output (default: the input's native resolution)")
     p.add_argument("--format", default=".jpg", choices=sorted(SAVE_FORMATS),
@@ -44,9 +56,8 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def run(args: argparse.Namespace) -> int:
-    config = FastConfig(model=args.model, style=args.style, strength=args.strength, size=args.size, device=args.device,
-                        precision=args.precision, faces=args.faces, face_style=args.face_style)
+def _jobs(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], bool]:
+    """(source, destination) pairs for a file or a folder of photos (checked before any work)."""
     content = Path(args.content)
     out = Path(args.output)
     if content.is_dir():
@@ -62,20 +73,57 @@ def run(args: argparse.Namespace) -> int:
         if not content.exists():
             raise ImageError(f"content image '{content}' does not exist")
         jobs = [(content, out)]
+    return jobs, content.is_dir()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.style_images:
+        return _run_arbitrary(args)
+    config = FastConfig(model=args.model, style=args.style, strength=args.strength, size=args.size, device=args.device,
+                        precision=args.precision, faces=args.faces, face_style=args.face_style)
+    jobs, folder = _jobs(args)
     loaded = load(config.model)  # bad model files fail here, before any work
     style_vector(config.style, loaded.styles)  # as do bad style indices
     check_face_mask(args.face_mask)  # and a face mask that is not an image
-    if content.is_dir():
+    face_mask = (args.face_mask,) if args.face_mask else ()
+    return _paint_all(args, jobs, folder, lambda src: stylize_picture(src, config, face_mask=args.face_mask),
+                      inputs=face_mask)
+
+
+def _run_arbitrary(args: argparse.Namespace) -> int:
+    """``--style-image``: one style vector for the blend of paintings, computed once for every photo."""
+    from ..fast.arbitrary import style_of, stylize_arbitrary_picture
+    from ..stylize import resolve_device
+    from .stylize import style_specs
+
+    if args.style != D.style or args.model != D.model:
+        raise ConfigError("--style-image paints with the given paintings; it does not take --style or --model",
+                          field="style_image")
+    paths, weights = style_specs(args.style_images)
+    config = ArbitraryConfig(style_weights=weights, strength=args.strength, style_size=args.style_size,
+                             size=args.size, device=args.device, precision=args.precision)
+    jobs, folder = _jobs(args)
+    for path in paths:
+        if not Path(path).is_file():
+            raise ImageError(f"style image '{path}' does not exist", field="style_image")
+    vec = style_of(paths, config, resolve_device(config.device))  # bad paintings fail here, before any output
+    return _paint_all(args, jobs, folder, lambda src: stylize_arbitrary_picture(src, (), config, style_vector=vec),
+                      inputs=tuple(paths))
+
+
+def _paint_all(args: argparse.Namespace, jobs: list[tuple[Path, Path]], folder: bool, paint, inputs: tuple = ()) -> int:
+    out = Path(args.output)
+    check_outputs([dst for _, dst in jobs], [*(src for src, _ in jobs), *inputs])  # e.g. a.jpg and a.png → one a.jpg
+    if folder:
         out.mkdir(parents=True, exist_ok=True)
     for src, dst in jobs:
-        check_output_path(dst, inputs=(src, *([args.face_mask] if args.face_mask else [])))
-    check_outputs([dst for _, dst in jobs], [src for src, _ in jobs])  # e.g. a.jpg and a.png → one a.jpg
+        check_output_path(dst, inputs=(src, *inputs))
     from tqdm import tqdm
 
     failed = 0
     for src, dst in tqdm(jobs, desc="fast", unit="img", file=sys.stderr, disable=len(jobs) == 1 or None):
         try:
-            pic = stylize_picture(src, config, face_mask=args.face_mask)
+            pic = paint(src)
         except ImageError as exc:
             if len(jobs) == 1:
                 raise
@@ -84,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         save_image(pic.rgb, dst, alpha=pic.alpha)
     done = len(jobs) - failed
-    where = out if content.is_dir() else jobs[0][1]
+    where = out if folder else jobs[0][1]
     print(f"wrote {done} image{'s' if done != 1 else ''} to {where}", file=sys.stderr)
     if failed:
         raise ConfigError(f"{failed} of {len(jobs)} inputs could not be read")

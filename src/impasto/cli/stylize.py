@@ -115,6 +115,11 @@ def styles_from_args(args: argparse.Namespace) -> tuple[list[str], tuple[float, 
     specs = ([args.style] if args.style else []) + list(args.styles)
     if not specs:
         raise ConfigError("no style image: give STYLE or --style PATH[:WEIGHT]", field="style")
+    return style_specs(specs)
+
+
+def style_specs(specs: list[str]) -> tuple[list[str], tuple[float, ...] | None]:
+    """``PATH[:WEIGHT]`` texts → (paths, blend weights or None when no weight was given)."""
     parsed = [parse_style_spec(s) for s in specs]
     paths = [p for p, _ in parsed]
     if all(w is None for _, w in parsed):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..fast.arbitrary import ArbitraryConfig
 from ..fast.infer import FastConfig
 from ..fast.video import DEFAULT_TEMPORAL
 from .common import ProgressBar, add_device_options, number
@@ -23,7 +24,14 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, .mov, .webm, .avi)")
     p.add_argument("--model", default=D.model, metavar="NAME|PATH", help="model (default: the shipped model)")
     p.add_argument("--style", default=D.style, metavar="K|NAME|K:W,...", help="style or blend (default %(default)s)")
-    p.add_argument("--strength", type=number, default=D.strength, help="0..1 pixel blend (default %(default)s)")
+    p.add_argument("--style-image", dest="style_images", action="append", default=[], metavar="PATH[:WEIGHT]",
+                   help="paint with any painting instead of the model's styles (repeatable blend, as for "
+                   "`impasto fast`); its style vector is computed once for all frames")
+    p.add_argument("--style-size", type=int, default=ArbitraryConfig().style_size,
+                   help="with --style-image: the style predictor's input size (default %(default)s)")
+    p.add_argument("--strength", type=number, default=D.strength,
+                   help="0..1 pixel blend; with --style-image from the first frame's own style to the painting's "
+                   "(default %(default)s)")
     p.add_argument("--temporal", type=number, default=DEFAULT_TEMPORAL, metavar="W",
                    help="0..<1, against flicker: keep the strokes on the camera's motion and blend each frame "
                    "with the optical-flow-warped previous output where the flow is reliable; "
@@ -42,9 +50,11 @@ def run(args: argparse.Namespace) -> int:
     TemporalBlender(args.temporal)  # the weight, and OpenCV when it is needed, before any work
     check_video_output(args.output, args.input)
     probe(args.input)
+    painter = _painter(args) if args.style_images else None
     bar = ProgressBar("video")
     try:
-        result = stylize_video(args.input, args.output, config, callback=bar, crf=args.crf, temporal=args.temporal)
+        result = stylize_video(args.input, args.output, config, callback=bar, crf=args.crf, temporal=args.temporal,
+                               painter=painter)
     finally:
         bar.close()
     h, w = result.size
@@ -54,3 +64,14 @@ def run(args: argparse.Namespace) -> int:
           f"{temporal}; flicker {result.flicker:.2f} (output change {result.output_change:.4f} / input change {result.input_change:.4f})",
           file=sys.stderr)
     return 130 if result.interrupted else 0
+
+
+def _painter(args: argparse.Namespace):
+    """``--style-image``: the arbitrary-style painter (paintings checked and encoded before any frame)."""
+    from ..fast.arbitrary import painter
+    from .stylize import style_specs
+
+    paths, weights = style_specs(args.style_images)
+    config = ArbitraryConfig(style_weights=weights, strength=args.strength, style_size=args.style_size,
+                             device=args.device, precision=args.precision)
+    return painter(paths, config)

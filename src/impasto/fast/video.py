@@ -98,17 +98,20 @@ def probe(path: str | os.PathLike) -> tuple[int, tuple[int, int], bool]:
 
 
 def stylize_frame(model, frame: np.ndarray, style: torch.Tensor, strength: float = 1.0, device="cpu",
-                  precision: str = "auto", blender: TemporalBlender | None = None) -> torch.Tensor:
+                  precision: str = "auto", blender: TemporalBlender | None = None,
+                  painter: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """One video frame (H×W×3 uint8 RGB) through the network, (1, 3, H, W) float in [0, 1]; with a
-    ``blender``, phase-aligned to the camera motion and blended with the previous output frame."""
+    ``blender``, phase-aligned to the camera motion and blended with the previous output frame.
+    ``painter`` (e.g. :func:`impasto.fast.arbitrary.painter`) runs instead of ``model``."""
     x = torch.from_numpy(frame).permute(2, 0, 1)[None].float().div_(255.0)
     device = torch.device(device)
+    run = painter or (lambda t: apply(model, t, style, strength, device, precision))
     if blender is None or not blender.enabled:
-        return apply(model, x, style, strength, device, precision)
+        return run(x)
     left, top = blender.prepare(frame)
     if left or top:
         x = torch.nn.functional.pad(x, (left, 0, top, 0), mode="reflect" if min(frame.shape[:2]) > 3 else "replicate")
-    y = apply(model, x, style, strength, device, precision)[..., top:, left:]
+    y = run(x)[..., top:, left:]
     y = blender(frame, y[0].permute(1, 2, 0).float().cpu().numpy())
     return torch.from_numpy(y).permute(2, 0, 1)[None]
 
@@ -121,19 +124,22 @@ def stylize_video(
     callback: Callable[[ProgressEvent], None] | None = None,
     crf: int = 18,
     temporal: float = DEFAULT_TEMPORAL,
+    painter: Callable[[torch.Tensor], torch.Tensor] | None = None,
     **overrides,
 ) -> VideoResult:
     """Stylize every frame of ``source`` into ``output`` (H.264 + the original audio).
 
     ``temporal`` (0 ≤ w < 1) blends each frame with the flow-warped previous output frame where the
-    flow is reliable (0 = every frame on its own; needs OpenCV, part of the ``video`` extra)."""
+    flow is reliable (0 = every frame on its own; needs OpenCV, part of the ``video`` extra).
+    ``painter`` (:func:`impasto.fast.arbitrary.painter`: any painting as the style) replaces the
+    fast network; then ``config`` gives only the device."""
     av = _av()
     config = replace(config or FastConfig(), **overrides) if overrides else (config or FastConfig())
     blender = TemporalBlender(temporal) if temporal else None
     out_path = check_video_output(output, source)
     total, (h, w), _ = probe(source)
-    loaded = load(config.model)
-    style = style_vector(config.style, loaded.styles)
+    loaded = load(config.model) if painter is None else None
+    style = style_vector(config.style, loaded.styles) if loaded is not None else None
     device = resolve_device(config.device)
     tmp = out_path.with_name(f".{out_path.name}.part{out_path.suffix}")
     start = time.perf_counter()
@@ -178,7 +184,8 @@ def stylize_video(
                         continue
                     for frame in packet.decode():
                         arr = frame.to_ndarray(format="rgb24")
-                        y = stylize_frame(loaded, arr, style, config.strength, device, config.precision, blender)
+                        y = stylize_frame(loaded, arr, style, config.strength, device, config.precision, blender,
+                                          painter)
                         if prev_in is not None:
                             change_in += float(np.abs(arr.astype(np.int16) - prev_in).mean()) / 255.0
                             change_out += float((y - prev_out).abs().mean())

