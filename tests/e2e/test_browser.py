@@ -44,10 +44,12 @@ def page(tmp_path_factory):
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        failed: list[str] = []  # which requests a "Failed to load resource" line was about
+        page.on("response", lambda r: failed.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 400 else None)
         yield page
         context.close()
         # The deliberate bad submission at the end logs its 422 response; nothing else may fail.
-        assert [e for e in errors if "status of 422" not in e] == [], errors
+        assert [e for e in errors if "status of 422" not in e] == [], (errors, failed)
 
 
 def test_upload_submit_watch_progress_download(server, page, tmp_path):
@@ -115,6 +117,9 @@ def test_login_with_a_key_is_a_post_and_an_httponly_session(tmp_path_factory, pa
     key = "e2e key for the browser"
     s = Server(tmp_path_factory.mktemp("e2e-key") / "data", "--gallery", str(EXAMPLES), "--threads", "1",
                api_key=key).start()
+    # Cookies are per host, not per port: this server's session cookie replaces the shared server's, so
+    # the shared server's session (which owns the jobs the other tests made) is put back afterwards.
+    saved = page.context.cookies()
     tab = page.context.new_page()  # its own console: the log-in page is a 401 by design
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -145,6 +150,7 @@ def test_login_with_a_key_is_a_post_and_an_httponly_session(tmp_path_factory, pa
     finally:
         tab.close()
         page.context.clear_cookies()
+        page.context.add_cookies(saved)
         s.stop()
 
 
