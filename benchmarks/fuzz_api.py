@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-time", type=float, default=540, help="seconds for the whole schemathesis run")
     p.add_argument("--workers", default="2", help="schemathesis' concurrent clients")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--phases", default=None, help="schemathesis phases, e.g. 'stateful' (default: all)")
     p.add_argument("--report-dir", type=Path, default=Path("out/schemathesis"))
     args = p.parse_args(argv)
     exe = shutil.which("schemathesis") or str(Path(sys.executable).with_name("schemathesis"))
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                    "--report", "json", "--report-dir", str(args.report_dir)]
             if args.seed is not None:
                 cmd += ["--seed", str(args.seed)]
+            if args.phases:
+                cmd += ["--phases", args.phases]
             started = time.monotonic()
             code = subprocess.call(cmd)
             alive = proc.poll() is None
