@@ -56,6 +56,17 @@ def test_bad_paintings_are_4xx_naming_the_field(client, fast_kinds, tiny_images)
     assert_error(submit(client, "fast", {"content": content}, style_gallery="nope.jpg"), 404, "style_gallery")
 
 
+def test_a_photo_too_small_for_the_arbitrary_network_is_refused_at_submit(client, fast_kinds, painting):
+    """12 px is enough for the shipped networks (8 px) but not for the arbitrary-style one (16 px): with a
+    painting the job is refused at submit, never accepted to fail in the worker."""
+    buf = io.BytesIO()
+    Image.new("RGB", (12, 12), "blue").save(buf, format="PNG")
+    body = assert_error(submit(client, "fast", {"content": buf.getvalue(), "style": painting}), 422, "content")
+    assert "at least 16 px" in body["detail"]
+    r = submit(client, "fast", {"content": buf.getvalue()}, style_index="0")
+    assert r.status_code == 202, r.text  # the shipped network takes it
+
+
 def test_refine_starts_gatys_from_the_fast_result(client, fast_kinds, tiny_images, painting):
     content, style = tiny_images["content"], painting
     fast_job, fast = _done(client, submit(client, "fast", {"content": content, "style": style}, size=48))

@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..errors import ConfigError, ImageError
-from ..images import Picture, load_image, resize
+from ..errors import ConfigError
+from ..images import Picture, check_min_side, load_image, resize
 from ..precision import check as check_precision
 from ..precision import resolve as resolve_precision
 from ..stylize import check_device, resolve_device
@@ -124,11 +124,20 @@ def _style_tensor(image: ImageInput, what: str) -> torch.Tensor:
     else:
         rgb = load_image(image, what=what).rgb
         what = f"{what} '{image}'"
-    h, w = rgb.shape[-2:]
-    if min(h, w) < MIN_STYLE_SIDE:
-        raise ImageError(f"{what} is {w}x{h}; a style image needs at least {MIN_STYLE_SIDE} px on each side",
-                         field="style_image")
+    check_style_size((int(rgb.shape[-2]), int(rgb.shape[-1])), what)
     return rgb.clamp(0, 1)
+
+
+def check_content_size(hw: tuple[int, int], what: str = "content image") -> None:
+    """Refuse (one line) a photo whose working size ``hw`` is below :data:`MIN_CONTENT_SIDE` on a side."""
+    check_min_side(hw, MIN_CONTENT_SIDE, what, why="the arbitrary-style network", field="content",
+                   hint=" (use a larger --size, or a larger image)")
+
+
+def check_style_size(hw: tuple[int, int], what: str = "style image", *, field: str = "style_image") -> None:
+    """Refuse a painting whose (height, width) ``hw`` is below :data:`MIN_STYLE_SIDE` on a side, in one
+    :class:`~impasto.errors.ImageError` line naming ``field`` (the CLI's and the service's own check)."""
+    check_min_side(hw, MIN_STYLE_SIDE, what, why="a style image", field=field)
 
 
 def predict_style(image: ImageInput, style_size: int = 256, device: str | torch.device = "cpu") -> torch.Tensor:
@@ -175,10 +184,7 @@ def paint(content: torch.Tensor, style: torch.Tensor, strength: float = 1.0, *, 
 
     ``strength < 1`` interpolates towards the content's own style vector (Ghiasi et al. 2017)."""
     device = device or torch.device("cpu")
-    h, w = content.shape[-2:]
-    if min(h, w) < MIN_CONTENT_SIDE:
-        raise ImageError(f"content image is {w}x{h}; it needs at least {MIN_CONTENT_SIDE} px on each side",
-                         field="content")
+    check_content_size((int(content.shape[-2]), int(content.shape[-1])))
     if style.shape[-1] != STYLE_DIM:
         raise ConfigError(f"a style vector has {STYLE_DIM} numbers, got shape {tuple(style.shape)}", field="style")
     if strength < 1:

@@ -559,9 +559,6 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             for f in kind.files:
                 for i, up in enumerate(uploads.get(f.name, [])):
                     name, hw = store_upload(up, d, f"{f.name}-{i}", field=f.name, what=f.what)
-                    if min(hw) < f.min_side:
-                        raise ApiError(422, "invalid", f"{f.what} '{up.filename or f.name}' is {hw[1]}x{hw[0]}; "
-                                       f"it needs at least {f.min_side} px on each side", field=f.name)
                     inputs.setdefault(f.name, []).append(name)
                     sizes.setdefault(f.name, []).append(hw)
             for i, src in enumerate(gallery_paths, start=len(inputs.get("style", []))):

@@ -42,8 +42,6 @@ class FileField:
     what: str
     required: bool = True
     repeatable: bool = False
-    min_side: int = 1
-    """Smallest width and height the upload may have (else 422 naming the field)."""
 
 
 @dataclass(frozen=True)
@@ -395,8 +393,15 @@ def _fast_sizes(config, sizes: Sizes) -> None:
     from ..fast.infer import check_size
     from ..images import fit_longest
 
+    from ..fast.arbitrary import check_content_size, check_style_size
+
     hw = _hw(sizes, "content")
-    check_size(fit_longest(hw, config.size) if config.size else hw)
+    working = fit_longest(hw, config.size) if config.size else hw
+    check_size(working)
+    if sizes.get("style"):  # paintings: the arbitrary-style network paints, with minimums of its own
+        check_content_size(working)
+        for i, style_hw in enumerate(sizes["style"]):
+            check_style_size(style_hw, f"painting {i + 1}", field="style")
 
 
 def _fast_cost(config, sizes: Sizes) -> float:
@@ -528,12 +533,6 @@ def _load(module: str, attr: str):
     return getattr(mod, attr, None)
 
 
-def _min_style_side() -> int:
-    from ..fast.arbitrary import MIN_STYLE_SIDE
-
-    return MIN_STYLE_SIDE
-
-
 def fast_model_names() -> tuple[str, ...]:
     try:
         from ..fast import available_models
@@ -567,8 +566,7 @@ def load_kinds() -> dict[str, Kind]:
         kinds["fast"] = Kind(
             "fast", "Fast style network", cfg,
             (FileField("content", "content image"),
-             FileField("style", "painting", required=False,
-                       repeatable=True, min_side=_min_style_side()), FACE_MASK),
+             FileField("style", "painting", required=False, repeatable=True), FACE_MASK),
             _run_fast,
             aliases={"style_index": "style"}, choices={"model": models, **FACE_CHOICES}, check_sizes=_fast_sizes,
             cost=_fast_cost,
