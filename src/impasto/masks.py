@@ -48,13 +48,15 @@ def load_mask(mask: MaskInput, size: tuple[int, int] | None = None, *, what: str
     return m
 
 
-def fit_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize a (1, 1, h, w) mask to a feature map's (H, W) by area averaging (smooth, stays in [0, 1])."""
+def fit_mask(mask: torch.Tensor, size: tuple[int, int], *, clamp: bool = True) -> torch.Tensor:
+    """Resize a (1, 1, h, w) mask to a feature map's (H, W): area averaging when shrinking, else bilinear
+    (smooth; stays in [0, 1] with ``clamp``, off for weight maps whose values may exceed 1)."""
     if tuple(mask.shape[-2:]) == tuple(size):
         return mask
     if mask.shape[-2] >= size[0] and mask.shape[-1] >= size[1]:
         return F.adaptive_avg_pool2d(mask, size)
-    return F.interpolate(mask, size=size, mode="bilinear", align_corners=False).clamp(0, 1)
+    grown = F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
+    return grown.clamp(0, 1) if clamp else grown
 
 
 __all__ = ["MaskInput", "fit_mask", "load_mask"]

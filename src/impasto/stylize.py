@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from . import colour, faces, losses, multiscale
 from .errors import ConfigError
@@ -334,16 +333,6 @@ def _term(features: torch.Tensor, weight: float, normalize: bool, loss) -> torch
     return scale * loss(features)
 
 
-def _fit_map(weights: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-    """A (1, 1, h, w) weight map at a feature map's size: area average when shrinking, else bilinear
-    (no clamping: weights may exceed 1)."""
-    if tuple(weights.shape[-2:]) == tuple(hw):
-        return weights
-    if weights.shape[-2] >= hw[0] and weights.shape[-1] >= hw[1]:
-        return F.adaptive_avg_pool2d(weights, hw)
-    return F.interpolate(weights, size=hw, mode="bilinear", align_corners=False)
-
-
 def make_loss(
     vgg: VGG19,
     config: StylizeConfig,
@@ -370,6 +359,9 @@ def make_loss(
     all_layers = tuple(dict.fromkeys(tuple(content_features) + config.style_layers))
     normalize = config.normalize_gradients
     mask_cache: dict[tuple[int, tuple[int, int]], torch.Tensor] = {}
+    content_maps = {layer: None if content_weight_map is None  # each content layer's weights, resized once
+                    else fit_mask(content_weight_map, tuple(t.shape[-2:]), clamp=False)
+                    for layer, t in content_features.items()}
 
     def layer_mask(i: int, target: StyleTarget, hw: tuple[int, int]) -> torch.Tensor | None:
         if target.mask is None:
@@ -386,8 +378,8 @@ def make_loss(
         content = zero
         for layer, target in content_features.items():
             w = config.content_weight * c_weights[layer]
-            cw = None if content_weight_map is None else _fit_map(content_weight_map, tuple(target.shape[-2:]))
-            term = _term(feats[layer], w, normalize, lambda f, t=target, m=cw: losses.content_loss(f, t, m))
+            term = _term(feats[layer], w, normalize,
+                         lambda f, t=target, m=content_maps[layer]: losses.content_loss(f, t, m))
             parts[f"content.{layer}"] = term
             content = content + term
         style = zero
