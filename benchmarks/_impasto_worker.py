@@ -11,7 +11,8 @@ import torch
 
 from impasto.images import load_image
 from impasto.optimize import optimize
-from impasto.precision import apply as apply_precision, name as dtype_name
+from impasto.precision import apply as apply_precision
+from impasto.precision import name as dtype_name
 from impasto.stylize import StylizeConfig, feature_extractor, make_loss, style_targets
 
 
@@ -43,6 +44,7 @@ def main() -> None:
         def fn(x):
             evals["n"] += 1
             return loss_fn(x)
+
         return fn
 
     setup = time.perf_counter() - t0
@@ -51,20 +53,38 @@ def main() -> None:
     if a.tile:
         from impasto.tiling import optimize_tiled
 
-        result = optimize_tiled(c, c, lambda crop: counted(make_loss(vgg, config, crop, targets)), tile=a.tile,
-                                iters=a.iters, escalate=escalate)
+        result = optimize_tiled(
+            c,
+            c,
+            lambda crop: counted(make_loss(vgg, config, crop, targets)),
+            tile=a.tile,
+            iters=a.iters,
+            escalate=escalate,
+        )
     else:
         result = optimize(c, counted(make_loss(vgg, config, c, targets)), iters=a.iters, escalate=escalate)
     opt_time = time.perf_counter() - t1
     cpu = time.process_time() - cpu0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB → MiB
     torch.save(result.image.contiguous(), a.save)
-    print(json.dumps({
-        "tool": f"impasto-{a.precision}", "dtype": dtype, "final_dtype": dtype_name(vgg.dtype),
-        "size": list(c.shape[-2:]), "iters": result.steps, "evals": evals["n"], "setup_s": setup,
-        "opt_s": opt_time, "cpu_s": cpu, "peak_rss_mib": rss, "stop_reason": result.stop_reason,
-        "threads": torch.get_num_threads(),
-    }))
+    print(
+        json.dumps(
+            {
+                "tool": f"impasto-{a.precision}",
+                "dtype": dtype,
+                "final_dtype": dtype_name(vgg.dtype),
+                "size": list(c.shape[-2:]),
+                "iters": result.steps,
+                "evals": evals["n"],
+                "setup_s": setup,
+                "opt_s": opt_time,
+                "cpu_s": cpu,
+                "peak_rss_mib": rss,
+                "stop_reason": result.stop_reason,
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

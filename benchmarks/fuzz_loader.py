@@ -30,11 +30,19 @@ from PIL import Image
 
 #: Seeds: (label, Pillow format, mode, save options). Refused formats must come out as ImageError.
 SEEDS = (
-    ("jpeg", "JPEG", "RGB", {"quality": 80}), ("jpeg-cmyk", "JPEG", "CMYK", {}), ("png", "PNG", "RGBA", {}),
-    ("png-16bit", "PNG", "I;16", {}), ("png-palette", "PNG", "P", {"transparency": 0}),
-    ("webp", "WEBP", "RGB", {"quality": 70}), ("tiff", "TIFF", "RGB", {"compression": "tiff_lzw"}),
-    ("tiff-float", "TIFF", "F", {}), ("bmp", "BMP", "RGB", {}), ("gif", "GIF", "P", {"save_all": True}),
-    ("eps", "EPS", "RGB", {}), ("pdf", "PDF", "RGB", {}), ("avif", "AVIF", "RGB", {"quality": 60}),
+    ("jpeg", "JPEG", "RGB", {"quality": 80}),
+    ("jpeg-cmyk", "JPEG", "CMYK", {}),
+    ("png", "PNG", "RGBA", {}),
+    ("png-16bit", "PNG", "I;16", {}),
+    ("png-palette", "PNG", "P", {"transparency": 0}),
+    ("webp", "WEBP", "RGB", {"quality": 70}),
+    ("tiff", "TIFF", "RGB", {"compression": "tiff_lzw"}),
+    ("tiff-float", "TIFF", "F", {}),
+    ("bmp", "BMP", "RGB", {}),
+    ("gif", "GIF", "P", {"save_all": True}),
+    ("eps", "EPS", "RGB", {}),
+    ("pdf", "PDF", "RGB", {}),
+    ("avif", "AVIF", "RGB", {"quality": 60}),
 )
 REFUSED = ("eps", "pdf", "avif")
 
@@ -79,11 +87,11 @@ def mutate(data: bytes, ops: list[tuple[str, int, int]]) -> bytes:
         elif op == "set":
             b[i] = (0x00, 0xFF, value % 256)[value % 3]
         elif op == "truncate":
-            del b[max(1, i):]
+            del b[max(1, i) :]
         elif op == "insert":
             b[i:i] = bytes([value % 256]) * (1 + value % 7)
         elif op == "duplicate":
-            b[i:i] = b[i:i + 1 + value % 32]
+            b[i:i] = b[i : i + 1 + value % 32]
     return bytes(b)
 
 
@@ -98,11 +106,16 @@ def outcome(path: Path) -> str:
         return "refused-format"
     except ImageError:
         return "image-error"
-    except Exception as exc:  # noqa: BLE001 - exactly what the fuzz is looking for
+    except Exception as exc:
         return f"BUG {type(exc).__name__}: {exc}"
     rgb = pic.rgb
-    if not (rgb.dim() == 4 and rgb.shape[1] == 3 and bool(torch.isfinite(rgb).all())
-            and float(rgb.min()) >= 0 and float(rgb.max()) <= 1):
+    if not (
+        rgb.dim() == 4
+        and rgb.shape[1] == 3
+        and bool(torch.isfinite(rgb).all())
+        and float(rgb.min()) >= 0
+        and float(rgb.max()) <= 1
+    ):
         return f"BUG decoded a picture outside [0, 1] (or not finite): shape {tuple(rgb.shape)}"
     return "decoded"
 
@@ -144,12 +157,20 @@ def main(argv: list[str] | None = None) -> int:
     bugs: list[str] = []
     start = time.monotonic()
     done = 0
-    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None  # RAM: fast writes
-    with tempfile.TemporaryDirectory(prefix="impasto-fuzz-", dir=shm) as tmp, no_programs(Path(tmp)) as marker:
+    shm = (
+        "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    )  # RAM: fast writes
+    with (
+        tempfile.TemporaryDirectory(prefix="impasto-fuzz-", dir=shm) as tmp,
+        no_programs(Path(tmp)) as marker,
+    ):
         path = Path(tmp) / "input.jpg"  # the name lies on purpose: the bytes decide
         while done < args.count and time.monotonic() - start < args.seconds:
             label = labels[done % len(labels)]
-            ops = [(rng.choice(OPS), rng.randrange(1 << 16), rng.randrange(1 << 16)) for _ in range(rng.randint(0, 6))]
+            ops = [
+                (rng.choice(OPS), rng.randrange(1 << 16), rng.randrange(1 << 16))
+                for _ in range(rng.randint(0, 6))
+            ]
             path.write_bytes(mutate(base[label], ops))
             result = outcome(path)
             if result.startswith("BUG"):
@@ -160,8 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         ran_gs = marker.exists()
     seconds = time.monotonic() - start
     kinds = ("decoded", "image-error", "refused-format", "BUG")
-    print(f"{done} inputs in {seconds:.0f} s ({done / seconds:.0f}/s); Ghostscript or another program started: "
-          f"{'YES' if ran_gs else 'never'}")
+    print(
+        f"{done} inputs in {seconds:.0f} s ({done / seconds:.0f}/s); Ghostscript or another program started: "
+        f"{'YES' if ran_gs else 'never'}"
+    )
     print(f"{'seed':<12}" + "".join(f"{k:>16}" for k in kinds))
     for label in labels:
         print(f"{label:<12}" + "".join(f"{counts[label][k]:>16}" for k in kinds))

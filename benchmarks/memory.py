@@ -18,7 +18,8 @@ import torch
 
 from impasto.images import load_image
 from impasto.optimize import lbfgs_history, optimize
-from impasto.precision import apply as apply_precision, name
+from impasto.precision import apply as apply_precision
+from impasto.precision import name
 from impasto.stylize import StylizeConfig, feature_extractor, make_loss, style_targets
 from impasto.tiling import optimize_tiled
 
@@ -44,17 +45,25 @@ def main() -> None:
     targets = style_targets(vgg, [s], None, config)
     t = time.perf_counter()
     if a.tile:
-        res = optimize_tiled(c, c, lambda crop: make_loss(vgg, config, crop, targets), tile=a.tile, iters=a.iters,
-                             escalate=escalate)
+        res = optimize_tiled(
+            c,
+            c,
+            lambda crop: make_loss(vgg, config, crop, targets),
+            tile=a.tile,
+            iters=a.iters,
+            escalate=escalate,
+        )
     else:
         res = optimize(c, make_loss(vgg, config, c, targets), iters=a.iters, escalate=escalate)
     dt = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     numel = (a.tile or 1) ** 2 * 3 if a.tile else c.numel()
     hist = lbfgs_history(numel) * 2 * 4 * numel / 2**20
-    print(f"size {tuple(c.shape[-2:])} {name(vgg.dtype)} tile={a.tile}: {res.steps} iterations in {dt:.1f} s, "
-          f"peak RSS {peak:.0f} MiB; L-BFGS history bound {hist:.0f} MiB "
-          f"(full-run bound {peak + hist:.0f} MiB)")
+    print(
+        f"size {tuple(c.shape[-2:])} {name(vgg.dtype)} tile={a.tile}: {res.steps} iterations in {dt:.1f} s, "
+        f"peak RSS {peak:.0f} MiB; L-BFGS history bound {hist:.0f} MiB "
+        f"(full-run bound {peak + hist:.0f} MiB)"
+    )
 
 
 if __name__ == "__main__":

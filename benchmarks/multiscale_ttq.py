@@ -47,8 +47,11 @@ class Recorder:
         total = float(event.losses["total"])
         self.trace.append((time.perf_counter() - self.t0, total, event.stage, event.step))
         if event.step % 25 == 0:  # a trace as it goes: these runs take up to an hour
-            print(f"  {self.trace[-1][0]:7.1f} s  {event.stage or 'single scale'} step {event.step}: "
-                  f"total {total:.5g}", flush=True)
+            print(
+                f"  {self.trace[-1][0]:7.1f} s  {event.stage or 'single scale'} step {event.step}: "
+                f"total {total:.5g}",
+                flush=True,
+            )
         if self.stop_at is not None and total <= self.stop_at:
             raise Cancelled
 
@@ -70,25 +73,36 @@ def main() -> int:
     ref = Recorder(t0)
     stylize(CONTENT, STYLE, StylizeConfig(size=a.size, scales=1, iters=a.iters), callback=ref)
     t_ref, l_ref = ref.trace[-1][0], ref.trace[-1][1]
-    print(f"single scale {a.size} px, {a.iters} iterations: {t_ref:.1f} s, final total loss {l_ref:.5g}", flush=True)
+    print(
+        f"single scale {a.size} px, {a.iters} iterations: {t_ref:.1f} s, final total loss {l_ref:.5g}",
+        flush=True,
+    )
     print(f"# {uptime()}", flush=True)
 
     t0 = time.perf_counter()
     coarse = Recorder(t0)
     half = a.size // 2
-    res = stylize(CONTENT, STYLE, StylizeConfig(size=half, scales=2, start_size=half // 2, iters=a.coarse_iters),
-                  callback=coarse)
+    res = stylize(
+        CONTENT,
+        STYLE,
+        StylizeConfig(size=half, scales=2, start_size=half // 2, iters=a.coarse_iters),
+        callback=coarse,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         init = Path(tmp) / "coarse.png"
         save_image(res.image, init)
         t_coarse = time.perf_counter() - t0
         fine = Recorder(t0, stop_at=l_ref)
-        stylize(CONTENT, STYLE, StylizeConfig(size=a.size, scales=1, iters=a.iters, init=str(init)), callback=fine)
+        stylize(
+            CONTENT, STYLE, StylizeConfig(size=a.size, scales=1, iters=a.iters, init=str(init)), callback=fine
+        )
     t_ms, l_ms, _, steps = fine.trace[-1]
     reached = l_ms <= l_ref
-    print(f"coarse-to-fine: {half // 2} and {half} px x {a.coarse_iters} iterations ({t_coarse:.1f} s), then "
-          f"{steps} iterations at {a.size} px: {t_ms:.1f} s in all, total loss {l_ms:.5g} "
-          f"({'reached' if reached else 'did NOT reach'} {l_ref:.5g})")
+    print(
+        f"coarse-to-fine: {half // 2} and {half} px x {a.coarse_iters} iterations ({t_coarse:.1f} s), then "
+        f"{steps} iterations at {a.size} px: {t_ms:.1f} s in all, total loss {l_ms:.5g} "
+        f"({'reached' if reached else 'did NOT reach'} {l_ref:.5g})"
+    )
     print(f"time ratio coarse-to-fine / single scale: {t_ms / t_ref:.2f} (target <= 0.33)")
     # Where the single-scale run stood at the moment coarse-to-fine finished, for context.
     at = [loss for t, loss, *_ in ref.trace if t <= t_ms]

@@ -59,7 +59,7 @@ def iou(a: faces.Face, b: faces.Face) -> float:
 
 def box_mask(face: faces.Face, hw: tuple[int, int]) -> torch.Tensor:
     m = torch.zeros(1, 1, *hw)
-    m[..., round(face.y):round(face.y + face.h), round(face.x):round(face.x + face.w)] = 1.0
+    m[..., round(face.y) : round(face.y + face.h), round(face.x) : round(face.x + face.w)] = 1.0
     return m
 
 
@@ -72,8 +72,10 @@ def measure(vgg, config, image, content, style_grams, original_face) -> dict:
     layer = config.content_layers[0]
     m = fit_mask(inside, tuple(f[layer].shape[-2:]))
     content_face = float(losses.content_loss(f[layer], fc[layer], m) / m.mean().clamp_min(1e-8))
-    style_out = sum(float(losses.style_loss(f[name], style_grams[name], fit_mask(1 - inside, tuple(f[name].shape[-2:]))))
-                    for name in config.style_layers)
+    style_out = sum(
+        float(losses.style_loss(f[name], style_grams[name], fit_mask(1 - inside, tuple(f[name].shape[-2:]))))
+        for name in config.style_layers
+    )
     found = any(iou(g, original_face) >= 0.3 for g in faces.detect(image))
     return {"found": found, "content_face": content_face, "style_outside": style_out}
 
@@ -83,15 +85,23 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--json", default=None, help="also write the numbers here")
-    ap.add_argument("--only", action="append", default=[], metavar="NAME",
-                    help="only this portrait (file name; repeatable)")
+    ap.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this portrait (file name; repeatable)",
+    )
     args = ap.parse_args()
     config = StylizeConfig(size=args.size, iters=args.iters)
     vgg = feature_extractor(config.content_layers + config.style_layers)
     rows, t0 = [], time.perf_counter()
     people = [p for p in portraits() if not args.only or p.name in args.only]
-    print(f"portraits: {', '.join(p.name for p in people)}; styles: {', '.join(STYLES)}; "
-          f"{args.size} px, {args.iters} iterations", file=sys.stderr)
+    print(
+        f"portraits: {', '.join(p.name for p in people)}; styles: {', '.join(STYLES)}; "
+        f"{args.size} px, {args.iters} iterations",
+        file=sys.stderr,
+    )
     for photo in people:
         content = load_image(photo, args.size).rgb
         found = faces.detect(content)
@@ -108,21 +118,33 @@ def main() -> int:
                 image = stylize(photo, ROOT / "examples" / style_name, config, faces=mode).image
                 row[mode] = measure(vgg, config, image, content, grams, original)
             rows.append(row)
-            print(f"  {photo.name} × {style_name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    print("| portrait | style | face found off / auto | content in face off → auto | style outside off → auto |")
+            print(
+                f"  {photo.name} × {style_name}: {time.perf_counter() - t0:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    print(
+        "| portrait | style | face found off / auto | content in face off → auto | style outside off → auto |"
+    )
     print("|---|---|---|---|---|")
     for r in rows:
         off, auto = r["off"], r["auto"]
         yes = lambda v: "yes" if v else "no"  # noqa: E731
-        print(f"| {r['portrait']} | {r['style']} | {yes(off['found'])} / {yes(auto['found'])} | "
-              f"{off['content_face']:.3g} → {auto['content_face']:.3g} ({auto['content_face'] / off['content_face'] - 1:+.0%}) | "
-              f"{off['style_outside']:.3g} → {auto['style_outside']:.3g} ({auto['style_outside'] / off['style_outside'] - 1:+.1%}) |")
+        print(
+            f"| {r['portrait']} | {r['style']} | {yes(off['found'])} / {yes(auto['found'])} | "
+            f"{off['content_face']:.3g} → {auto['content_face']:.3g} ({auto['content_face'] / off['content_face'] - 1:+.0%}) | "
+            f"{off['style_outside']:.3g} → {auto['style_outside']:.3g} ({auto['style_outside'] / off['style_outside'] - 1:+.1%}) |"
+        )
     n = len(rows)
     found = [sum(r[m]["found"] for r in rows) for m in ("off", "auto")]
-    print(f"\nface found in {found[0]}/{n} paintings with --faces off, {found[1]}/{n} with --faces auto; "
-          f"{time.perf_counter() - t0:.0f} s")
+    print(
+        f"\nface found in {found[0]}/{n} paintings with --faces off, {found[1]}/{n} with --faces auto; "
+        f"{time.perf_counter() - t0:.0f} s"
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps({"size": args.size, "iters": args.iters, "rows": rows}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"size": args.size, "iters": args.iters, "rows": rows}, indent=1)
+        )
     return 0
 
 

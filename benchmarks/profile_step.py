@@ -1,6 +1,6 @@
 """torch.profiler summary of one loss evaluation (VGG-19 forward + backward, Gram, losses).
 
-    .venv/bin/python benchmarks/profile_step.py --size 512 --precision bf16 --threads 2
+.venv/bin/python benchmarks/profile_step.py --size 512 --precision bf16 --threads 2
 """
 
 from __future__ import annotations
@@ -46,9 +46,13 @@ def main() -> None:
     t, cpu = time.perf_counter(), time.process_time()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step()
-    print(f"# {a.size} px {a.precision}, {torch.get_num_threads()} threads: one evaluation "
-          f"{time.perf_counter() - t:.2f} s wall, {time.process_time() - cpu:.2f} s CPU (profiled)")
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=a.rows, max_name_column_width=38))
+    print(
+        f"# {a.size} px {a.precision}, {torch.get_num_threads()} threads: one evaluation "
+        f"{time.perf_counter() - t:.2f} s wall, {time.process_time() - cpu:.2f} s CPU (profiled)"
+    )
+    print(
+        prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=a.rows, max_name_column_width=38)
+    )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,8 @@ import httpx
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import running_server, worker_pids  # noqa: E402
-
-from impasto.service.queue import SQLiteQueue  # noqa: E402
+from _server import running_server, worker_pids
+from impasto.service.queue import SQLiteQueue
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -57,7 +56,9 @@ def job_mix(rng: random.Random, content: bytes, style: bytes, fast_model: str | 
     if kind == "texture":
         return {"kind": kind, "width": "32", "height": "32", "iters": str(rng.randint(2, 6))}, [s]
     if kind == "dream":
-        return {"kind": kind, "size": "40", "octaves": "2", "steps": str(rng.randint(2, 4)), "jitter": "4"}, [c]
+        return {"kind": kind, "size": "40", "octaves": "2", "steps": str(rng.randint(2, 4)), "jitter": "4"}, [
+            c
+        ]
     return {"kind": kind, "model": fast_model, "style_index": "0", "size": "48"}, [c]
 
 
@@ -79,7 +80,7 @@ def busy_worker(rng: random.Random, proc, queue: SQLiteQueue) -> int | None:
     three times is failed on purpose, as poisonous; the soak does not aim for that)."""
     try:
         jobs = [j for j in queue.list(state="running") if j.attempts < 2 and j.worker]
-    except Exception:  # noqa: BLE001 - the disk is full, the database busy: try later
+    except Exception:
         return None
     if not jobs:
         return None
@@ -98,8 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--jobs", type=int, default=40, help="jobs to get accepted (default 40)")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--kill-every", type=float, default=12.0,
-                   help="seconds between SIGKILLs of a worker in the middle of a job")
+    p.add_argument(
+        "--kill-every",
+        type=float,
+        default=12.0,
+        help="seconds between SIGKILLs of a worker in the middle of a job",
+    )
     p.add_argument("--fill-every", type=float, default=30.0, help="seconds between disk fills")
     p.add_argument("--full-for", type=float, default=5.0, help="seconds the disk stays full")
     p.add_argument("--disk-mb", type=int, default=64, help="size of the tmpfs holding the data directory")
@@ -112,8 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="impasto-soak-") as tmp:
         disk = Path(tmp) / "disk"
         disk.mkdir()
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={args.disk_mb}m", "tmpfs", str(disk)],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={args.disk_mb}m", "tmpfs", str(disk)],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode != 0:
             print(f"soak: cannot mount a tmpfs ({r.stderr.strip()}); run as root", file=sys.stderr)
             return 2
@@ -131,7 +139,16 @@ def run(args, rng: random.Random, disk: Path, log: Path) -> int:
     accepted: list[str] = []
     stop = threading.Event()
     started = time.monotonic()
-    server_args = ("--workers", str(args.workers), "--threads", "1", "--min-free-mb", "8", "--max-queue", "200")
+    server_args = (
+        "--workers",
+        str(args.workers),
+        "--threads",
+        "1",
+        "--min-free-mb",
+        "8",
+        "--max-queue",
+        "200",
+    )
     with running_server(disk / "data", *server_args, log=log) as (url, proc):
         client = httpx.Client(base_url=url, timeout=30.0)
         queue = SQLiteQueue(disk / "data")  # read by the chaos thread: which worker runs which job
@@ -198,19 +215,29 @@ def run(args, rng: random.Random, disk: Path, log: Path) -> int:
         problems.append(f"not all accepted jobs succeeded: {bad}")
     twice = {j: n for j, n in succeeded_lines.items() if n != 1}
     if twice or set(succeeded_lines) != set(accepted):
-        problems.append(f"succeeded lines per job not exactly one: {twice}, "
-                        f"{len(set(accepted) - set(succeeded_lines))} missing")
+        problems.append(
+            f"succeeded lines per job not exactly one: {twice}, "
+            f"{len(set(accepted) - set(succeeded_lines))} missing"
+        )
     if sorted(listed) != sorted(accepted):
-        problems.append(f"queue lists {len(listed)} jobs ({len(set(listed))} distinct) for {len(accepted)} accepted")
+        problems.append(
+            f"queue lists {len(listed)} jobs ({len(set(listed))} distinct) for {len(accepted)} accepted"
+        )
     if results != len(accepted):
         problems.append(f"{results} results for {len(accepted)} accepted jobs")
     if not alive:
         problems.append("the server died")
     figures = {
-        "accepted": len(accepted), "states": dict(by_state), "results": results,
-        "runs started": sum(runs.values()), "attempts histogram": dict(sorted(attempts.items())),
-        **{k: v for k, v in sorted(counts.items())}, "elapsed s": round(elapsed, 1),
-        "jobs per minute": round(len(accepted) / elapsed * 60, 1), "server alive": alive, "problems": problems,
+        "accepted": len(accepted),
+        "states": dict(by_state),
+        "results": results,
+        "runs started": sum(runs.values()),
+        "attempts histogram": dict(sorted(attempts.items())),
+        **{k: v for k, v in sorted(counts.items())},
+        "elapsed s": round(elapsed, 1),
+        "jobs per minute": round(len(accepted) / elapsed * 60, 1),
+        "server alive": alive,
+        "problems": problems,
     }
     print(json.dumps(figures, indent=2))
     if args.json is not None:
@@ -222,8 +249,11 @@ def run(args, rng: random.Random, disk: Path, log: Path) -> int:
         keep.write_text(text)
         return 1
     kills = counts["worker kills (mid-job)"]
-    print(f"soak: ok — {len(accepted)} jobs, each succeeded exactly once, through {kills} worker "
-          f"kills and {counts['disk fills']} disk fills", file=sys.stderr)
+    print(
+        f"soak: ok — {len(accepted)} jobs, each succeeded exactly once, through {kills} worker "
+        f"kills and {counts['disk fills']} disk fills",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -25,8 +25,16 @@ EX = ROOT / "examples"
 DOCS = ROOT / "docs" / "arbitrary"
 PHOTOS = ("tubingen.jpg", "golden_gate.jpg", "brad_pitt.jpg")
 #: Every painting or drawing in examples/ (examples/SOURCES.md).
-PAINTINGS = ("starry_night.jpg", "the_scream.jpg", "shipwreck.jpg", "seated-nude.jpg", "picasso_selfport1907.jpg",
-             "woman-with-hat-matisse.jpg", "escher_sphere.jpg", "frida_kahlo.jpg")
+PAINTINGS = (
+    "starry_night.jpg",
+    "the_scream.jpg",
+    "shipwreck.jpg",
+    "seated-nude.jpg",
+    "picasso_selfport1907.jpg",
+    "woman-with-hat-matisse.jpg",
+    "escher_sphere.jpg",
+    "frida_kahlo.jpg",
+)
 
 
 def main() -> int:
@@ -43,31 +51,64 @@ def main() -> int:
     rows = [[None] + [load_image(EX / p, 256).rgb for p in PAINTINGS]]
     for photo in PHOTOS:
         src = load_image(EX / photo, args.size).rgb
-        rows.append([src] + [stylize_arbitrary_picture(src, (), config, style_vector=vectors[p]).rgb for p in PAINTINGS])
+        rows.append(
+            [src]
+            + [stylize_arbitrary_picture(src, (), config, style_vector=vectors[p]).rgb for p in PAINTINGS]
+        )
     names = [p.rsplit(".", 1)[0] for p in PAINTINGS]
-    save_figure(labelled_grid(rows, row_labels=["painting", *[p.rsplit(".", 1)[0] for p in PHOTOS]],
-                              col_labels=["photo", *names], cell_size=(180, 135),
-                              title="impasto fast PHOTO --style-image PAINTING: any painting, one forward pass"),
-                DOCS / "paintings.jpg")
+    save_figure(
+        labelled_grid(
+            rows,
+            row_labels=["painting", *[p.rsplit(".", 1)[0] for p in PHOTOS]],
+            col_labels=["photo", *names],
+            cell_size=(180, 135),
+            title="impasto fast PHOTO --style-image PAINTING: any painting, one forward pass",
+        ),
+        DOCS / "paintings.jpg",
+    )
 
     # 2. The strength dial: the photo's own style vector → the painting's (Ghiasi et al. 2017).
     src = load_image(EX / "tubingen.jpg", args.size).rgb
     strengths = (0.0, 0.25, 0.5, 0.75, 1.0)
-    cells = [[src] + [stylize_arbitrary_picture(src, (), config, style_vector=vectors["starry_night.jpg"],
-                                                strength=s).rgb for s in strengths]]
-    save_figure(labelled_grid(cells, col_labels=["photo", *[f"--strength {s:g}" for s in strengths]],
-                              cell_size=(200, 150),
-                              title="--strength: the photo's own style vector interpolated towards starry_night's"),
-                DOCS / "strength.jpg")
+    cells = [
+        [src]
+        + [
+            stylize_arbitrary_picture(
+                src, (), config, style_vector=vectors["starry_night.jpg"], strength=s
+            ).rgb
+            for s in strengths
+        ]
+    ]
+    save_figure(
+        labelled_grid(
+            cells,
+            col_labels=["photo", *[f"--strength {s:g}" for s in strengths]],
+            cell_size=(200, 150),
+            title="--strength: the photo's own style vector interpolated towards starry_night's",
+        ),
+        DOCS / "strength.jpg",
+    )
 
     # 3. Two paintings blended by interpolating their style vectors.
     a, b = "starry_night.jpg", "the_scream.jpg"
     weights = (1.0, 0.75, 0.5, 0.25, 0.0)
-    cells = [[stylize_arbitrary_picture(src, (), config, style_vector=blend([vectors[a], vectors[b]], (w, 1 - w))).rgb
-              for w in weights]]
-    save_figure(labelled_grid(cells, col_labels=[f"{w:g} / {1 - w:g}" for w in weights], cell_size=(200, 150),
-                              title=f"--style-image {a}:W --style-image {b}:1-W (style vectors interpolated)"),
-                DOCS / "blend.jpg")
+    cells = [
+        [
+            stylize_arbitrary_picture(
+                src, (), config, style_vector=blend([vectors[a], vectors[b]], (w, 1 - w))
+            ).rgb
+            for w in weights
+        ]
+    ]
+    save_figure(
+        labelled_grid(
+            cells,
+            col_labels=[f"{w:g} / {1 - w:g}" for w in weights],
+            cell_size=(200, 150),
+            title=f"--style-image {a}:W --style-image {b}:1-W (style vectors interpolated)",
+        ),
+        DOCS / "blend.jpg",
+    )
     print(f"wrote {DOCS}/paintings.jpg, strength.jpg, blend.jpg in {time.perf_counter() - t0:.0f} s")
     return 0
 

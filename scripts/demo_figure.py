@@ -20,7 +20,9 @@ STYLE = ROOT / "examples" / "starry_night.jpg"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--result", type=Path, default=ROOT / "out" / "demo.png", help="the `make demo` output")
+    parser.add_argument(
+        "--result", type=Path, default=ROOT / "out" / "demo.png", help="the `make demo` output"
+    )
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "docs" / "demo.jpg")
     args = parser.parse_args()
     if not args.result.is_file():
@@ -30,7 +32,11 @@ def main() -> None:
     cells = [[load_image(CONTENT, 512).rgb, load_image(STYLE, 512).rgb, result]]
     figure = labelled_grid(
         cells,
-        col_labels=["content: examples/tubingen.jpg", "style: examples/starry_night.jpg", "make demo: out/demo.png"],
+        col_labels=[
+            "content: examples/tubingen.jpg",
+            "style: examples/starry_night.jpg",
+            "make demo: out/demo.png",
+        ],
         cell_size=(400, 300),
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -32,8 +32,11 @@ def progress(label: str):
     def log(event) -> None:
         if event.step % 10 == 0 or event.step == event.total:
             eta = "?" if event.eta is None else f"{event.eta:.0f} s"
-            print(f"  {label} {event.stage} {event.step}/{event.total} objective "
-                  f"{event.losses['objective']:.4g} (eta {eta})", flush=True)
+            print(
+                f"  {label} {event.stage} {event.step}/{event.total} objective "
+                f"{event.losses['objective']:.4g} (eta {eta})",
+                flush=True,
+            )
 
     return log
 
@@ -51,8 +54,12 @@ def layers_figure() -> None:
         result = dream(photo, DreamConfig(layers=(layer,), size=None), callback=progress(layer))
         cells.append(result.image)
         labels.append(layer)
-    figure = labelled_grid([cells], col_labels=labels, cell_size=(SIZE, SIZE * 3 // 4),
-                           title="impasto dream --layer L   (VGG-19, shallow to deep; 4 octaves x 10 steps each)")
+    figure = labelled_grid(
+        [cells],
+        col_labels=labels,
+        cell_size=(SIZE, SIZE * 3 // 4),
+        title="impasto dream --layer L   (VGG-19, shallow to deep; 4 octaves x 10 steps each)",
+    )
     save_jpeg(figure, "layers.jpg")
 
 
@@ -60,13 +67,20 @@ def guided_figure() -> None:
     photo = load_image(EX / "golden_gate.jpg", SIZE).rgb
     guide = load_image(EX / "starry_night.jpg", 224).rgb
     plain = dream(photo, DreamConfig(layers=("relu4_2",), size=None), callback=progress("plain"))
-    guided = dream(photo, DreamConfig(layers=("relu4_2",), size=None), guide=guide, callback=progress("guided"))
-    kept = dream(photo, DreamConfig(layers=("relu4_2",), size=None, preserve_color=True), guide=guide,
-                 callback=progress("guided, preserve colour"))
+    guided = dream(
+        photo, DreamConfig(layers=("relu4_2",), size=None), guide=guide, callback=progress("guided")
+    )
+    kept = dream(
+        photo,
+        DreamConfig(layers=("relu4_2",), size=None, preserve_color=True),
+        guide=guide,
+        callback=progress("guided, preserve colour"),
+    )
     figure = labelled_grid(
         [[photo, guide, plain.image, guided.image, kept.image]],
         col_labels=["input", "guide", "relu4_2", "--guide starry_night", "--guide ... --preserve-color"],
-        cell_size=(300, 225), title="Guided dreaming: each position pushed towards its best-matching guide feature",
+        cell_size=(300, 225),
+        title="Guided dreaming: each position pushed towards its best-matching guide feature",
     )
     save_jpeg(figure, "guided.jpg")
 

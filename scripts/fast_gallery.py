@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -23,8 +22,11 @@ EX = ROOT / "examples"
 DOCS = ROOT / "docs" / "fast"
 PHOTOS = ("tubingen.jpg", "golden_gate.jpg", "brad_pitt.jpg")
 STYLE_FILES = {
-    "starry_night": "starry_night.jpg", "the_scream": "the_scream.jpg", "shipwreck": "shipwreck.jpg",
-    "seated_nude": "seated-nude.jpg", "woman_with_hat": "woman-with-hat-matisse.jpg",
+    "starry_night": "starry_night.jpg",
+    "the_scream": "the_scream.jpg",
+    "shipwreck": "shipwreck.jpg",
+    "seated_nude": "seated-nude.jpg",
+    "woman_with_hat": "woman-with-hat-matisse.jpg",
     "picasso_selfportrait": "picasso_selfport1907.jpg",
 }
 
@@ -45,9 +47,13 @@ def main() -> int:
     for photo in PHOTOS:
         src = load_image(EX / photo, args.size).rgb
         rows.append([src] + [stylize_fast(src, model=args.model, style=str(i)) for i in range(len(names))])
-    grid = labelled_grid(rows, row_labels=["painting", *[p.rsplit(".", 1)[0] for p in PHOTOS]],
-                         col_labels=["photo", *names], cell_size=(200, 150),
-                         title=f"{loaded.path.stem}: {len(names)} styles in one network (impasto fast --style K)")
+    grid = labelled_grid(
+        rows,
+        row_labels=["painting", *[p.rsplit(".", 1)[0] for p in PHOTOS]],
+        col_labels=["photo", *names],
+        cell_size=(200, 150),
+        title=f"{loaded.path.stem}: {len(names)} styles in one network (impasto fast --style K)",
+    )
     save_figure(grid, DOCS / "styles.jpg")
 
     # 2. Blending two styles by interpolating their normalisation parameters.
@@ -55,19 +61,34 @@ def main() -> int:
     a, b = 0, min(3, len(names) - 1)
     weights = (1.0, 0.75, 0.5, 0.25, 0.0)
     cells = [[stylize_fast(src, model=args.model, style=f"{a}:{w},{b}:{1 - w}") for w in weights]]
-    save_figure(labelled_grid(cells, col_labels=[f"{a}:{w:g},{b}:{1 - w:g}" for w in weights], cell_size=(220, 165),
-                              title=f"--style blends: {names[a]} → {names[b]} (conditional instance norm γ, β interpolated)"),
-                DOCS / "blend.jpg")
+    save_figure(
+        labelled_grid(
+            cells,
+            col_labels=[f"{a}:{w:g},{b}:{1 - w:g}" for w in weights],
+            cell_size=(220, 165),
+            title=f"--style blends: {names[a]} → {names[b]} (conditional instance norm γ, β interpolated)",
+        ),
+        DOCS / "blend.jpg",
+    )
 
     # 3. Strength: a pixel blend between the photo and the stylized image.
     strengths = (0.0, 0.25, 0.5, 0.75, 1.0)
     cells = [[stylize_fast(src, model=args.model, style="1", strength=s) for s in strengths]]
-    save_figure(labelled_grid(cells, col_labels=[f"--strength {s:g}" for s in strengths], cell_size=(220, 165),
-                              title=f"--strength with style 1 ({names[1]})"), DOCS / "strength.jpg")
+    save_figure(
+        labelled_grid(
+            cells,
+            col_labels=[f"--strength {s:g}" for s in strengths],
+            cell_size=(220, 165),
+            title=f"--strength with style 1 ({names[1]})",
+        ),
+        DOCS / "strength.jpg",
+    )
     # 4. Video: a slow pan (1 px per frame, sensor noise), frame by frame against `--temporal 0.8`.
     video_steadiness(loaded, args.model)
-    print(f"wrote {DOCS}/styles.jpg, blend.jpg, strength.jpg, video.jpg in {time.perf_counter() - t0:.0f} s "
-          f"with {loaded.path.name} ({[m.name for m in available_models()]})")
+    print(
+        f"wrote {DOCS}/styles.jpg, blend.jpg, strength.jpg, video.jpg in {time.perf_counter() - t0:.0f} s "
+        f"with {loaded.path.name} ({[m.name for m in available_models()]})"
+    )
     return 0
 
 
@@ -96,9 +117,13 @@ def video_steadiness(loaded, model: str | None, frames: int = 12) -> None:
         a, b = outs[-2], outs[-1]
         diff = ((b[..., :, :-1] - a[..., :, 1:]).abs() * 4).clamp(0, 1)  # pixel j of b is pixel j+1 of a
         rows.append([a, b, diff])
-    grid = labelled_grid(rows, row_labels=["each frame on its own", "--temporal 0.8"],
-                         col_labels=["frame t-1", "frame t", "change with the pan undone (x4)"], cell_size=(300, 200),
-                         title=f"impasto video on a 1 px/frame pan with sensor noise ({loaded.styles[0]})")
+    grid = labelled_grid(
+        rows,
+        row_labels=["each frame on its own", "--temporal 0.8"],
+        col_labels=["frame t-1", "frame t", "change with the pan undone (x4)"],
+        cell_size=(300, 200),
+        title=f"impasto video on a 1 px/frame pan with sensor noise ({loaded.styles[0]})",
+    )
     save_figure(grid, DOCS / "video.jpg")
 
 

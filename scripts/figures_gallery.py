@@ -33,8 +33,11 @@ PARTS = ("texture", "texture-tileable", "reconstruct-content", "reconstruct-styl
 
 def log(event) -> None:
     if event.step % 25 == 0 or event.step == event.total:
-        print(f"  {event.stage or ''} {event.step}/{event.total} loss {event.losses.get('total', 0):.4g} "
-              f"({event.elapsed:.0f} s)", flush=True)
+        print(
+            f"  {event.stage or ''} {event.step}/{event.total} loss {event.losses.get('total', 0):.4g} "
+            f"({event.elapsed:.0f} s)",
+            flush=True,
+        )
 
 
 def save_jpeg(figure, name: str) -> None:
@@ -48,43 +51,64 @@ def texture(quick: bool) -> None:
     style = EX / "starry_night.jpg"
     plain = synthesize_texture(style, width=192, height=144, style_size=160, iters=iters, callback=log)
     source = load_image(style, 160).rgb
-    fig = labelled_grid([[source, plain.image]], col_labels=["Starry Night (source, 160 px)",
-                                                             "texture 192x144 (from noise)"],
-                        cell_size=(192, 144), font_size=14)
+    fig = labelled_grid(
+        [[source, plain.image]],
+        col_labels=["Starry Night (source, 160 px)", "texture 192x144 (from noise)"],
+        cell_size=(192, 144),
+        font_size=14,
+    )
     save_jpeg(fig, "texture_starry_night.jpg")
 
 
 def texture_tileable(quick: bool) -> None:
     iters = 10 if quick else 100
     side = 64 if quick else 192
-    tileable = synthesize_texture(EX / "starry_night.jpg", width=side, height=side, style_size=160, iters=iters,
-                                  tileable=True, callback=log)
-    fig = labelled_grid([[tile(tileable.image, 2, 2)]], col_labels=[f"--tileable {side}x{side}, tiled 2x2"],
-                        cell_size=(2 * side, 2 * side), font_size=14)
+    tileable = synthesize_texture(
+        EX / "starry_night.jpg",
+        width=side,
+        height=side,
+        style_size=160,
+        iters=iters,
+        tileable=True,
+        callback=log,
+    )
+    fig = labelled_grid(
+        [[tile(tileable.image, 2, 2)]],
+        col_labels=[f"--tileable {side}x{side}, tiled 2x2"],
+        cell_size=(2 * side, 2 * side),
+        font_size=14,
+    )
     save_jpeg(fig, "texture_starry_night_tiled.jpg")
 
 
 def reconstruct_content(quick: bool) -> None:
     size, iters = (64, 5) if quick else (128, 80)
     content = reconstruct(EX / "tubingen.jpg", kind="content", size=size, iters=iters, callback=log)
-    save_jpeg(content.figure(title="content reconstructions of Tubingen (from noise, one layer each)"),
-              "reconstruct_content_tubingen.jpg")
+    save_jpeg(
+        content.figure(title="content reconstructions of Tubingen (from noise, one layer each)"),
+        "reconstruct_content_tubingen.jpg",
+    )
 
 
 def reconstruct_style(quick: bool) -> None:
     size, iters = (64, 5) if quick else (128, 60)
     style = reconstruct(EX / "starry_night.jpg", kind="style", size=size, iters=iters, callback=log)
-    save_jpeg(style.figure(title="style reconstructions of Starry Night (from noise, growing layer sets)"),
-              "reconstruct_style_starry_night.jpg")
+    save_jpeg(
+        style.figure(title="style reconstructions of Starry Night (from noise, growing layer sets)"),
+        "reconstruct_style_starry_night.jpg",
+    )
 
 
 def trade_off(quick: bool) -> None:
     size, iters = (48, 3) if quick else (128, 40)
     # Started from the photo, not from noise as in the paper: 40 iterations are too few to grow the
     # content out of noise (see the README; `impasto sweep` starts from noise by default).
-    result = sweep(EX / "tubingen.jpg", EX / "starry_night.jpg", size=size, iters=iters, init="content",
-                   callback=log)
-    fig = result.figure(title="Tubingen x Starry Night: style layers (rows) by content/style weight ratio (columns)")
+    result = sweep(
+        EX / "tubingen.jpg", EX / "starry_night.jpg", size=size, iters=iters, init="content", callback=log
+    )
+    fig = result.figure(
+        title="Tubingen x Starry Night: style layers (rows) by content/style weight ratio (columns)"
+    )
     save_jpeg(fig, "sweep_tubingen_starry_night.jpg")
 
 
@@ -97,8 +121,13 @@ def main() -> None:
     # One thread per process: on a shared, oversubscribed CPU two spinning threads are ~3x slower.
     torch.set_num_threads(args.threads)
     OUT.mkdir(parents=True, exist_ok=True)
-    jobs = {"texture": texture, "texture-tileable": texture_tileable, "reconstruct-content": reconstruct_content,
-            "reconstruct-style": reconstruct_style, "sweep": trade_off}
+    jobs = {
+        "texture": texture,
+        "texture-tileable": texture_tileable,
+        "reconstruct-content": reconstruct_content,
+        "reconstruct-style": reconstruct_style,
+        "sweep": trade_off,
+    }
     for name in args.only or PARTS:
         start = time.perf_counter()
         print(f"[{name}]", flush=True)

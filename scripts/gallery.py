@@ -53,8 +53,9 @@ PAIRS = {  # name -> (style file, title)
 OPTIONS: dict = {}  # extra StylizeConfig fields for every render (e.g. precision), from the command line
 
 
-def render(name: str, content, style, *, masks=None, iters: int | None = None, size: int | None = None,
-           **options) -> torch.Tensor:
+def render(
+    name: str, content, style, *, masks=None, iters: int | None = None, size: int | None = None, **options
+) -> torch.Tensor:
     """Stylize once and cache the result as out/gallery/<name>.png."""
     iters, size = iters or ITERS, size or SIZE
     path = CACHE / f"{name}_{size}px_{iters}it.png"
@@ -112,9 +113,13 @@ def sky_mask() -> Path:
     px = torch.from_numpy(__import__("numpy").asarray(im, dtype="float32") / 255.0)
     r, b = px[..., 0], px[..., 2]
     sky = ((b - r) > 0.12) & (b > 0.55)
-    sky[int(0.62 * sky.shape[0]):] = False  # the river reflects the sky: keep the upper part only
+    sky[int(0.62 * sky.shape[0]) :] = False  # the river reflects the sky: keep the upper part only
     mask = Image.fromarray((sky.numpy() * 255).astype("uint8"), "L")
-    mask = mask.filter(ImageFilter.MaxFilter(5)).filter(ImageFilter.MinFilter(9)).filter(ImageFilter.GaussianBlur(3))
+    mask = (
+        mask.filter(ImageFilter.MaxFilter(5))
+        .filter(ImageFilter.MinFilter(9))
+        .filter(ImageFilter.GaussianBlur(3))
+    )
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{os.getpid()}.png")
     mask.save(tmp)
@@ -142,18 +147,33 @@ def save(fig: Image.Image, name: str) -> None:
 
 def main(argv=None) -> int:
     global SIZE, ITERS, WORKER, REFINE
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", nargs="*", default=None, help="render only these sections")
     parser.add_argument("--figures-only", action="store_true", help="compose figures from cached renders")
     parser.add_argument("--precision", default=None, help="passed to stylize when supported (e.g. bf16)")
     parser.add_argument("--size", type=int, default=SIZE, help=f"size of the main renders (default {SIZE})")
-    parser.add_argument("--iters", type=int, default=ITERS, help=f"iterations of the main renders (default {ITERS})")
-    parser.add_argument("--refine", type=int, default=REFINE,
-                        help=f"extra iterations for the four pairs, from the first render (default {REFINE}; 0: none)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: torch's; on a busy shared CPU use 1 and run several --worker)")
-    parser.add_argument("--worker", action="store_true",
-                        help="only render (skipping renders another worker holds); run several, then once without")
+    parser.add_argument(
+        "--iters", type=int, default=ITERS, help=f"iterations of the main renders (default {ITERS})"
+    )
+    parser.add_argument(
+        "--refine",
+        type=int,
+        default=REFINE,
+        help=f"extra iterations for the four pairs, from the first render (default {REFINE}; 0: none)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's; on a busy shared CPU use 1 and run several --worker)",
+    )
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="only render (skipping renders another worker holds); run several, then once without",
+    )
     args = parser.parse_args(argv)
     WORKER = args.worker
     REFINE = args.refine
@@ -180,9 +200,13 @@ def main(argv=None) -> int:
         fig = labelled_grid(
             [[thumb(style), ours, ref], [thumb(CONTENT), ours_lum, ref_lum]],
             row_labels=["colour", "--preserve-color\nluminance"],
-            col_labels=["input", f"impasto ({SIZE} px, {ITERS}+{REFINE} iterations)",
-                        "jcjohnson/neural-style (512 px)"],
-            cell_size=cells, title=f"Tuebingen in the style of {title}, default settings",
+            col_labels=[
+                "input",
+                f"impasto ({SIZE} px, {ITERS}+{REFINE} iterations)",
+                "jcjohnson/neural-style (512 px)",
+            ],
+            cell_size=cells,
+            title=f"Tuebingen in the style of {title}, default settings",
         )
         save(fig, f"tubingen_{key}.jpg")
 
@@ -191,21 +215,35 @@ def main(argv=None) -> int:
         style = EX / "starry_night.jpg"
         hist = render("tubingen_starry_histogram", CONTENT, style, preserve_color="histogram")
         fig = labelled_grid(
-            [[thumb(style), render("tubingen_starry", CONTENT, style), hist,
-              render("tubingen_starry_luminance", CONTENT, style, preserve_color="luminance")]],
+            [
+                [
+                    thumb(style),
+                    render("tubingen_starry", CONTENT, style),
+                    hist,
+                    render("tubingen_starry_luminance", CONTENT, style, preserve_color="luminance"),
+                ]
+            ],
             col_labels=["style", "default", "--preserve-color histogram", "--preserve-color luminance"],
-            cell_size=cells, title=f"Preserving colour (Gatys et al. 2016); {SIZE} px, {ITERS} iterations",
+            cell_size=cells,
+            title=f"Preserving colour (Gatys et al. 2016); {SIZE} px, {ITERS} iterations",
         )
         save(fig, "colour.jpg")
 
     # 3. Blend of two styles.
     if want("blend"):
         a, b = EX / "starry_night.jpg", EX / "the_scream.jpg"
-        blend = render("tubingen_blend_starry_scream", CONTENT, [a, b], style_blend_weights=(0.5, 0.5), **extra)
+        blend = render(
+            "tubingen_blend_starry_scream", CONTENT, [a, b], style_blend_weights=(0.5, 0.5), **extra
+        )
         fig = labelled_grid(
             [[render("tubingen_starry", CONTENT, a), blend, render("tubingen_scream", CONTENT, b)]],
-            col_labels=["Starry Night", f"--style starry:0.5 --style scream:0.5\n({extra['size']} px)", "The Scream"],
-            cell_size=cells, title=f"Blending styles (weights normalised); {ITERS} iterations",
+            col_labels=[
+                "Starry Night",
+                f"--style starry:0.5 --style scream:0.5\n({extra['size']} px)",
+                "The Scream",
+            ],
+            cell_size=cells,
+            title=f"Blending styles (weights normalised); {ITERS} iterations",
         )
         save(fig, "blend.jpg")
 
@@ -218,7 +256,8 @@ def main(argv=None) -> int:
         fig = labelled_grid(
             [[load_image(sky).rgb, masked]],
             col_labels=["mask 1 (sky; mask 2 is its inverse)", "sky: Starry Night, rest: Shipwreck"],
-            cell_size=cells, title="Spatial control with --mask (Gatys et al. 2017)",
+            cell_size=cells,
+            title="Spatial control with --mask (Gatys et al. 2017)",
         )
         save(fig, "masks.jpg")
 
@@ -229,7 +268,8 @@ def main(argv=None) -> int:
         fig = labelled_grid(
             [[thumb(painting), thumb(photo), rev]],
             col_labels=["content: The Starry Night", "style: Tuebingen photo", "result"],
-            cell_size=cells, title="The system in reverse",
+            cell_size=cells,
+            title="The system in reverse",
         )
         save(fig, "reverse.jpg")
 
@@ -238,20 +278,31 @@ def main(argv=None) -> int:
         style = EX / "starry_night.jpg"
         big_size = round(SIZE * SQRT2) if SIZE <= 512 else 2 * SIZE
         sizes = schedule(big_size) if big_size > 512 else schedule(big_size, start_size=SIZE)
-        big = render("tubingen_starry_multiscale", CONTENT, style, size=big_size, iters=max(30, ITERS // 2),
-                     start_size=sizes[0])
+        big = render(
+            "tubingen_starry_multiscale",
+            CONTENT,
+            style,
+            size=big_size,
+            iters=max(30, ITERS // 2),
+            start_size=sizes[0],
+        )
         single = render("tubingen_starry", CONTENT, style)
         if big is None or single is None:
             return 0
         save_image(big, DOCS / f"tubingen_starry_{big_size}.jpg", quality=85)
         h, w = big.shape[-2:]
         crop = (slice(None), slice(None), slice(h // 4, h // 4 + h // 2), slice(w // 2, w // 2 + w // 2))
-        up = torch.nn.functional.interpolate(single, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+        up = torch.nn.functional.interpolate(single, size=(h, w), mode="bicubic", align_corners=False).clamp(
+            0, 1
+        )
         fig = labelled_grid(
             [[up[crop], big[crop]]],
-            col_labels=[f"{SIZE} px single scale, upscaled",
-                        f"{big_size} px, {len(sizes)} scales ({', '.join(map(str, sizes))})"],
-            cell_size=cells, title="Coarse-to-fine (right half, middle rows of each image)",
+            col_labels=[
+                f"{SIZE} px single scale, upscaled",
+                f"{big_size} px, {len(sizes)} scales ({', '.join(map(str, sizes))})",
+            ],
+            cell_size=cells,
+            title="Coarse-to-fine (right half, middle rows of each image)",
         )
         save(fig, "multiscale.jpg")
     return 0

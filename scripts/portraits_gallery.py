@@ -46,11 +46,17 @@ def main() -> int:
             print(f"{style} --faces {mode}: {time.perf_counter() - t0:.0f} s", flush=True)
         rows.append(cells)
         labels.append(style.rsplit(".", 1)[0].replace("-matisse", ""))
-    title = (f"impasto stylize --faces off | auto ({args.size} px, {args.iters} iterations; "
-             f"face style {_default('face_style')}, face content x{_default('face_content')})")
-    grid = labelled_grid(rows, row_labels=labels, col_labels=["photo (detected face)", "style", "--faces off",
-                                                               "--faces auto"],
-                         cell_size=(240, 300), title=title)
+    title = (
+        f"impasto stylize --faces off | auto ({args.size} px, {args.iters} iterations; "
+        f"face style {_default('face_style')}, face content x{_default('face_content')})"
+    )
+    grid = labelled_grid(
+        rows,
+        row_labels=labels,
+        col_labels=["photo (detected face)", "style", "--faces off", "--faces auto"],
+        cell_size=(240, 300),
+        title=title,
+    )
     save_figure(grid, DOCS / "faces.jpg")
     print(f"wrote {DOCS / 'faces.jpg'} in {time.perf_counter() - t0:.0f} s")
     return 0

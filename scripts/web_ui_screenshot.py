@@ -33,8 +33,24 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
         server = subprocess.Popen(
-            [sys.executable, "-m", "impasto", "serve", "--port", str(port), "--data-dir", f"{tmp}/data",
-             "--gallery", str(ROOT / "examples"), "--threads", "1", "--log-level", "warning"], start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "impasto",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                f"{tmp}/data",
+                "--gallery",
+                str(ROOT / "examples"),
+                "--threads",
+                "1",
+                "--log-level",
+                "warning",
+            ],
+            start_new_session=True,
+        )
         try:
             for _ in range(600):
                 try:
@@ -45,9 +61,12 @@ def main() -> int:
                 time.sleep(0.1)
             with sync_playwright() as p:
                 context = p.chromium.launch_persistent_context(
-                    f"{tmp}/profile", executable_path=CHROMIUM, headless=True,
+                    f"{tmp}/profile",
+                    executable_path=CHROMIUM,
+                    headless=True,
                     args=["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
-                    viewport={"width": 1200, "height": 860})
+                    viewport={"width": 1200, "height": 860},
+                )
                 page = context.new_page()
                 page.goto(url)
                 page.locator("#kinds label", has_text="Style transfer").click()

@@ -17,8 +17,9 @@ from impasto.reconstruct import CONTENT_LAYERS
 
 def test_stylize_writes_requested_size_and_format(tmp_path, run_cli, content_path, style_path):
     out = tmp_path / "out.jpg"
-    code, _, err = run_cli("stylize", content_path, style_path, "-o", out, "--size", "48", "--iters", "6",
-                           "--save-every", "3")
+    code, _, err = run_cli(
+        "stylize", content_path, style_path, "-o", out, "--size", "48", "--iters", "6", "--save-every", "3"
+    )
     assert code == 0, err
     with Image.open(out) as im:
         assert im.format == "JPEG" and max(im.size) == 48 and im.size == (48, 36)
@@ -87,7 +88,11 @@ def test_bad_input_one_line_exit_2(case, needles, bad_files, run_cli, style_path
     if case == "pixels":
         monkeypatch.setenv("IMPASTO_MAX_PIXELS", "10000")
     before = (t / "good.jpg").read_bytes()
-    code, _, err = run_cli("stylize", *args, "--size", "32", "--iters", "2") if case != "size" else run_cli("stylize", *args)
+    code, _, err = (
+        run_cli("stylize", *args, "--size", "32", "--iters", "2")
+        if case != "size"
+        else run_cli("stylize", *args)
+    )
     _assert_one_line_error(code, err, *needles)
     assert not out.exists() and not (t / "o.gif").exists()
     assert (t / "good.jpg").read_bytes() == before
@@ -105,9 +110,26 @@ def test_ctrl_c_writes_best_image_and_exits_cleanly(tmp_path, content_path, styl
     out = tmp_path / "interrupted.png"
     env = dict(os.environ, PYTHONUNBUFFERED="1", TQDM_MININTERVAL="0")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "impasto", "stylize", str(content_path), str(style_path), "-o", str(out),
-         "--size", "48", "--iters", "5000", "--save-every", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+        [
+            sys.executable,
+            "-m",
+            "impasto",
+            "stylize",
+            str(content_path),
+            str(style_path),
+            "-o",
+            str(out),
+            "--size",
+            "48",
+            "--iters",
+            "5000",
+            "--save-every",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
     )
     first_step = intermediate_path(out, 1)
     deadline = time.time() + 120
@@ -124,18 +146,37 @@ def test_ctrl_c_writes_best_image_and_exits_cleanly(tmp_path, content_path, styl
 
 # -- issue 13, finding 3: no output ever overwrites an input, checked before any work ---------------
 def test_outputs_that_are_inputs_are_refused_before_any_work(tmp_path, run_cli, monkeypatch):
-    for name, colour in (("c.png", (90, 60, 30)), ("s.png", (10, 80, 200)), ("init.png", (5, 5, 5)),
-                         ("o.0002.png", (1, 2, 3))):
+    for name, colour in (
+        ("c.png", (90, 60, 30)),
+        ("s.png", (10, 80, 200)),
+        ("init.png", (5, 5, 5)),
+        ("o.0002.png", (1, 2, 3)),
+    ):
         Image.new("RGB", (40, 40), colour).save(tmp_path / name)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     monkeypatch.chdir(tmp_path)
     cases = [
         (("stylize", "c.png", "s.png", "--init", "init.png", "-o", "init.png", "--iters", "2"), "init.png"),
-        (("stylize", "o.0002.png", "s.png", "-o", "o.png", "--save-every", "2", "--iters", "4"), "o.0002.png"),
+        (
+            ("stylize", "o.0002.png", "s.png", "-o", "o.png", "--save-every", "2", "--iters", "4"),
+            "o.0002.png",
+        ),
         (("texture", "s.png", "-o", "t.png", "--tiled-preview", "./t.png", "--iters", "2"), "written twice"),
         (("texture", "s.png", "--init", "init.png", "-o", "sub/../init.png", "--iters", "2"), "init.png"),
-        (("reconstruct", "content", "c.png", "-o", f"content_1_{CONTENT_LAYERS[0]}.png", "--each", ".",
-          "--iters", "2"), "written twice"),
+        (
+            (
+                "reconstruct",
+                "content",
+                "c.png",
+                "-o",
+                f"content_1_{CONTENT_LAYERS[0]}.png",
+                "--each",
+                ".",
+                "--iters",
+                "2",
+            ),
+            "written twice",
+        ),
     ]  # (the iteration counts only keep a run short where the check is missing)
     (tmp_path / "sub").mkdir()
     for argv, needle in cases:
@@ -151,10 +192,16 @@ def test_tiny_images_are_refused_with_one_line_by_every_pipeline(tmp_path, run_c
     Image.new("RGB", (w, h), (120, 80, 40)).save(tiny)
     good = tmp_path / "good.png"
     Image.new("RGB", (40, 40), (20, 40, 60)).save(good)
-    for argv in (("stylize", tiny, good, "--size", "32"), ("stylize", good, tiny, "--size", "32"),
-                 ("texture", tiny, "--style-size", "32"), ("reconstruct", "style", tiny, "--size", "32"),
-                 ("sweep", tiny, good, "--size", "32"), ("dream", tiny, "--size", "16"),
-                 ("fast", tiny), ("fast", tiny, "--size", "32")):
+    for argv in (
+        ("stylize", tiny, good, "--size", "32"),
+        ("stylize", good, tiny, "--size", "32"),
+        ("texture", tiny, "--style-size", "32"),
+        ("reconstruct", "style", tiny, "--size", "32"),
+        ("sweep", tiny, good, "--size", "32"),
+        ("dream", tiny, "--size", "16"),
+        ("fast", tiny),
+        ("fast", tiny, "--size", "32"),
+    ):
         if argv == ("fast", tiny, "--size", "32") and (w, h) == (3, 7):
             continue  # 14x32 at --size 32: large enough for the fast network
         code, _, err = run_cli(*argv, "-o", tmp_path / "out.png")

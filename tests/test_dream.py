@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from impasto.colour import rgb_to_yiq
 from impasto.dream import (
     DreamConfig,
     Objective,
@@ -23,7 +24,6 @@ from impasto.dream import (
     save_animation,
     zoom_in,
 )
-from impasto.colour import rgb_to_yiq
 from impasto.errors import ConfigError
 from impasto.images import resize
 from impasto.optimize import Cancelled
@@ -38,8 +38,15 @@ def small(tiny_content) -> torch.Tensor:
 
 def test_objective_rises_over_steps(small, vgg_weights):
     history = []
-    result = dream(small, size=None, layers=("relu3_1",), octaves=1, steps=6, jitter=0,
-                   callback=lambda e: history.append(e.losses["objective"]))
+    result = dream(
+        small,
+        size=None,
+        layers=("relu3_1",),
+        octaves=1,
+        steps=6,
+        jitter=0,
+        callback=lambda e: history.append(e.losses["objective"]),
+    )
     assert len(history) == 6 == len(result.history)
     assert history[-1] > 1.5 * history[0]
     assert sum(b > a for a, b in zip(history, history[1:])) >= 4
@@ -47,9 +54,7 @@ def test_objective_rises_over_steps(small, vgg_weights):
     assert 0 <= float(result.image.min()) and float(result.image.max()) <= 1
 
 
-@pytest.mark.parametrize(
-    ("layers", "kind"), [(("relu3_1",), "mean-square"), (("relu2_1", "relu3_1"), "l2")]
-)
+@pytest.mark.parametrize(("layers", "kind"), [(("relu3_1",), "mean-square"), (("relu2_1", "relu3_1"), "l2")])
 def test_tiled_gradient_agrees_with_whole_image(vgg_weights, tiny_content, layers, kind):
     image = resize(tiny_content, (48, 64))
     vgg = feature_extractor(layers)
@@ -60,8 +65,9 @@ def test_tiled_gradient_agrees_with_whole_image(vgg_weights, tiny_content, layer
     (g_ref,) = torch.autograd.grad(objective(vgg(x, layers)), x)
     assert torch.allclose(g_whole, g_ref, rtol=1e-4, atol=1e-6 * float(g_ref.abs().max()))
     for seed in (0, 1) if kind == "mean-square" else (2,):  # different random tile grids
-        v_tiled, g_tiled = gradient(vgg, objective, image, tile=32, margin=16,
-                                    generator=torch.Generator().manual_seed(seed))
+        v_tiled, g_tiled = gradient(
+            vgg, objective, image, tile=32, margin=16, generator=torch.Generator().manual_seed(seed)
+        )
         assert v_tiled == pytest.approx(v_whole, rel=1e-3)
         assert float((g_tiled - g_whole).norm() / g_whole.norm()) < 1e-3
 
@@ -118,8 +124,17 @@ def test_guide_gradient_is_the_best_matching_guide_feature():
 
 def test_guided_dream_moves_towards_the_guide(small, tiny_style, vgg_weights):
     history = []
-    dream(small, size=None, layers=("relu3_1",), octaves=1, steps=3, jitter=0, guide=tiny_style, guide_size=48,
-          callback=lambda e: history.append(e.losses["objective"]))
+    dream(
+        small,
+        size=None,
+        layers=("relu3_1",),
+        octaves=1,
+        steps=3,
+        jitter=0,
+        guide=tiny_style,
+        guide_size=48,
+        callback=lambda e: history.append(e.losses["objective"]),
+    )
     assert history[-1] > history[0]
 
 
@@ -171,8 +186,16 @@ def test_zoom_animation_has_the_requested_frames_and_size(tmp_path, vgg_weights,
 
 
 def test_config_rejects_bad_values():
-    for bad in ({"layers": ("relu9_9",)}, {"channels": (64,), "layers": ("relu1_1",)}, {"octave_scale": 1.0},
-                {"steps": 0}, {"tile": 10}, {"zoom": 0.5}, {"channels": (1, 1)}, {"objective": "max"}):
+    for bad in (
+        {"layers": ("relu9_9",)},
+        {"channels": (64,), "layers": ("relu1_1",)},
+        {"octave_scale": 1.0},
+        {"steps": 0},
+        {"tile": 10},
+        {"zoom": 0.5},
+        {"channels": (1, 1)},
+        {"objective": "max"},
+    ):
         with pytest.raises(ConfigError):
             DreamConfig(**bad)
 
@@ -191,8 +214,23 @@ def test_cli_defaults_come_from_the_config():
 
 def test_cli_dream_writes_the_image(run_cli, tmp_path, content_path):
     out = tmp_path / "dream.png"
-    code, _, err = run_cli("dream", content_path, "-o", out, "--size", "48", "--octaves", "1", "--steps", "2",
-                           "--layer", "relu2_1", "--channels", "1,2", "--preserve-color")
+    code, _, err = run_cli(
+        "dream",
+        content_path,
+        "-o",
+        out,
+        "--size",
+        "48",
+        "--octaves",
+        "1",
+        "--steps",
+        "2",
+        "--layer",
+        "relu2_1",
+        "--channels",
+        "1,2",
+        "--preserve-color",
+    )
     assert code == 0, err
     with Image.open(out) as im:
         assert max(im.size) == 48
@@ -213,7 +251,9 @@ def test_cli_dream_writes_the_image(run_cli, tmp_path, content_path):
 def test_cli_bad_input_one_line_exit_2(run_cli, tmp_path, content_path, args, message):
     bad_guide = tmp_path / "guide.jpg"
     bad_guide.write_text("not an image")
-    args = [str(bad_guide) if a == "GUIDE" else str(tmp_path / "nope.jpg") if a == "MISSING" else a for a in args]
+    args = [
+        str(bad_guide) if a == "GUIDE" else str(tmp_path / "nope.jpg") if a == "MISSING" else a for a in args
+    ]
     for command, out in (("dream", tmp_path / "out.png"), ("dream-zoom", tmp_path / "out.gif")):
         code, stdout, err = run_cli(command, content_path, "-o", out, *args)
         assert code == 2

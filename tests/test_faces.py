@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import EXAMPLES
 from impasto import faces, weights
 from impasto.errors import WeightsError
 from impasto.images import load_image
-
-from conftest import EXAMPLES
 
 
 def _centre(face: faces.Face) -> tuple[float, float]:
@@ -48,7 +47,9 @@ def test_face_mask_is_one_on_the_face_zero_far_away_and_smooth():
     assert m.shape == (1, 1, 120, 140) and float(m.min()) == 0.0 and float(m.max()) == 1.0
     assert float(m[0, 0, 44, 50]) == 1.0 and float(m[0, 0, 115, 135]) == 0.0
     # feathered: the fade spans ~10 px here, so no step between neighbours is a visible edge
-    steps = torch.cat([(m[..., 1:, :] - m[..., :-1, :]).abs().flatten(), (m[..., 1:] - m[..., :-1]).abs().flatten()])
+    steps = torch.cat(
+        [(m[..., 1:, :] - m[..., :-1, :]).abs().flatten(), (m[..., 1:] - m[..., :-1]).abs().flatten()]
+    )
     assert float(steps.max()) < 0.2
 
 

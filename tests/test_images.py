@@ -195,8 +195,9 @@ def _fuzz():
     """benchmarks/fuzz_loader.py: the seeds, mutations and outcome shared with `make fuzz-loader`."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("fuzz_loader", Path(__file__).resolve().parents[1] / "benchmarks"
-                                                  / "fuzz_loader.py")
+    spec = importlib.util.spec_from_file_location(
+        "fuzz_loader", Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz_loader.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -224,8 +225,9 @@ def test_accepted_formats_decode_as_rgb(tmp_path):
         assert load_image(tmp_path / "x").size == (7, 11), label
 
 
-MUTATIONS = st.lists(st.tuples(st.sampled_from(FUZZ.OPS), st.integers(0, 1 << 16), st.integers(0, 1 << 16)),
-                     max_size=6)
+MUTATIONS = st.lists(
+    st.tuples(st.sampled_from(FUZZ.OPS), st.integers(0, 1 << 16), st.integers(0, 1 << 16)), max_size=6
+)
 
 
 @pytest.mark.filterwarnings("ignore")  # libtiff and the TIFF plugin warn about the garbage they read
@@ -237,8 +239,13 @@ def test_fuzzed_files_decode_or_raise_image_error_and_never_run_a_program(tmp_pa
     scratch = Path(tempfile.mkdtemp(prefix="impasto-fuzz-", dir=shm or tmp_path))  # RAM: fast rewrites
     path = scratch / "input.jpg"
 
-    @settings(max_examples=200, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=200,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(MUTATIONS)
     def check(ops):
         path.write_bytes(FUZZ.mutate(FUZZ_SEEDS[label], ops))

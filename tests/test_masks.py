@@ -44,4 +44,6 @@ def test_fit_mask_averages_down_to_feature_size():
     m[..., :16] = 1
     f = fit_mask(m, (4, 4))
     assert f.shape == (1, 1, 4, 4)
-    assert torch.equal(f[..., :2], torch.ones(1, 1, 4, 2)) and torch.equal(f[..., 2:], torch.zeros(1, 1, 4, 2))
+    assert torch.equal(f[..., :2], torch.ones(1, 1, 4, 2)) and torch.equal(
+        f[..., 2:], torch.zeros(1, 1, 4, 2)
+    )

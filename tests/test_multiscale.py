@@ -13,8 +13,15 @@ from impasto.multiscale import schedule, stage_label
 
 @pytest.mark.parametrize(
     "size,kwargs",
-    [(512, {}), (1024, {}), (777, {}), (300, {"scales": 4}), (2048, {"start_size": 200}),
-     (1000, {"scales": 3, "start_size": 250}), (640, {"factor": 2.0, "start_size": 100})],
+    [
+        (512, {}),
+        (1024, {}),
+        (777, {}),
+        (300, {"scales": 4}),
+        (2048, {"start_size": 200}),
+        (1000, {"scales": 3, "start_size": 250}),
+        (640, {"factor": 2.0, "start_size": 100}),
+    ],
 )
 def test_schedule_ends_at_the_requested_size_and_grows(size, kwargs):
     sizes = schedule(size, **kwargs)

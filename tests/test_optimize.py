@@ -22,8 +22,14 @@ def test_minimises_and_reports_every_step(optimizer):
     target = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     start = torch.zeros(1, 3, 8, 8)
     events: list[ProgressEvent] = []
-    res = optimize(start, _quadratic(target), iters=15, optimizer=optimizer, lr=0.1 if optimizer == "adam" else None,
-                   callback=events.append)
+    res = optimize(
+        start,
+        _quadratic(target),
+        iters=15,
+        optimizer=optimizer,
+        lr=0.1 if optimizer == "adam" else None,
+        callback=events.append,
+    )
     assert float(start.abs().sum()) == 0  # the caller's tensor is not modified
     assert float(((res.image - target) ** 2).mean()) < 0.5 * float(((start - target) ** 2).mean())
     steps = [e.step for e in events]
@@ -43,11 +49,12 @@ def test_interruption_returns_best_so_far(stop):
         if event.step == 4:
             raise stop()
 
-    res = optimize(torch.zeros(1, 3, 8, 8), _quadratic(target), iters=100, optimizer="adam", lr=0.05,
-                   callback=callback)
+    res = optimize(
+        torch.zeros(1, 3, 8, 8), _quadratic(target), iters=100, optimizer="adam", lr=0.05, callback=callback
+    )
     assert res.interrupted and res.steps == 4
     best = float(((res.image - target) ** 2).mean())
-    assert best <= min(seen) + 1e-7 and best < float((target ** 2).mean())
+    assert best <= min(seen) + 1e-7 and best < float((target**2).mean())
 
 
 def test_non_finite_loss_stops_with_best_image():
@@ -55,7 +62,7 @@ def test_non_finite_loss_stops_with_best_image():
 
     def loss_fn(x):
         calls["n"] += 1
-        v = (x ** 2).mean() * (float("nan") if calls["n"] > 3 else 1.0)
+        v = (x**2).mean() * (float("nan") if calls["n"] > 3 else 1.0)
         return v, {}
 
     res = optimize(torch.ones(1, 3, 4, 4), loss_fn, iters=10, optimizer="adam", lr=0.1)

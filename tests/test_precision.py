@@ -43,7 +43,9 @@ def test_bad_precision_is_a_config_error(run_cli, content_path, style_path, tmp_
         precision.resolve("fp16", "cpu")
     with pytest.raises(ConfigError, match="precision"):
         StylizeConfig(precision="half")
-    code, _, err = run_cli("stylize", content_path, style_path, "-o", tmp_path / "o.png", "--precision", "half")
+    code, _, err = run_cli(
+        "stylize", content_path, style_path, "-o", tmp_path / "o.png", "--precision", "half"
+    )
     assert code == 2 and "precision" in err and not (tmp_path / "o.png").exists()
 
 

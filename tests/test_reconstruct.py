@@ -21,8 +21,9 @@ SIZE = 32
 
 @pytest.fixture(scope="module")
 def content_cells(tiny_content, vgg_weights):
-    return reconstruct(tiny_content, kind="content", layers=("conv1_2", "conv4_2"), size=SIZE, iters=25,
-                       device="cpu")
+    return reconstruct(
+        tiny_content, kind="content", layers=("conv1_2", "conv4_2"), size=SIZE, iters=25, device="cpu"
+    )
 
 
 def test_content_from_a_shallow_layer_is_nearly_the_image_and_a_deep_one_is_not(content_cells):
@@ -56,7 +57,9 @@ def test_grid_has_one_labelled_cell_per_layer_plus_the_original(content_cells):
 
 
 def test_style_cells_grow_their_layer_sets_and_match_grams(tiny_style, vgg_weights):
-    result = reconstruct(tiny_style, kind="style", layers=("relu1_1", "relu2_1"), size=SIZE, iters=15, device="cpu")
+    result = reconstruct(
+        tiny_style, kind="style", layers=("relu1_1", "relu2_1"), size=SIZE, iters=15, device="cpu"
+    )
     assert [c.layers for c in result.cells] == [("relu1_1",), ("relu1_1", "relu2_1")]
     assert [c.label for c in result.cells] == ["relu1_1", "relu1_1 + relu2_1"]
     for cell in result.cells:
@@ -68,8 +71,15 @@ def test_interrupt_keeps_finished_cells_and_the_current_best(tiny_content, vgg_w
         if event.stage.startswith("cell 2/") and event.step >= 2:
             raise Cancelled
 
-    result = reconstruct(tiny_content, kind="content", layers=("conv1_2", "conv2_2", "conv3_2"), size=SIZE,
-                         iters=4, callback=stop_in_second_cell, device="cpu")
+    result = reconstruct(
+        tiny_content,
+        kind="content",
+        layers=("conv1_2", "conv2_2", "conv3_2"),
+        size=SIZE,
+        iters=4,
+        callback=stop_in_second_cell,
+        device="cpu",
+    )
     assert result.interrupted
     first, second, third = result.cells
     assert first.image is not None and not first.interrupted
@@ -91,22 +101,42 @@ def test_defaults_are_gatys_figure_1():
 
 def test_cli_writes_grid_and_each_image(run_cli, content_path, tmp_path, vgg_weights):
     out, each = tmp_path / "grid.png", tmp_path / "cells"
-    code, _, err = run_cli("reconstruct", "style", content_path, "-o", out, "--size", "24", "--iters", "2",
-                           "--layers", "relu1_1,relu2_1", "--each", each, "--device", "cpu")
+    code, _, err = run_cli(
+        "reconstruct",
+        "style",
+        content_path,
+        "-o",
+        out,
+        "--size",
+        "24",
+        "--iters",
+        "2",
+        "--layers",
+        "relu1_1,relu2_1",
+        "--each",
+        each,
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     assert Image.open(out).height > 24
     assert sorted(p.name for p in each.iterdir()) == ["style_1_relu1_1.png", "style_2_relu2_1.png"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (("content", "IMG", "--layers", "conv1_2,conv2_9"), "unknown VGG-19 layer 'conv2_9'"),
-    (("style", "IMG", "--size", "8"), "size must be between 16"),
-    (("style", "IMG", "--size", "abc"), "expected an integer"),
-    (("style", "missing.jpg"), "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("content", "IMG", "--layers", "conv1_2,conv2_9"), "unknown VGG-19 layer 'conv2_9'"),
+        (("style", "IMG", "--size", "8"), "size must be between 16"),
+        (("style", "IMG", "--size", "abc"), "expected an integer"),
+        (("style", "missing.jpg"), "does not exist"),
+    ],
+)
 def test_cli_bad_input_is_one_line_exit_2_and_no_output(run_cli, content_path, tmp_path, args, message):
     out = tmp_path / "grid.png"
-    args = tuple(str(content_path) if a == "IMG" else str(tmp_path / a) if a.endswith(".jpg") else a for a in args)
+    args = tuple(
+        str(content_path) if a == "IMG" else str(tmp_path / a) if a.endswith(".jpg") else a for a in args
+    )
     code, _, err = run_cli("reconstruct", *args, "-o", out)
     assert code == 2
     assert message in err
@@ -123,7 +153,9 @@ def test_cli_defaults_come_from_the_config():
         assert getattr(args, name) == getattr(d, name), name
 
 
-def test_cli_ctrl_c_writes_the_finished_cells_and_exits_130(run_cli, content_path, tmp_path, monkeypatch, vgg_weights):
+def test_cli_ctrl_c_writes_the_finished_cells_and_exits_130(
+    run_cli, content_path, tmp_path, monkeypatch, vgg_weights
+):
     import impasto.cli.reconstruct as cli
 
     class CtrlCInSecondCell:
@@ -139,8 +171,23 @@ def test_cli_ctrl_c_writes_the_finished_cells_and_exits_130(run_cli, content_pat
 
     monkeypatch.setattr(cli, "ProgressBar", CtrlCInSecondCell)
     out, each = tmp_path / "grid.png", tmp_path / "cells"
-    code, _, err = run_cli("reconstruct", "content", content_path, "-o", out, "--size", "24", "--iters", "3",
-                           "--layers", "conv1_2,conv2_2,conv3_2", "--each", each, "--device", "cpu")
+    code, _, err = run_cli(
+        "reconstruct",
+        "content",
+        content_path,
+        "-o",
+        out,
+        "--size",
+        "24",
+        "--iters",
+        "3",
+        "--layers",
+        "conv1_2,conv2_2,conv3_2",
+        "--each",
+        each,
+        "--device",
+        "cpu",
+    )
     assert code == 130
     assert "interrupted; wrote 2/3 cells" in err
     assert out.exists()

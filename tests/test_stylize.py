@@ -82,15 +82,21 @@ def test_zero_mask_region_stays_close_to_the_content(content_path, style_path, v
 
 def test_multiscale_run_ends_at_the_requested_size(content_path, style_path, vgg_weights):
     stages = []
-    result = stylize(content_path, style_path, size=48, iters=3, scales=2, callback=lambda e: stages.append(e.stage))
+    result = stylize(
+        content_path, style_path, size=48, iters=3, scales=2, callback=lambda e: stages.append(e.stage)
+    )
     assert tuple(result.image.shape[-2:]) == (36, 48)
     assert stages[0] == "scale 1/2 (34 px)" and stages[-1] == "scale 2/2 (48 px)"
 
 
 def test_per_layer_weights_scale_each_term(vgg_weights, tiny_content, tiny_style):
     base = StylizeConfig(style_layers=("relu1_1", "relu2_1"), content_layers=("relu2_2",))
-    weighted = StylizeConfig(style_layers=("relu1_1", "relu2_1"), style_layer_weights=(3.0, 1.0),
-                             content_layers=("relu2_2",), content_layer_weights=(0.5,))
+    weighted = StylizeConfig(
+        style_layers=("relu1_1", "relu2_1"),
+        style_layer_weights=(3.0, 1.0),
+        content_layers=("relu2_2",),
+        content_layer_weights=(0.5,),
+    )
     vgg = feature_extractor(("relu1_1", "relu2_1", "relu2_2"))
     x = tiny_content.flip(-1)
     _, p0 = make_loss(vgg, base, tiny_content, style_targets(vgg, [tiny_style], None, base))(x)
@@ -101,8 +107,14 @@ def test_per_layer_weights_scale_each_term(vgg_weights, tiny_content, tiny_style
 
 
 def test_normalize_gradients_gives_each_term_unit_l1_gradient(vgg_weights, tiny_content, tiny_style):
-    cfg = StylizeConfig(style_layers=("relu1_1",), content_layers=("relu1_1",), normalize_gradients=True,
-                        tv_weight=0.0, content_weight=1.0, style_weight=1.0)
+    cfg = StylizeConfig(
+        style_layers=("relu1_1",),
+        content_layers=("relu1_1",),
+        normalize_gradients=True,
+        tv_weight=0.0,
+        content_weight=1.0,
+        style_weight=1.0,
+    )
     vgg = feature_extractor(("relu1_1",))
     x = tiny_content.flip(-1).clone().requires_grad_(True)
     feats = {}
@@ -129,10 +141,22 @@ def test_cli_defaults_equal_the_config_defaults():
 
 
 def test_cli_parses_blends_and_layer_weights():
-    args = build_parser().parse_args([
-        "stylize", "c.jpg", "--style", "a.jpg:0.7", "--style", "b.jpg:0.3", "-o", "o.png",
-        "--style-layers", "relu1_1:0.2,relu2_1", "--content-layers", "relu4_2:2",
-    ])
+    args = build_parser().parse_args(
+        [
+            "stylize",
+            "c.jpg",
+            "--style",
+            "a.jpg:0.7",
+            "--style",
+            "b.jpg:0.3",
+            "-o",
+            "o.png",
+            "--style-layers",
+            "relu1_1:0.2,relu2_1",
+            "--content-layers",
+            "relu4_2:2",
+        ]
+    )
     cfg = config_from_cli(args)
     assert cfg.style_blend_weights == (0.7, 0.3)
     assert cfg.style_layers == ("relu1_1", "relu2_1") and cfg.style_layer_weights == (0.2, 1.0)
@@ -157,8 +181,24 @@ def test_cli_two_styles_with_masks_writes_the_output(run_cli, tmp_path, paths, v
     Image.new("L", (10, 10), 255).save(left)
     Image.new("L", (10, 10), 0).save(right)  # another size: resized
     out = tmp_path / "out.png"
-    code, _, err = run_cli("stylize", content, "-o", out, "--style", f"{starry}:0.5", "--style", scream,
-                           "--mask", left, "--mask", right, "--size", "32", "--iters", "2")
+    code, _, err = run_cli(
+        "stylize",
+        content,
+        "-o",
+        out,
+        "--style",
+        f"{starry}:0.5",
+        "--style",
+        scream,
+        "--mask",
+        left,
+        "--mask",
+        right,
+        "--size",
+        "32",
+        "--iters",
+        "2",
+    )
     assert code == 0, err
     assert Image.open(out).size == (32, 24)
 
@@ -253,11 +293,14 @@ def test_spatially_weighted_content_loss_of_ones_is_the_plain_loss():
     assert torch.allclose(losses.content_loss(f, t, w), ((f - t)[..., :3, :] ** 2).sum() * 2 / f.numel())
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--face-style", "1.5"], "face-style must be between 0 and 1"),
-    (["--face-style", "-0.1"], "face-style must be between 0 and 1"),
-    (["--face-mask", "NOTIMAGE"], "face mask"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--face-style", "1.5"], "face-style must be between 0 and 1"),
+        (["--face-style", "-0.1"], "face-style must be between 0 and 1"),
+        (["--face-mask", "NOTIMAGE"], "face mask"),
+    ],
+)
 def test_face_options_bad_input_is_one_line_exit_2(run_cli, tmp_path, paths, extra, message):
     content, starry, _ = paths
     bad = tmp_path / "notes.png"
@@ -269,7 +312,9 @@ def test_face_options_bad_input_is_one_line_exit_2(run_cli, tmp_path, paths, ext
     assert not out.exists()
 
 
-def test_folder_paints_every_photo_with_one_style_computation(run_cli, tmp_path, paths, monkeypatch, vgg_weights):
+def test_folder_paints_every_photo_with_one_style_computation(
+    run_cli, tmp_path, paths, monkeypatch, vgg_weights
+):
     import importlib
 
     mod = importlib.import_module("impasto.stylize")  # the module, not the function impasto exports

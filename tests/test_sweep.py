@@ -16,8 +16,16 @@ from impasto.sweep import SweepConfig, format_ratio, sweep
 
 @pytest.fixture(scope="module")
 def small_sweep(tiny_content, tiny_style, vgg_weights):
-    return sweep(tiny_content, tiny_style, rows=("relu1_1", "relu2_1"), ratios=(1e-6, 1.0), size=32, iters=8,
-                 init="noise", device="cpu")
+    return sweep(
+        tiny_content,
+        tiny_style,
+        rows=("relu1_1", "relu2_1"),
+        ratios=(1e-6, 1.0),
+        size=32,
+        iters=8,
+        init="noise",
+        device="cpu",
+    )
 
 
 def test_higher_ratio_keeps_more_content(small_sweep):
@@ -27,12 +35,16 @@ def test_higher_ratio_keeps_more_content(small_sweep):
         raw_low = low.history[-1]["content"] / 1e-6
         raw_high = high.history[-1]["content"] / 1.0
         assert raw_high < 0.5 * raw_low
-        assert (high.image - small_sweep.content).abs().mean() < (low.image - small_sweep.content).abs().mean()
+        assert (high.image - small_sweep.content).abs().mean() < (
+            low.image - small_sweep.content
+        ).abs().mean()
 
 
 def test_sheet_has_a_labelled_cell_per_row_and_ratio(small_sweep):
     assert [[c.layers for c in row] for row in small_sweep.cells] == [
-        [("relu1_1",)] * 2, [("relu1_1", "relu2_1")] * 2]
+        [("relu1_1",)] * 2,
+        [("relu1_1", "relu2_1")] * 2,
+    ]
     assert small_sweep.col_labels == ["content/style 1e-6", "content/style 1"]
     fig = small_sweep.figure(font_size=12)
     h, w = small_sweep.content.shape[-2:]
@@ -59,8 +71,14 @@ def _wide_runs(painted, min_len: int) -> int:
 
 
 def test_format_ratio():
-    assert [format_ratio(r) for r in (1e-5, 1e-4, 3e-3, 0.25, 2.5e-4, 9.99e-4)] == \
-        ["1e-5", "1e-4", "3e-3", "0.25", "2.5e-4", "1e-3"]
+    assert [format_ratio(r) for r in (1e-5, 1e-4, 3e-3, 0.25, 2.5e-4, 9.99e-4)] == [
+        "1e-5",
+        "1e-4",
+        "3e-3",
+        "0.25",
+        "2.5e-4",
+        "1e-3",
+    ]
 
 
 def test_config_rules():
@@ -76,20 +94,42 @@ def test_config_rules():
 
 def test_cli_writes_a_sheet(run_cli, content_path, style_path, tmp_path, vgg_weights):
     out = tmp_path / "sheet.png"
-    code, _, err = run_cli("sweep", content_path, style_path, "-o", out, "--size", "24", "--iters", "2",
-                           "--rows", "relu1_1", "--ratios", "1e-4,1e-2", "--init", "content", "--device", "cpu")
+    code, _, err = run_cli(
+        "sweep",
+        content_path,
+        style_path,
+        "-o",
+        out,
+        "--size",
+        "24",
+        "--iters",
+        "2",
+        "--rows",
+        "relu1_1",
+        "--ratios",
+        "1e-4,1e-2",
+        "--init",
+        "content",
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     assert Image.open(out).width > 2 * 24
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--ratios", "1e-4,-1"), "ratios must be a positive number"),
-    (("--ratios", "1e-4,much"), "expected comma-separated numbers"),
-    (("--rows", "relu1_1,relu9_1"), "unknown VGG-19 layer 'relu9_1'"),
-    (("--size", "0"), "must be positive"),
-    (("--content-layer", "conv4_9"), "unknown VGG-19 layer 'conv4_9'"),
-])
-def test_cli_bad_input_is_one_line_exit_2_and_no_output(run_cli, content_path, style_path, tmp_path, args, message):
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--ratios", "1e-4,-1"), "ratios must be a positive number"),
+        (("--ratios", "1e-4,much"), "expected comma-separated numbers"),
+        (("--rows", "relu1_1,relu9_1"), "unknown VGG-19 layer 'relu9_1'"),
+        (("--size", "0"), "must be positive"),
+        (("--content-layer", "conv4_9"), "unknown VGG-19 layer 'conv4_9'"),
+    ],
+)
+def test_cli_bad_input_is_one_line_exit_2_and_no_output(
+    run_cli, content_path, style_path, tmp_path, args, message
+):
     out = tmp_path / "sheet.png"
     code, _, err = run_cli("sweep", content_path, style_path, "-o", out, *args)
     assert code == 2
@@ -103,6 +143,17 @@ def test_cli_defaults_come_from_the_config():
 
     args = build_parser().parse_args(["sweep", "c.jpg", "s.jpg", "-o", "o.png"])
     d = SweepConfig()
-    for name in ("ratios", "rows", "content_layer", "size", "iters", "init", "pool", "optimizer", "lr", "seed",
-                 "device"):
+    for name in (
+        "ratios",
+        "rows",
+        "content_layer",
+        "size",
+        "iters",
+        "init",
+        "pool",
+        "optimizer",
+        "lr",
+        "seed",
+        "device",
+    ):
         assert getattr(args, name) == getattr(d, name), name

@@ -11,7 +11,15 @@ import torch.nn.functional as F
 from PIL import Image
 
 from impasto.errors import ConfigError
-from impasto.texture import TextureConfig, noise, parse_size, style_loss_of, synthesize_texture, tile, wrap_multiple
+from impasto.texture import (
+    TextureConfig,
+    noise,
+    parse_size,
+    style_loss_of,
+    synthesize_texture,
+    tile,
+    wrap_multiple,
+)
 
 # Shallow layers converge in few iterations at tiny sizes; wrap multiple 4.
 FAST_LAYERS = ("relu1_1", "pool1", "pool2")
@@ -36,7 +44,9 @@ def _seam_ratio(image: torch.Tensor) -> tuple[float, float]:
     ratios = []
     for dim in (-1, -2):
         kernel = (5, 1) if dim == -1 else (1, 5)
-        blurred = F.avg_pool2d(F.pad(x, (2, 2, 0, 0) if dim == -2 else (0, 0, 2, 2), mode="circular"), kernel, 1)
+        blurred = F.avg_pool2d(
+            F.pad(x, (2, 2, 0, 0) if dim == -2 else (0, 0, 2, 2), mode="circular"), kernel, 1
+        )
         interior = (blurred.diff(dim=dim)).abs().mean()
         first = blurred.select(dim, 0)
         last = blurred.select(dim, blurred.shape[dim] - 1)
@@ -55,7 +65,12 @@ def test_tileable_texture_wraps_around_as_smoothly_as_its_interior(tiny_style, v
     # 1.9 and 1.0 with seed 2), while unrelated edges meeting give 1.6-7.
     assert max(tiled_cols, tiled_rows) < 2.2, (tiled_cols, tiled_rows)
     # contrast: the same synthesis without wrap-around has a visible seam where its edges meet
-    assert plain_cols + plain_rows > 2 * (tiled_cols + tiled_rows), (plain_cols, plain_rows, tiled_cols, tiled_rows)
+    assert plain_cols + plain_rows > 2 * (tiled_cols + tiled_rows), (
+        plain_cols,
+        plain_rows,
+        tiled_cols,
+        tiled_rows,
+    )
     big = tile(tiled, 2, 2)
     assert big.shape == (1, 3, 96, 96)
     assert torch.equal(big[..., 48:, 48:], tiled)
@@ -85,23 +100,44 @@ def test_config_rules():
 
 def test_cli_writes_texture_and_tiled_preview(run_cli, style_path, tmp_path, vgg_weights):
     out, preview = tmp_path / "tex.png", tmp_path / "tex_2x2.png"
-    code, _, err = run_cli("texture", style_path, "-o", out, "--size", "32x16", "--iters", "3", "--style-size", "32",
-                           "--tileable", "--tiled-preview", preview, "--style-layers", "relu1_1,pool1",
-                           "--device", "cpu")
+    code, _, err = run_cli(
+        "texture",
+        style_path,
+        "-o",
+        out,
+        "--size",
+        "32x16",
+        "--iters",
+        "3",
+        "--style-size",
+        "32",
+        "--tileable",
+        "--tiled-preview",
+        preview,
+        "--style-layers",
+        "relu1_1,pool1",
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     assert Image.open(out).size == (32, 16)
     assert Image.open(preview).size == (64, 32)
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--size", "0x10"), "width must be between"),
-    (("--size", "abc"), "size must be WIDTHxHEIGHT"),
-    (("--style-weight", "0"), "style-weight must be a positive number"),
-    (("--style-layers", "relu1_1,conv9_9"), "unknown VGG-19 layer 'conv9_9'"),
-    (("--tileable", "--init", "IMG"), "--tileable with content"),
-    (("--tileable", "--size", "40x40"), "multiples of 16"),
-])
-def test_cli_bad_input_is_one_line_exit_2_and_no_output(run_cli, style_path, content_path, tmp_path, args, message):
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--size", "0x10"), "width must be between"),
+        (("--size", "abc"), "size must be WIDTHxHEIGHT"),
+        (("--style-weight", "0"), "style-weight must be a positive number"),
+        (("--style-layers", "relu1_1,conv9_9"), "unknown VGG-19 layer 'conv9_9'"),
+        (("--tileable", "--init", "IMG"), "--tileable with content"),
+        (("--tileable", "--size", "40x40"), "multiples of 16"),
+    ],
+)
+def test_cli_bad_input_is_one_line_exit_2_and_no_output(
+    run_cli, style_path, content_path, tmp_path, args, message
+):
     out = tmp_path / "tex.png"
     args = tuple(str(content_path) if a == "IMG" else a for a in args)
     code, stdout, err = run_cli("texture", style_path, "-o", out, *args)
@@ -117,6 +153,17 @@ def test_cli_defaults_come_from_the_config():
     args = build_parser().parse_args(["texture", "s.jpg", "-o", "o.png"])
     d = TextureConfig()
     assert parse_size(args.size) == (d.width, d.height)
-    for name in ("iters", "style_size", "style_layers", "style_weight", "pool", "tileable", "init", "optimizer",
-                 "lr", "seed", "device"):
+    for name in (
+        "iters",
+        "style_size",
+        "style_layers",
+        "style_weight",
+        "pool",
+        "tileable",
+        "init",
+        "optimizer",
+        "lr",
+        "seed",
+        "device",
+    ):
         assert getattr(args, name) == getattr(d, name), name

@@ -49,7 +49,9 @@ def _seam_run(weight_fn=None, monkeypatch=None):
 
         return loss_fn
 
-    return optimize_tiled(torch.full((1, 3, *hw), 0.5), ramp, make_tile_loss, tile=64, overlap=24, iters=5).image
+    return optimize_tiled(
+        torch.full((1, 3, *hw), 0.5), ramp, make_tile_loss, tile=64, overlap=24, iters=5
+    ).image
 
 
 def test_tiled_run_is_seamless():
@@ -69,7 +71,11 @@ def test_hard_cut_would_show(monkeypatch):
     """The seam check above can fail: with blending switched off the step appears."""
     import impasto.tiling as tiling
 
-    monkeypatch.setattr(tiling, "tile_weight", lambda box, overlap, device=None: torch.ones(1, 1, box[1] - box[0], box[3] - box[2]))
+    monkeypatch.setattr(
+        tiling,
+        "tile_weight",
+        lambda box, overlap, device=None: torch.ones(1, 1, box[1] - box[0], box[3] - box[2]),
+    )
     out = _seam_run()[0, 0, 0]
     assert float((out[1:] - out[:-1]).abs().max()) > 0.1
 
@@ -77,8 +83,14 @@ def test_hard_cut_would_show(monkeypatch):
 def test_tiled_stylize_uses_whole_style_statistics(content_path, style_path):
     """A real tiled stylisation: right shape, finite, stylised, and no tile border stands out among
     the image's own column-to-column differences."""
-    kw = dict(size=96, iters=5, precision="bf16", scales=1, style_layers=("relu1_1", "relu2_1", "relu3_1"),
-              content_layers=("relu3_2",))
+    kw = dict(
+        size=96,
+        iters=5,
+        precision="bf16",
+        scales=1,
+        style_layers=("relu1_1", "relu2_1", "relu3_1"),
+        content_layers=("relu3_2",),
+    )
     res = stylize(content_path, style_path, tile=64, **kw)
     img = res.image[0]
     assert img.shape == (3, 72, 96) and torch.isfinite(img).all()
@@ -87,7 +99,9 @@ def test_tiled_stylize_uses_whole_style_statistics(content_path, style_path):
     content = load_image(content_path, 96).rgb[0]
     assert float((img - content).abs().mean()) > 0.01
     col = (img[:, :, 1:] - img[:, :, :-1]).abs().mean(dim=(0, 1))
-    edges = {x for _, _, x0, x1 in tile_boxes((72, 96), 64, 32) for x in (x0 - 1, x1 - 1) if 0 <= x < col.numel()}
+    edges = {
+        x for _, _, x0, x1 in tile_boxes((72, 96), 64, 32) for x in (x0 - 1, x1 - 1) if 0 <= x < col.numel()
+    }
     assert max(float(col[e]) for e in edges) <= 2.0 * float(torch.quantile(col, 0.9))
 
 

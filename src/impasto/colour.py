@@ -116,6 +116,12 @@ def match_colour(
 
 
 __all__ = [
-    "colour_stats", "combine_luminance", "grey", "luminance", "match_colour", "match_luminance",
-    "rgb_to_yiq", "yiq_to_rgb",
+    "colour_stats",
+    "combine_luminance",
+    "grey",
+    "luminance",
+    "match_colour",
+    "match_luminance",
+    "rgb_to_yiq",
+    "yiq_to_rgb",
 ]

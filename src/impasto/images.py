@@ -32,11 +32,24 @@ ACCEPTED = "JPEG, PNG, WebP, TIFF, BMP or GIF"
 
 #: Leading bytes of formats people send that impasto refuses, to name them in the message.
 _REFUSED_MAGIC = (
-    (0, b"%!PS", "PostScript/EPS"), (0, b"\xc5\xd0\xd3\xc6", "EPS"), (0, b"%PDF", "PDF"),
-    (4, b"ftypavif", "AVIF"), (4, b"ftypavis", "AVIF"), (4, b"ftypheic", "HEIC"), (4, b"ftypheix", "HEIC"),
-    (4, b"ftypmif1", "HEIF"), (4, b"ftypmsf1", "HEIF"), (0, b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
-    (0, b"\xffO\xffQ", "JPEG 2000"), (0, b"<?xml", "XML/SVG"), (0, b"<svg", "SVG"), (0, b"\x00\x00\x01\x00", "ICO"),
-    (0, b"icns", "ICNS"), (0, b"8BPS", "Photoshop PSD"), (0, b"DDS ", "DDS"), (0, b"qoif", "QOI"),
+    (0, b"%!PS", "PostScript/EPS"),
+    (0, b"\xc5\xd0\xd3\xc6", "EPS"),
+    (0, b"%PDF", "PDF"),
+    (4, b"ftypavif", "AVIF"),
+    (4, b"ftypavis", "AVIF"),
+    (4, b"ftypheic", "HEIC"),
+    (4, b"ftypheix", "HEIC"),
+    (4, b"ftypmif1", "HEIF"),
+    (4, b"ftypmsf1", "HEIF"),
+    (0, b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (0, b"\xffO\xffQ", "JPEG 2000"),
+    (0, b"<?xml", "XML/SVG"),
+    (0, b"<svg", "SVG"),
+    (0, b"\x00\x00\x01\x00", "ICO"),
+    (0, b"icns", "ICNS"),
+    (0, b"8BPS", "Photoshop PSD"),
+    (0, b"DDS ", "DDS"),
+    (0, b"qoif", "QOI"),
 )
 
 #: Output formats by file extension.
@@ -114,7 +127,7 @@ def open_image(path: str | os.PathLike, *, limit: int | None = None, what: str =
         raise ImageError(f"{what} '{p}' cannot be read: permission denied") from None
     except MemoryError:
         raise ImageError(f"{what} '{p}' needs more memory to decode than is available") from None
-    except Exception as exc:  # noqa: BLE001 - truncated or corrupt data: plugins raise OSError, SyntaxError,
+    except Exception as exc:
         # ValueError, struct.error, IndexError, EOFError, ZeroDivisionError ... on hostile bytes
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImageError(f"{what} '{p}' is truncated or corrupt: {detail}") from None
@@ -129,7 +142,7 @@ def _refused_kind(path: Path) -> str:
     except OSError:
         head = b""
     for offset, magic, name in _REFUSED_MAGIC:
-        if head[offset:offset + len(magic)] == magic:
+        if head[offset : offset + len(magic)] == magic:
             return f"{name} is not accepted (use {ACCEPTED})"
     return f"cannot identify image file (accepted: {ACCEPTED})"
 
@@ -138,8 +151,10 @@ def _png_has_zero_size(path: Path) -> bool:
     """Pillow refuses a PNG whose header says 0 pixels wide or high; tell that case apart."""
     with open(path, "rb") as fh:
         head = fh.read(24)
-    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and (
-        int.from_bytes(head[16:20], "big") == 0 or int.from_bytes(head[20:24], "big") == 0
+    return (
+        head[:8] == b"\x89PNG\r\n\x1a\n"
+        and head[12:16] == b"IHDR"
+        and (int.from_bytes(head[16:20], "big") == 0 or int.from_bytes(head[20:24], "big") == 0)
     )
 
 
@@ -155,7 +170,9 @@ def pil_to_picture(im: Image.Image) -> Picture:
         return Picture(rgb.contiguous(), None)
     if mode == "F":
         # a float TIFF may hold NaN or ±inf: black, white and black rather than NaN in every later sum
-        arr = np.clip(np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        arr = np.clip(
+            np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0
+        )
         return Picture(torch.from_numpy(np.repeat(arr[None], 3, axis=0))[None].contiguous(), None)
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -194,17 +211,25 @@ def load_image(
         return pil_to_picture(im)
     except ImageError:
         raise
-    except Exception as exc:  # noqa: BLE001 - an odd mode Pillow cannot convert or resize
+    except Exception as exc:
         raise ImageError(f"{what} '{path}' cannot be converted to RGB ({im.mode}): {exc}") from None
 
 
-def check_min_side(hw: tuple[int, int], need: int, what: str, *, why: str = "this pipeline", hint: str = "",
-                   field: str | None = None) -> None:
+def check_min_side(
+    hw: tuple[int, int],
+    need: int,
+    what: str,
+    *,
+    why: str = "this pipeline",
+    hint: str = "",
+    field: str | None = None,
+) -> None:
     """Refuse an image whose working size ``hw`` (height, width) has a side below ``need`` pixels, in one
     :class:`ImageError` line naming ``why`` (e.g. the VGG layer) and the upload ``field``."""
     if min(hw) < need:
-        raise ImageError(f"{what} is {hw[1]}x{hw[0]} px; {why} needs at least {need} px on each side{hint}",
-                         field=field)
+        raise ImageError(
+            f"{what} is {hw[1]}x{hw[0]} px; {why} needs at least {need} px on each side{hint}", field=field
+        )
 
 
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -223,7 +248,7 @@ def to_pil(image: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Imag
         if t.shape[0] != 1:
             raise ValueError(f"expected a single image, got a batch of {t.shape[0]}")
         t = t[0]
-    arr = (t.float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
+    arr = t.float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
     im = Image.fromarray(np.ascontiguousarray(arr), "RGB")
     if alpha is not None:
         a = alpha.detach().float()
@@ -292,7 +317,9 @@ def check_outputs(outputs, inputs=(), *, what: str = "output") -> None:
         if same is not None:
             raise ImageError(f"{what} '{o}' is one of the inputs ('{same}'); refusing to overwrite it")
         if k in seen:
-            raise ImageError(f"{what} '{o}' would be written twice (also as '{seen[k]}'); give distinct outputs")
+            raise ImageError(
+                f"{what} '{o}' would be written twice (also as '{seen[k]}'); give distinct outputs"
+            )
         seen[k] = o
 
 

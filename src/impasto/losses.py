@@ -57,7 +57,9 @@ def gram(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     return _Gram.apply(_flat(features), denom)
 
 
-def content_loss(features: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+def content_loss(
+    features: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean squared error between feature maps (Gatys et al. use a sum; the mean makes the weight
     independent of the image size).
 
@@ -71,7 +73,9 @@ def content_loss(features: torch.Tensor, target: torch.Tensor, weight: torch.Ten
     return (weight * (features.float() - target.float()) ** 2).mean()
 
 
-def style_loss(features: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def style_loss(
+    features: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean squared error between the Gram matrix of ``features`` and a target Gram matrix."""
     return F.mse_loss(gram(features, mask), target_gram.float())
 

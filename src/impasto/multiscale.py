@@ -40,7 +40,8 @@ def schedule(
         raise ConfigError(f"scales must be at least 1, got {scales}", field="scales")
     if start_size is not None and not (MIN_SIZE <= start_size <= size):
         raise ConfigError(
-            f"start-size must be between {MIN_SIZE} and the output size {size}, got {start_size}", field="start_size"
+            f"start-size must be between {MIN_SIZE} and the output size {size}, got {start_size}",
+            field="start_size",
         )
     if scales is None and start_size is None:
         if size <= AUTO_START:

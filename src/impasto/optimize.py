@@ -121,9 +121,14 @@ def optimize(
         nonlocal steps_done
         offset = steps_done
         opt = torch.optim.LBFGS(
-            [x], lr=1.0 if lr is None else lr, max_iter=budget, max_eval=budget * 2 + 10,
-            history_size=history_size or lbfgs_history(x.numel()), tolerance_grad=1e-12,
-            tolerance_change=1e-12, line_search_fn="strong_wolfe",
+            [x],
+            lr=1.0 if lr is None else lr,
+            max_iter=budget,
+            max_eval=budget * 2 + 10,
+            history_size=history_size or lbfgs_history(x.numel()),
+            tolerance_grad=1e-12,
+            tolerance_change=1e-12,
+            line_search_fn="strong_wolfe",
         )
         state = opt.state[x]
 

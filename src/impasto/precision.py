@@ -57,7 +57,9 @@ def cuda_bf16_is_fast(device: torch.device) -> bool:
 def check(precision: str) -> None:
     """A config's ``precision`` field: one of :data:`PRECISIONS`, else a ConfigError naming it."""
     if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}", field="precision")
+        raise ConfigError(
+            f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}", field="precision"
+        )
 
 
 def resolve(precision: str, device: torch.device | str) -> torch.dtype:
@@ -67,7 +69,9 @@ def resolve(precision: str, device: torch.device | str) -> torch.dtype:
     if precision != "auto":
         dtype = DTYPES[precision]
         if dtype == torch.bfloat16 and device.type == "mps" and not _mps_bf16_supported():
-            raise ConfigError("precision 'bf16' is not supported on this MPS device; use fp32", field="precision")
+            raise ConfigError(
+                "precision 'bf16' is not supported on this MPS device; use fp32", field="precision"
+            )
         return dtype
     if device.type == "cpu":
         return torch.bfloat16 if cpu_bf16_is_fast() else torch.float32
@@ -129,6 +133,13 @@ def default_threads() -> int:
 
 
 __all__ = [
-    "apply", "DTYPES", "PRECISIONS", "cpu_bf16_is_fast", "cuda_bf16_is_fast", "default_threads", "name", "resolve",
+    "DTYPES",
+    "PRECISIONS",
+    "apply",
+    "cpu_bf16_is_fast",
+    "cuda_bf16_is_fast",
+    "default_threads",
+    "name",
+    "resolve",
     "use_channels_last",
 ]

@@ -105,17 +105,24 @@ class ReconstructResult:
     cells: list[Cell]
     interrupted: bool = False
 
-    def figure(self, *, title: str | None = None, font_size: int = 15, with_original: bool = True) -> Image.Image:
+    def figure(
+        self, *, title: str | None = None, font_size: int = 15, with_original: bool = True
+    ) -> Image.Image:
         """One labelled row: the original (optional), then every cell (blank if never run)."""
         images = [c.image for c in self.cells]
-        labels = [c.label + (" (stopped)" if c.interrupted else "") if c.image is not None else f"{c.label} (not run)"
-                  for c in self.cells]
+        labels = [
+            c.label + (" (stopped)" if c.interrupted else "")
+            if c.image is not None
+            else f"{c.label} (not run)"
+            for c in self.cells
+        ]
         if with_original:
             images.insert(0, self.original)
             labels.insert(0, "original")
         h, w = self.original.shape[-2:]
-        return labelled_grid([images], col_labels=labels, cell_size=(int(w), int(h)), title=title,
-                             font_size=font_size)
+        return labelled_grid(
+            [images], col_labels=labels, cell_size=(int(w), int(h)), title=title, font_size=font_size
+        )
 
 
 def reconstruct(
@@ -149,8 +156,15 @@ def reconstruct(
     for i, cell in enumerate(cells):
         loss_fn = _loss_fn(vgg, targets, cell.layers, config.kind)
         stage = f"cell {i + 1}/{len(cells)} ({cell.label})"
-        result = optimize(start, loss_fn, iters=config.iters, optimizer=config.optimizer, lr=config.lr,
-                          callback=callback, stage=stage)
+        result = optimize(
+            start,
+            loss_fn,
+            iters=config.iters,
+            optimizer=config.optimizer,
+            lr=config.lr,
+            callback=callback,
+            stage=stage,
+        )
         cell.image, cell.history, cell.interrupted = result.image.cpu(), result.history, result.interrupted
         if result.interrupted:
             interrupted = True
@@ -171,4 +185,11 @@ def _loss_fn(vgg, targets, layers, kind: str):
     return loss_fn
 
 
-__all__ = ["CONTENT_LAYERS", "STYLE_LAYERS", "ReconstructConfig", "ReconstructResult", "cumulative", "reconstruct"]
+__all__ = [
+    "CONTENT_LAYERS",
+    "STYLE_LAYERS",
+    "ReconstructConfig",
+    "ReconstructResult",
+    "cumulative",
+    "reconstruct",
+]

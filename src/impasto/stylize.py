@@ -96,7 +96,9 @@ class StylizeConfig:
         _check_range("iters", self.iters, 1, 100_000, integer=True)
         for name in ("content_weight", "style_weight"):
             if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
-                raise ConfigError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}", field=name)
+                raise ConfigError(
+                    f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}", field=name
+                )
         if not (self.tv_weight >= 0 and math.isfinite(self.tv_weight)):
             raise ConfigError(f"tv-weight must be zero or positive, got {self.tv_weight}", field="tv_weight")
         _check_range("style_scale", self.style_scale, 0.05, 8.0)
@@ -106,7 +108,9 @@ class StylizeConfig:
                 field="style_scale",
             )
         if self.optimizer not in ("lbfgs", "adam"):
-            raise ConfigError(f"optimizer must be 'lbfgs' or 'adam', got {self.optimizer!r}", field="optimizer")
+            raise ConfigError(
+                f"optimizer must be 'lbfgs' or 'adam', got {self.optimizer!r}", field="optimizer"
+            )
         if self.lr is not None and not (self.lr > 0):
             raise ConfigError(f"lr must be positive, got {self.lr}", field="lr")
         if self.pool not in ("max", "avg"):
@@ -115,10 +119,16 @@ class StylizeConfig:
             raise ConfigError("at least one content layer and one style layer are needed", field="layers")
         check_layers(self.content_layers, field="content_layers")
         check_layers(self.style_layers, field="style_layers")
-        _check_weights("content_layer_weights", self.content_layer_weights, len(self.content_layers), "content layers")
-        _check_weights("style_layer_weights", self.style_layer_weights, len(self.style_layers), "style layers")
+        _check_weights(
+            "content_layer_weights", self.content_layer_weights, len(self.content_layers), "content layers"
+        )
+        _check_weights(
+            "style_layer_weights", self.style_layer_weights, len(self.style_layers), "style layers"
+        )
         if self.style_blend_weights is not None:
-            _check_weights("style_blend_weights", self.style_blend_weights, None, "style images", zero_ok=True)
+            _check_weights(
+                "style_blend_weights", self.style_blend_weights, None, "style images", zero_ok=True
+            )
             if not sum(self.style_blend_weights) > 0:
                 raise ConfigError("style blend weights must not all be zero", field="style_blend_weights")
         if self.preserve_color not in PRESERVE_COLOR:
@@ -140,7 +150,9 @@ class StylizeConfig:
 
     def sizes(self) -> list[int]:
         """The coarse-to-fine schedule this config runs (one entry for a single-scale run)."""
-        return multiscale.schedule(self.size, scales=self.scales, start_size=self.start_size, factor=self.scale_factor)
+        return multiscale.schedule(
+            self.size, scales=self.scales, start_size=self.start_size, factor=self.scale_factor
+        )
 
 
 def _check_range(name: str, value, lo, hi, *, integer: bool = False) -> None:
@@ -186,7 +198,9 @@ class StyleTarget:
 def check_device(name: str) -> None:
     """Syntax of a device name (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``); whether it exists is
     :func:`resolve_device`'s business, at run time."""
-    if not isinstance(name, str) or (name not in ("auto", "cpu", "cuda", "mps") and not name.startswith("cuda:")):
+    if not isinstance(name, str) or (
+        name not in ("auto", "cpu", "cuda", "mps") and not name.startswith("cuda:")
+    ):
         raise ConfigError(f"device must be auto, cpu, cuda or mps, got {name!r}", field="device")
 
 
@@ -212,8 +226,9 @@ def feature_extractor(
     return vgg.to(device or torch.device("cpu"))
 
 
-def as_picture(image: ImageInput, size: int | None, *, what: str, layers: Sequence[str] = (),
-               field: str | None = None) -> Picture:
+def as_picture(
+    image: ImageInput, size: int | None, *, what: str, layers: Sequence[str] = (), field: str | None = None
+) -> Picture:
     """A path, Picture or tensor as a Picture whose longest side is ``size``; with ``layers``, refused
     (one line naming ``field``) when narrower than those VGG layers need (:func:`check_layer_size`)."""
     if isinstance(image, Picture):
@@ -228,21 +243,35 @@ def as_picture(image: ImageInput, size: int | None, *, what: str, layers: Sequen
     return pic
 
 
-def check_layer_size(hw: tuple[int, int], layers: Sequence[str], what: str, *, field: str | None = None,
-                     at: str = "") -> None:
+def check_layer_size(
+    hw: tuple[int, int], layers: Sequence[str], what: str, *, field: str | None = None, at: str = ""
+) -> None:
     """An image of working size ``hw`` must be at least the deepest layer's stride on each side."""
-    check_min_side(hw, min_side(layers), f"{what}{at}", why=f"layer '{deepest(layers)}'", field=field,
-                   hint=" (use a larger size, or a less elongated image)")
+    check_min_side(
+        hw,
+        min_side(layers),
+        f"{what}{at}",
+        why=f"layer '{deepest(layers)}'",
+        field=field,
+        hint=" (use a larger size, or a less elongated image)",
+    )
 
 
-def check_sizes(config: StylizeConfig, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]]) -> None:
+def check_sizes(
+    config: StylizeConfig, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]]
+) -> None:
     """Refuse, before any work, inputs that the first (smallest) scale would make narrower than the VGG
     layers need. Sizes as given (the files'); the same resizing as :func:`stylize` is applied here."""
     layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
     first = config.sizes()[0]
     at = f" at the {'first scale' if len(config.sizes()) > 1 else 'output size'} ({first} px)"
-    check_layer_size(fit_longest(fit_longest(content_hw, config.size), first), layers, "content image",
-                     field="content", at=at)
+    check_layer_size(
+        fit_longest(fit_longest(content_hw, config.size), first),
+        layers,
+        "content image",
+        field="content",
+        at=at,
+    )
     style_size = max(16, round(config.size * config.style_scale))
     for i, hw in enumerate(style_hws):
         hw = fit_longest(fit_longest(hw, style_size), max(16, round(first * config.style_scale)))
@@ -273,9 +302,13 @@ def style_targets(
     """
     weights = list(weights) if weights is not None else [1.0] * len(styles)
     if len(weights) != len(styles):
-        raise ConfigError(f"{len(weights)} blend weights given for {len(styles)} style images", field="style_blend_weights")
+        raise ConfigError(
+            f"{len(weights)} blend weights given for {len(styles)} style images", field="style_blend_weights"
+        )
     if masks is not None and len(masks) != len(styles):
-        raise ConfigError(f"{len(masks)} masks given for {len(styles)} style images; give one mask per style", field="mask")
+        raise ConfigError(
+            f"{len(masks)} masks given for {len(styles)} style images; give one mask per style", field="mask"
+        )
     per_style = []
     with torch.no_grad():
         for s in styles:
@@ -302,7 +335,10 @@ def with_faces(targets: Sequence[StyleTarget], region: torch.Tensor, face_style:
     alone would push its few pixels harder, not softer, since a masked Gram is normalised by its mass).
     """
     weight = 1 - region * (1 - math.sqrt(face_style))
-    return [StyleTarget(t.grams, t.weight, weight if t.mask is None else t.mask.to(weight.device) * weight) for t in targets]
+    return [
+        StyleTarget(t.grams, t.weight, weight if t.mask is None else t.mask.to(weight.device) * weight)
+        for t in targets
+    ]
 
 
 @dataclass
@@ -350,7 +386,9 @@ def make_loss(
     Masks of the targets are resized to each layer's feature map, as is ``content_weight_map``
     ((1, 1, H, W), the content loss's weight per position; None: uniform).
     """
-    c_weights = dict(zip(config.content_layers, config.content_layer_weights or [1.0] * len(config.content_layers)))
+    c_weights = dict(
+        zip(config.content_layers, config.content_layer_weights or [1.0] * len(config.content_layers))
+    )
     s_weights = dict(zip(config.style_layers, config.style_layer_weights or [1.0] * len(config.style_layers)))
     if content_features is None and content_image is not None:
         with torch.no_grad():
@@ -359,9 +397,12 @@ def make_loss(
     all_layers = tuple(dict.fromkeys(tuple(content_features) + config.style_layers))
     normalize = config.normalize_gradients
     mask_cache: dict[tuple[int, tuple[int, int]], torch.Tensor] = {}
-    content_maps = {layer: None if content_weight_map is None  # each content layer's weights, resized once
-                    else fit_mask(content_weight_map, tuple(t.shape[-2:]), clamp=False)
-                    for layer, t in content_features.items()}
+    content_maps = {
+        layer: None
+        if content_weight_map is None  # each content layer's weights, resized once
+        else fit_mask(content_weight_map, tuple(t.shape[-2:]), clamp=False)
+        for layer, t in content_features.items()
+    }
 
     def layer_mask(i: int, target: StyleTarget, hw: tuple[int, int]) -> torch.Tensor | None:
         if target.mask is None:
@@ -378,8 +419,12 @@ def make_loss(
         content = zero
         for layer, target in content_features.items():
             w = config.content_weight * c_weights[layer]
-            term = _term(feats[layer], w, normalize,
-                         lambda f, t=target, m=content_maps[layer]: losses.content_loss(f, t, m))
+            term = _term(
+                feats[layer],
+                w,
+                normalize,
+                lambda f, t=target, m=content_maps[layer]: losses.content_loss(f, t, m),
+            )
             parts[f"content.{layer}"] = term
             content = content + term
         style = zero
@@ -391,7 +436,9 @@ def make_loss(
                     continue
                 mask = layer_mask(i, target, tuple(f.shape[-2:]))
                 w = config.style_weight * s_weights[layer] * target.weight
-                term = _term(f, w, normalize, lambda g, t=target.grams[layer], m=mask: losses.style_loss(g, t, m))
+                term = _term(
+                    f, w, normalize, lambda g, t=target.grams[layer], m=mask: losses.style_loss(g, t, m)
+                )
                 layer_total = layer_total + term
             parts[f"style.{layer}"] = layer_total
             style = style + layer_total
@@ -438,12 +485,16 @@ def stylize(
 
     content_pic = as_picture(content, config.size, what="content image")
     style_size = max(16, round(config.size * config.style_scale))
-    style_full = [as_picture(s, style_size, what=f"style image {i + 1}" if len(styles) > 1 else "style image").rgb
-                  for i, s in enumerate(styles)]
-    check_sizes(config, content_pic.size, [tuple(st.shape[-2:]) for st in style_full])
-    mask_full = None if masks is None else [
-        load_mask(m, content_pic.size, what=f"mask {i + 1}") for i, m in enumerate(masks)
+    style_full = [
+        as_picture(s, style_size, what=f"style image {i + 1}" if len(styles) > 1 else "style image").rgb
+        for i, s in enumerate(styles)
     ]
+    check_sizes(config, content_pic.size, [tuple(st.shape[-2:]) for st in style_full])
+    mask_full = (
+        None
+        if masks is None
+        else [load_mask(m, content_pic.size, what=f"mask {i + 1}") for i, m in enumerate(masks)]
+    )
     region = None if config.tile is not None else faces.face_region(content_pic.rgb, config.faces, face_mask)
     content_rgb, style_full = prepare_colour(config.preserve_color, content_pic.rgb, style_full)
     shareable = cache is not None and mask_full is None and config.preserve_color == "none"
@@ -455,7 +506,9 @@ def stylize(
     for i, size in enumerate(sizes):
         hw = fit_longest(content_pic.size, size)
         c = resize(content_rgb, hw).to(device)
-        s_hw = [fit_longest(tuple(s.shape[-2:]), max(16, round(size * config.style_scale))) for s in style_full]
+        s_hw = [
+            fit_longest(tuple(s.shape[-2:]), max(16, round(size * config.style_scale))) for s in style_full
+        ]
         s = [resize(st, shw).to(device) for st, shw in zip(style_full, s_hw, strict=True)]
         m = None if mask_full is None else [resize(mk, hw).to(device) for mk in mask_full]
         key = (size, tuple(s_hw), str(device))
@@ -478,12 +531,29 @@ def stylize(
         else:
             init = resize(image, hw).to(device)
         if tiled:
-            result = optimize_tiled(init, c, lambda crop, t=targets: make_loss(vgg, config, crop, t), tile=config.tile,
-                                    iters=config.iters, optimizer=config.optimizer, lr=config.lr, callback=callback,
-                                    stage=multiscale.stage_label(i, sizes), escalate=escalate)
+            result = optimize_tiled(
+                init,
+                c,
+                lambda crop, t=targets: make_loss(vgg, config, crop, t),
+                tile=config.tile,
+                iters=config.iters,
+                optimizer=config.optimizer,
+                lr=config.lr,
+                callback=callback,
+                stage=multiscale.stage_label(i, sizes),
+                escalate=escalate,
+            )
         else:
-            result = optimize(init, loss_fn, iters=config.iters, optimizer=config.optimizer, lr=config.lr,
-                              callback=callback, stage=multiscale.stage_label(i, sizes), escalate=escalate)
+            result = optimize(
+                init,
+                loss_fn,
+                iters=config.iters,
+                optimizer=config.optimizer,
+                lr=config.lr,
+                callback=callback,
+                stage=multiscale.stage_label(i, sizes),
+                escalate=escalate,
+            )
         image, interrupted = result.image, result.interrupted
         history += result.history
         if interrupted:
@@ -498,10 +568,13 @@ def _check_counts(config: StylizeConfig, styles: list, masks) -> None:
     n = len(styles)
     if config.style_blend_weights is not None and len(config.style_blend_weights) != n:
         raise ConfigError(
-            f"{len(config.style_blend_weights)} blend weights given for {n} style images", field="style_blend_weights"
+            f"{len(config.style_blend_weights)} blend weights given for {n} style images",
+            field="style_blend_weights",
         )
     if masks is not None and len(masks) != n:
-        raise ConfigError(f"{len(masks)} masks given for {n} style images; give one mask per style", field="mask")
+        raise ConfigError(
+            f"{len(masks)} masks given for {n} style images; give one mask per style", field="mask"
+        )
 
 
 def prepare_colour(mode: str, content: torch.Tensor, styles: list[torch.Tensor]):

@@ -30,7 +30,7 @@ from . import losses
 from .errors import ConfigError
 from .figures import labelled_grid
 from .optimize import Callback, optimize
-from .reconstruct import Cell, STYLE_LAYERS, cumulative, set_label
+from .reconstruct import STYLE_LAYERS, Cell, cumulative, set_label
 from .stylize import ImageInput, as_picture, feature_extractor, resolve_device
 from .texture import MAX_SIDE, MIN_SIDE, check_common, check_int, check_layer_set, check_positive, noise
 
@@ -118,8 +118,14 @@ class SweepResult:
         """The labelled sheet: rows of layer sets, columns of ratios; unfinished cells blank."""
         h, w = self.content.shape[-2:]
         grid = [[c.image for c in row] for row in self.cells]
-        return labelled_grid(grid, row_labels=self.row_labels, col_labels=self.col_labels,
-                             cell_size=(int(w), int(h)), title=title, font_size=font_size)
+        return labelled_grid(
+            grid,
+            row_labels=self.row_labels,
+            col_labels=self.col_labels,
+            cell_size=(int(w), int(h)),
+            title=title,
+            font_size=font_size,
+        )
 
 
 def sweep(
@@ -143,14 +149,18 @@ def sweep(
     every = style_layers + (config.content_layer,)  # the cells start from an image of the content's size
     c = as_picture(content, config.size, what="content image", layers=every).rgb.to(device)
     s = as_picture(style, config.size, what="style image", layers=style_layers).rgb.to(device)
-    vgg = feature_extractor(style_layers + (config.content_layer,), pool=config.pool, weights=weights,
-                            device=device)
+    vgg = feature_extractor(
+        style_layers + (config.content_layer,), pool=config.pool, weights=weights, device=device
+    )
     with torch.no_grad():  # every target once, for all cells
         content_target = vgg(c, (config.content_layer,))[config.content_layer]
         grams = {k: losses.gram(v) for k, v in vgg(s, style_layers).items()}
     start = noise(c.shape, seed=config.seed, device=device) if config.init == "noise" else c.clone()
 
-    cells = [[Cell(f"{set_label(layers)}, ratio {format_ratio(r)}", layers) for r in config.ratios] for layers in sets]
+    cells = [
+        [Cell(f"{set_label(layers)}, ratio {format_ratio(r)}", layers) for r in config.ratios]
+        for layers in sets
+    ]
     n = len(sets) * len(config.ratios)
     interrupted = False
     k = 0
@@ -158,9 +168,20 @@ def sweep(
         for cell, ratio in zip(row, config.ratios):
             k += 1
             loss_fn = _gatys_loss_fn(vgg, config.content_layer, content_target, grams, cell.layers, ratio)
-            result = optimize(start, loss_fn, iters=config.iters, optimizer=config.optimizer, lr=config.lr,
-                              callback=callback, stage=f"cell {k}/{n} ({cell.label})")
-            cell.image, cell.history, cell.interrupted = result.image.cpu(), result.history, result.interrupted
+            result = optimize(
+                start,
+                loss_fn,
+                iters=config.iters,
+                optimizer=config.optimizer,
+                lr=config.lr,
+                callback=callback,
+                stage=f"cell {k}/{n} ({cell.label})",
+            )
+            cell.image, cell.history, cell.interrupted = (
+                result.image.cpu(),
+                result.history,
+                result.interrupted,
+            )
             if result.interrupted:
                 interrupted = True
                 break

@@ -107,14 +107,16 @@ def parse_size(text: str) -> tuple[int, int]:
     """
     m = _SIZE.match(str(text))
     if not m:
-        raise ConfigError(f"size must be WIDTHxHEIGHT (e.g. 512x256) or one number for a square, got {text!r}",
-                          field="size")
+        raise ConfigError(
+            f"size must be WIDTHxHEIGHT (e.g. 512x256) or one number for a square, got {text!r}", field="size"
+        )
     w = int(m.group(1))
     h = int(m.group(2)) if m.group(2) is not None else w
     for name, value in (("width", w), ("height", h)):
         if not MIN_SIDE <= value <= MAX_SIDE:
-            raise ConfigError(f"size {text!r}: {name} must be between {MIN_SIDE} and {MAX_SIDE}, got {value}",
-                              field="size")
+            raise ConfigError(
+                f"size {text!r}: {name} must be between {MIN_SIDE} and {MAX_SIDE}, got {value}", field="size"
+            )
     return w, h
 
 
@@ -197,8 +199,9 @@ def synthesize_texture(
     """
     config = replace(config or TextureConfig(), **overrides)
     device = resolve_device(config.device)
-    source = as_picture(style, config.style_size, what="style image", layers=config.style_layers,
-                        field="style").rgb.to(device)
+    source = as_picture(
+        style, config.style_size, what="style image", layers=config.style_layers, field="style"
+    ).rgb.to(device)
     shape = (1, 3, config.height, config.width)
     check_layer_size(shape[-2:], config.style_layers, "output", field="size")
     if str(config.init) == "noise":
@@ -210,26 +213,43 @@ def synthesize_texture(
     # Targets come from the source with ordinary zero padding: it is not periodic itself.
     targets = gram_targets(vgg, source, config.style_layers)
     if config.tileable:
-        vgg = VGG19(load_cached(weights), pool=config.pool, last_layer=deepest(config.style_layers),
-                    padding_mode="circular").to(device)
+        vgg = VGG19(
+            load_cached(weights),
+            pool=config.pool,
+            last_layer=deepest(config.style_layers),
+            padding_mode="circular",
+        ).to(device)
 
     def loss_fn(x: torch.Tensor):
         feats = vgg(x, config.style_layers)
-        parts = {f"style.{k}": losses.style_loss(feats[k], g) * config.style_weight for k, g in targets.items()}
+        parts = {
+            f"style.{k}": losses.style_loss(feats[k], g) * config.style_weight for k, g in targets.items()
+        }
         total = sum(parts.values())
         return total, {"style": total, **parts}
 
-    result = optimize(init, loss_fn, iters=config.iters, optimizer=config.optimizer, lr=config.lr, callback=callback)
+    result = optimize(
+        init, loss_fn, iters=config.iters, optimizer=config.optimizer, lr=config.lr, callback=callback
+    )
     return TextureResult(result.image.cpu(), result.history, result.interrupted)
 
 
-def style_loss_of(image: torch.Tensor, style: ImageInput, config: TextureConfig | None = None,
-                  *, weights: str | os.PathLike | None = None) -> Mapping[str, float]:
+def style_loss_of(
+    image: torch.Tensor,
+    style: ImageInput,
+    config: TextureConfig | None = None,
+    *,
+    weights: str | os.PathLike | None = None,
+) -> Mapping[str, float]:
     """The per-layer style loss of ``image`` against ``style`` under ``config`` (for checks and tests)."""
     config = config or TextureConfig()
     source = as_picture(style, config.style_size, what="style image").rgb
-    vgg = VGG19(load_cached(weights), pool=config.pool, last_layer=deepest(config.style_layers),
-                padding_mode="circular" if config.tileable else "zeros")
+    vgg = VGG19(
+        load_cached(weights),
+        pool=config.pool,
+        last_layer=deepest(config.style_layers),
+        padding_mode="circular" if config.tileable else "zeros",
+    )
     plain = VGG19(load_cached(weights), pool=config.pool, last_layer=deepest(config.style_layers))
     targets = gram_targets(plain, source, config.style_layers)
     with torch.no_grad():

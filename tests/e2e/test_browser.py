@@ -13,10 +13,10 @@ import pytest
 if os.environ.get("E2E") != "1":
     pytest.skip("browser test: run `make e2e` (E2E=1)", allow_module_level=True)
 
-from PIL import Image  # noqa: E402
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from PIL import Image
+from playwright.sync_api import expect, sync_playwright
 
-from service.conftest import EXAMPLES, ROOT, Server  # noqa: E402
+from service.conftest import EXAMPLES, ROOT, Server
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTEFACTS = ROOT / "out" / "e2e"
@@ -37,7 +37,11 @@ def page(tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh --user-data-dir
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=FLAGS, accept_downloads=True,
+            str(profile),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            accept_downloads=True,
             viewport={"width": 1280, "height": 900},
         )
         page = context.new_page()
@@ -45,7 +49,10 @@ def page(tmp_path_factory):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         failed: list[str] = []  # which requests a "Failed to load resource" line was about
-        page.on("response", lambda r: failed.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 400 else None)
+        page.on(
+            "response",
+            lambda r: failed.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 400 else None,
+        )
         yield page
         context.close()
         # The deliberate bad submission at the end logs its 422 response; nothing else may fail.
@@ -75,7 +82,9 @@ def test_upload_submit_watch_progress_download(server, page, tmp_path):
     page.set_input_files("#content-input", str(photo))
     expect(page.locator("#drop-hint")).to_contain_text("photo.jpg")
     page.click('.gallery-item[data-name="gallery:starry_night.jpg"]')
-    expect(page.locator('.gallery-item[data-name="gallery:starry_night.jpg"]')).to_have_attribute("aria-selected", "true")
+    expect(page.locator('.gallery-item[data-name="gallery:starry_night.jpg"]')).to_have_attribute(
+        "aria-selected", "true"
+    )
     page.fill("input[name=size]", "96")
     page.fill("input[name=iters]", "40")
     page.select_option("select[name=preserve_color]", "none")
@@ -83,7 +92,9 @@ def test_upload_submit_watch_progress_download(server, page, tmp_path):
 
     # Live progress: the bar moves and a preview appears while the job runs.
     expect(page.locator("#job-panel")).to_be_visible()
-    page.wait_for_function("document.querySelector('#progress-text').textContent.includes('step')", timeout=120_000)
+    page.wait_for_function(
+        "document.querySelector('#progress-text').textContent.includes('step')", timeout=120_000
+    )
     expect(page.locator("#preview-img")).to_be_visible(timeout=120_000)
     page.screenshot(path=str(ARTEFACTS / "progress.png"), full_page=True)
 
@@ -115,8 +126,9 @@ def test_login_with_a_key_is_a_post_and_an_httponly_session(tmp_path_factory, pa
     import httpx
 
     key = "e2e key for the browser"
-    s = Server(tmp_path_factory.mktemp("e2e-key") / "data", "--gallery", str(EXAMPLES), "--threads", "1",
-               api_key=key).start()
+    s = Server(
+        tmp_path_factory.mktemp("e2e-key") / "data", "--gallery", str(EXAMPLES), "--threads", "1", api_key=key
+    ).start()
     # Cookies are per host, not per port: this server's session cookie replaces the shared server's, so
     # the shared server's session (which owns the jobs the other tests made) is put back afterwards.
     saved = page.context.cookies()
@@ -140,12 +152,16 @@ def test_login_with_a_key_is_a_post_and_an_httponly_session(tmp_path_factory, pa
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         expect(tab.locator("#logout")).to_be_visible()
         # The page's own fetch POST carries its Origin and is accepted (a 422 for the empty form, not 403).
-        status = tab.evaluate("async () => (await fetch('/v1/jobs', {method: 'POST', body: new FormData()})).status")
+        status = tab.evaluate(
+            "async () => (await fetch('/v1/jobs', {method: 'POST', body: new FormData()})).status"
+        )
         assert status == 422
         tab.click("#logout button")
         expect(tab.locator("input[name=api_key]")).to_be_visible()
         replay = httpx.get(f"{s.url}/v1/jobs", headers={"Cookie": f"impasto_session={cookie['value']}"})
-        assert replay.status_code == 401  # the logged-out token is dead on the server, not just in the browser
+        assert (
+            replay.status_code == 401
+        )  # the logged-out token is dead on the server, not just in the browser
         assert [e for e in errors if "status of 401" not in e and "status of 422" not in e] == [], errors
     finally:
         tab.close()

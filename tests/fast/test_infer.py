@@ -31,8 +31,14 @@ def test_strength_zero_returns_the_content(tiny_model):
 
 def test_blend_weight_one_zero_equals_single_style(tiny_model):
     x = torch.rand(1, 3, 32, 32)
-    assert torch.equal(stylize_fast(x, model=str(tiny_model), style="0:0,2:1"), stylize_fast(x, model=str(tiny_model), style="2"))
-    assert torch.equal(stylize_fast(x, model=str(tiny_model), style="gamma"), stylize_fast(x, model=str(tiny_model), style="2"))
+    assert torch.equal(
+        stylize_fast(x, model=str(tiny_model), style="0:0,2:1"),
+        stylize_fast(x, model=str(tiny_model), style="2"),
+    )
+    assert torch.equal(
+        stylize_fast(x, model=str(tiny_model), style="gamma"),
+        stylize_fast(x, model=str(tiny_model), style="2"),
+    )
 
 
 def test_style_specs():
@@ -48,7 +54,13 @@ def test_style_specs():
 
 
 def test_config_validation():
-    for field, value in (("strength", 1.5), ("strength", -0.1), ("size", 8), ("device", "gpu"), ("model", "")):
+    for field, value in (
+        ("strength", 1.5),
+        ("strength", -0.1),
+        ("size", 8),
+        ("device", "gpu"),
+        ("model", ""),
+    ):
         with pytest.raises(ConfigError) as err:
             FastConfig(**{field: value})
         assert err.value.field == field
@@ -69,7 +81,9 @@ def test_not_a_model_and_other_versions(tmp_path, tiny_net):
     from safetensors.torch import save
 
     meta = {"format": "impasto-fast", "version": 99}
-    (tmp_path / "future.safetensors").write_bytes(save({"x": torch.zeros(1)}, metadata={"impasto": json.dumps(meta)}))
+    (tmp_path / "future.safetensors").write_bytes(
+        save({"x": torch.zeros(1)}, metadata={"impasto": json.dumps(meta)})
+    )
     with pytest.raises(ModelError, match="version 99"):
         read_metadata(tmp_path / "future.safetensors")
 

@@ -61,7 +61,10 @@ def _instance_norm_reference(net: TransformerNet):
 
     def forward(self, x, style):
         w = style.to(self.gamma.dtype)
-        return F.instance_norm(x, eps=self.eps) * (w @ self.gamma)[:, :, None, None] + (w @ self.beta)[:, :, None, None]
+        return (
+            F.instance_norm(x, eps=self.eps) * (w @ self.gamma)[:, :, None, None]
+            + (w @ self.beta)[:, :, None, None]
+        )
 
     return forward
 

@@ -6,8 +6,8 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from impasto.fast import load  # noqa: E402
-from impasto.fast.onnx import run_onnx  # noqa: E402
+from impasto.fast import load
+from impasto.fast.onnx import run_onnx
 
 
 def test_onnx_runtime_matches_pytorch(tmp_path, tiny_model, run_cli):
@@ -16,7 +16,10 @@ def test_onnx_runtime_matches_pytorch(tmp_path, tiny_model, run_cli):
     assert code == 0, err
     assert "ONNX Runtime matches PyTorch" in err
     net = load(str(tiny_model)).net
-    for shape, style in (((1, 3, 36, 52), torch.tensor([0.0, 1.0, 0.0])), ((2, 3, 33, 47), torch.tensor([0.3, 0.0, 0.7]))):
+    for shape, style in (
+        ((1, 3, 36, 52), torch.tensor([0.0, 1.0, 0.0])),
+        ((2, 3, 33, 47), torch.tensor([0.3, 0.0, 0.7])),
+    ):
         x = torch.rand(*shape)
         with torch.no_grad():
             expected = net(x, style)

@@ -5,8 +5,8 @@ import pytest
 
 pytest.importorskip("cv2")
 
-from impasto.errors import ConfigError  # noqa: E402
-from impasto.fast.temporal import TemporalBlender, check_weight  # noqa: E402
+from impasto.errors import ConfigError
+from impasto.fast.temporal import TemporalBlender, check_weight
 
 
 def scene(h=120, w=200, seed=0) -> np.ndarray:
@@ -59,7 +59,7 @@ def test_moving_camera_is_motion_compensated():
     for t in range(8):
         window = big[:, 3 * t : 3 * t + 200]
         frame = to_u8(window)
-        clean = (1 - frame.astype(np.float32) / 255)
+        clean = 1 - frame.astype(np.float32) / 255
         s = np.clip(clean + rng.normal(0, 0.02, clean.shape), 0, 1).astype(np.float32)
         out = blender(frame, s)
         inner = (slice(10, -10), slice(10, -10))

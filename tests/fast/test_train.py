@@ -18,8 +18,20 @@ PHOTOS = [EXAMPLES / n for n in ("tubingen.jpg", "golden_gate.jpg", "hoovertower
 
 
 def tiny_config(tmp_path, **kw) -> TrainConfig:
-    base = dict(styles=STYLES, data=(str(tmp_path),), output=str(tmp_path / "m.safetensors"), width=4, blocks=1,
-                crop=32, batch=2, style_size=48, steps=3, checkpoint_every=2, preview_every=1000, bf16=False)
+    base = dict(
+        styles=STYLES,
+        data=(str(tmp_path),),
+        output=str(tmp_path / "m.safetensors"),
+        width=4,
+        blocks=1,
+        crop=32,
+        batch=2,
+        style_size=48,
+        steps=3,
+        checkpoint_every=2,
+        preview_every=1000,
+        bf16=False,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -47,8 +59,10 @@ def test_one_step_lowers_the_loss(tmp_path, photos, vgg_weights):
 
 
 def test_resume_continues_the_same_run(tmp_path, photos, vgg_weights):
-    straight = train(tiny_config(tmp_path / "a", output=str(tmp_path / "a.safetensors"), data=("unused",)),
-                     data_images=photos)
+    straight = train(
+        tiny_config(tmp_path / "a", output=str(tmp_path / "a.safetensors"), data=("unused",)),
+        data_images=photos,
+    )
     assert straight.steps == 3
     # The same run, stopped after 2 steps (as if killed right after a checkpoint), then resumed.
     cfg_b = tiny_config(tmp_path, output=str(tmp_path / "b.safetensors"), data=("unused",))
@@ -90,11 +104,21 @@ def test_resume_refuses_a_different_run(tmp_path, photos, vgg_weights):
 def test_add_style_trains_only_the_new_normalisation(tmp_path, photos, vgg_weights):
     base = train(tiny_config(tmp_path, steps=1, data=("unused",)), data_images=photos)
     base_net, _ = load_model(base.model)
-    cfg = tiny_config(tmp_path, styles=(str(EXAMPLES / "shipwreck.jpg"),), output=str(tmp_path / "plus.safetensors"),
-                      steps=2, add_style_to=str(base.model), data=("unused",))
+    cfg = tiny_config(
+        tmp_path,
+        styles=(str(EXAMPLES / "shipwreck.jpg"),),
+        output=str(tmp_path / "plus.safetensors"),
+        steps=2,
+        add_style_to=str(base.model),
+        data=("unused",),
+    )
     plus = train(cfg, data_images=photos)
     net, meta = load_model(plus.model)
-    assert net.n_styles == 3 and [s["name"] for s in meta["styles"]] == ["starry_night", "the_scream", "shipwreck"]
+    assert net.n_styles == 3 and [s["name"] for s in meta["styles"]] == [
+        "starry_night",
+        "the_scream",
+        "shipwreck",
+    ]
     old = base_net.state_dict()
     for name, p in net.state_dict().items():
         if name.endswith((".gamma", ".beta")):

@@ -38,7 +38,9 @@ def make_video(path, frames=6, size=(48, 64), fps=12, audio=True):
 def test_round_trip_keeps_frames_size_and_audio(tmp_path, tiny_model):
     src = make_video(tmp_path / "in.mp4")
     events = []
-    result = stylize_video(src, tmp_path / "out.mp4", model=str(tiny_model), style="1", callback=events.append)
+    result = stylize_video(
+        src, tmp_path / "out.mp4", model=str(tiny_model), style="1", callback=events.append
+    )
     frames, size, has_audio = probe(tmp_path / "out.mp4")
     n, change = frame_change(tmp_path / "out.mp4")
     assert result.frames == n == 6
@@ -126,7 +128,9 @@ def test_phase_alignment_makes_a_pan_shift_the_rendering(tiny_model):
     def drift(blender):
         outs = [stylize_frame(model, f, style, precision="fp32", blender=blender)[0].numpy() for f in frames]
         # pixel (i, j) of frame t is pixel (i, j + 1) of frame t - 1
-        return np.mean([np.abs(b[:, 12:-12, 12:-13] - a[:, 12:-12, 13:-12]).mean() for a, b in zip(outs, outs[1:])])
+        return np.mean(
+            [np.abs(b[:, 12:-12, 12:-13] - a[:, 12:-12, 13:-12]).mean() for a, b in zip(outs, outs[1:])]
+        )
 
     aligned = TemporalBlender(0.5)
     unaligned = TemporalBlender(0.5, period=1)

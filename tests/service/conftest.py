@@ -31,7 +31,9 @@ def free_port() -> int:
 class Server:
     """`python -m impasto serve` in its own process group (so a test can SIGKILL it and its workers)."""
 
-    def __init__(self, data_dir: Path, *args: str, api_key: str | None = None, log: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *args: str, api_key: str | None = None, log: Path | None = None
+    ) -> None:
         self.data_dir, self.args, self.api_key = Path(data_dir), args, api_key
         self.log = log or self.data_dir.parent / f"{self.data_dir.name}-server.log"
         self.proc: subprocess.Popen | None = None
@@ -46,15 +48,34 @@ class Server:
         env = {k: v for k, v in os.environ.items() if k != "IMPASTO_API_KEY"}
         if self.api_key:
             env["IMPASTO_API_KEY"] = self.api_key
-        cmd = [sys.executable, "-m", "impasto", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-               "--log-level", "warning", *self.args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "impasto",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--log-level",
+            "warning",
+            *self.args,
+        ]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True, env=env)
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}"
+                )
             try:
                 r = httpx.get(f"{self.url}/healthz", timeout=1.0)
                 if r.status_code == 200 and r.json().get("workers"):
@@ -107,8 +128,10 @@ def png_bytes(path: Path, size: int, *, fmt: str = "PNG") -> bytes:
 
 @pytest.fixture(scope="session")
 def tiny_images() -> dict[str, bytes]:
-    return {"content": png_bytes(EXAMPLES / "tubingen.jpg", 48, fmt="JPEG"),
-            "style": png_bytes(EXAMPLES / "starry_night.jpg", 48)}
+    return {
+        "content": png_bytes(EXAMPLES / "tubingen.jpg", 48, fmt="JPEG"),
+        "style": png_bytes(EXAMPLES / "starry_night.jpg", 48),
+    }
 
 
 def read_events(client: httpx.Client, url: str, *, timeout: float = 120.0) -> list[dict]:
@@ -124,8 +147,13 @@ def read_events(client: httpx.Client, url: str, *, timeout: float = 120.0) -> li
                 raise TimeoutError(f"no end event within {timeout} s; got {events[-3:]}")
             if line == "":
                 if "event" in current:
-                    events.append({"id": int(current["id"]), "event": current["event"],
-                                   "data": json.loads(current["data"])})
+                    events.append(
+                        {
+                            "id": int(current["id"]),
+                            "event": current["event"],
+                            "data": json.loads(current["data"]),
+                        }
+                    )
                     if current["event"] == "end":
                         return events
                 current = {}

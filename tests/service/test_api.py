@@ -16,7 +16,9 @@ LIMITS = {"max_size": 128, "max_iters": 400, "max_upload_mb": 0.5, "max_pixels":
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     args = [a for k, v in LIMITS.items() for a in (f"--{k.replace('_', '-')}", str(v))]
-    s = Server(tmp_path_factory.mktemp("api") / "data", *args, "--gallery", str(EXAMPLES), "--threads", "1").start()
+    s = Server(
+        tmp_path_factory.mktemp("api") / "data", *args, "--gallery", str(EXAMPLES), "--threads", "1"
+    ).start()
     yield s
     s.stop()
 
@@ -70,11 +72,20 @@ def test_health_spec_and_ui(client, server):
     assert health["status"] == "ok" and health["workers"] == 1
     assert {"stylize", "texture", "dream"} <= set(health["kinds"])
     spec = client.get("/openapi.json").json()
-    for path in ("/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events", "/v1/jobs/{job_id}/preview",
-                 "/v1/jobs/{job_id}/result", "/v1/styles", "/healthz"):
+    for path in (
+        "/v1/jobs",
+        "/v1/jobs/{job_id}",
+        "/v1/jobs/{job_id}/events",
+        "/v1/jobs/{job_id}/preview",
+        "/v1/jobs/{job_id}/result",
+        "/v1/styles",
+        "/healthz",
+    ):
         assert path in spec["paths"], path
     body = spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert {"kind", "content", "style", "size", "iters", "style_weight", "preserve_color"} <= set(body["properties"])
+    assert {"kind", "content", "style", "size", "iters", "style_weight", "preserve_color"} <= set(
+        body["properties"]
+    )
     page = client.get("/")
     assert page.status_code == 200 and "<html" in page.text.lower()
     for asset in ("app.js", "style.css"):
@@ -101,8 +112,13 @@ def test_gallery_lists_examples(client):
 
 # -- life cycle -----------------------------------------------------------------------------------
 def test_stylize_life_cycle_and_events_in_order(client, tiny_images):
-    r = submit(client, "stylize", {"content": tiny_images["content"], "style": tiny_images["style"]},
-               size=48, iters=8)
+    r = submit(
+        client,
+        "stylize",
+        {"content": tiny_images["content"], "style": tiny_images["style"]},
+        size=48,
+        iters=8,
+    )
     assert r.status_code == 202, r.text
     job = r.json()
     assert job["state"] in ("queued", "running") and r.headers["location"] == job["urls"]["self"]
@@ -115,7 +131,9 @@ def test_stylize_life_cycle_and_events_in_order(client, tiny_images):
     states = [e["data"]["state"] for e in events if e["event"] == "state"]
     order = ["queued", "running", "succeeded"]
     assert states == sorted(set(states), key=order.index) and states[-1] == "succeeded"
-    running_at = next(i for i, e in enumerate(events) if e["event"] == "state" and e["data"]["state"] == "running")
+    running_at = next(
+        i for i, e in enumerate(events) if e["event"] == "state" and e["data"]["state"] == "running"
+    )
     progress = [(i, e["data"]) for i, e in enumerate(events) if e["event"] == "progress"]
     assert progress and all(i > running_at for i, _ in progress)
     steps = [p["step"] for _, p in progress]
@@ -141,9 +159,18 @@ def test_stylize_life_cycle_and_events_in_order(client, tiny_images):
 
 
 def test_stylize_with_two_styles_from_upload_and_gallery(client, tiny_images):
-    r = client.post("/v1/jobs", data={"kind": "stylize", "size": "32", "iters": "3", "style_gallery": "the_scream.jpg",
-                                      "style_blend_weights": "0.7,0.3", "preserve_color": "luminance"},
-                    files=[("content", ("c.jpg", tiny_images["content"])), ("style", ("s.png", tiny_images["style"]))])
+    r = client.post(
+        "/v1/jobs",
+        data={
+            "kind": "stylize",
+            "size": "32",
+            "iters": "3",
+            "style_gallery": "the_scream.jpg",
+            "style_blend_weights": "0.7,0.3",
+            "preserve_color": "luminance",
+        },
+        files=[("content", ("c.jpg", tiny_images["content"])), ("style", ("s.png", tiny_images["style"]))],
+    )
     assert r.status_code == 202, r.text
     assert r.json()["inputs"] == {"content": 1, "style": 2}
     job = wait_for(client, r.json()["id"], final)
@@ -178,7 +205,9 @@ def test_fast_life_cycle(client, tiny_images, kinds):
         pytest.skip("no fast style model is shipped yet")
     models = client.get("/v1/styles").json()["models"]
     assert models and models[0]["styles"]
-    r = submit(client, "fast", {"content": tiny_images["content"]}, model=models[0]["name"], style_index="0", size=48)
+    r = submit(
+        client, "fast", {"content": tiny_images["content"]}, model=models[0]["name"], style_index="0", size=48
+    )
     assert r.status_code == 202, r.text
     job = wait_for(client, r.json()["id"], final)
     assert job["state"] == "succeeded", job
@@ -210,8 +239,13 @@ def test_unknown_job_and_result_before_ready(client, tiny_images):
     assert_error(client.get("/v1/jobs/0123456789abcdef0123456789abcdef"), 404, "id")
     assert_error(client.get("/v1/jobs/not-an-id/result"), 404, "id")
     assert_error(client.get("/nowhere"), 404)
-    r = submit(client, "stylize", {"content": tiny_images["content"], "style": tiny_images["style"]},
-               size=64, iters=400)
+    r = submit(
+        client,
+        "stylize",
+        {"content": tiny_images["content"], "style": tiny_images["style"]},
+        size=64,
+        iters=400,
+    )
     job = r.json()
     assert_error(client.get(job["urls"]["result"]), 409, "id")
     client.delete(job["urls"]["self"])
@@ -230,23 +264,32 @@ def test_limits(client, tiny_images, kinds):
     assert stylize["size"] == LIMITS["max_size"] and stylize["iters"] == LIMITS["max_iters"]
     body = assert_error(submit(client, "texture", {"style": tiny_images["style"]}, width=1000), 422, "width")
     assert body["limit"] == LIMITS["max_size"]
-    body = assert_error(submit(client, "texture", {"style": tiny_images["style"]}, width=64, style_size=5000), 422,
-                        "style_size")
+    body = assert_error(
+        submit(client, "texture", {"style": tiny_images["style"]}, width=64, style_size=5000),
+        422,
+        "style_size",
+    )
     assert body["limit"] == LIMITS["max_size"]
 
     big = Image.new("RGB", (1200, 1000), (200, 100, 50))  # 1.2 MP: above max_pixels, a tiny PNG file
     buf = io.BytesIO()
     big.save(buf, format="PNG")
-    body = assert_error(submit(client, "stylize", {"content": buf.getvalue(), "style": tiny_images["style"]}, size=64),
-                        422, "content")
+    body = assert_error(
+        submit(client, "stylize", {"content": buf.getvalue(), "style": tiny_images["style"]}, size=64),
+        422,
+        "content",
+    )
     assert body["limit"] == LIMITS["max_pixels"]
 
     noisy = Image.frombytes("RGB", (500, 500), bytes(range(256)) * 2930 + bytes(220))  # ~750 KB PNG
     buf = io.BytesIO()
     noisy.save(buf, format="PNG", compress_level=0)
     assert len(buf.getvalue()) > LIMITS["max_upload_mb"] * 1024 * 1024
-    body = assert_error(submit(client, "stylize", {"content": tiny_images["content"], "style": buf.getvalue()},
-                               size=64), 413, "style")
+    body = assert_error(
+        submit(client, "stylize", {"content": tiny_images["content"], "style": buf.getvalue()}, size=64),
+        413,
+        "style",
+    )
     assert body["limit"] == int(LIMITS["max_upload_mb"] * 1024 * 1024)
     multipart = {"content-type": "multipart/form-data; boundary=x"}
     assert_error(client.post("/v1/jobs", content=b"x" * (20 * 1024 * 1024), headers=multipart), 413, "body")
@@ -280,7 +323,13 @@ def _truncated(blob: bytes) -> bytes:
 
 BAD = [
     # (description, form fields, files, expected status, expected field)
-    ("not an image", {}, {"content": b"hello, this is text"}, 415, "content"),  # not an accepted format (issue 13)
+    (
+        "not an image",
+        {},
+        {"content": b"hello, this is text"},
+        415,
+        "content",
+    ),  # not an accepted format (issue 13)
     ("truncated JPEG", {}, {"content": "truncated-jpeg"}, 422, "content"),
     ("truncated PNG", {}, {"style": "truncated-png"}, 422, "style"),
     ("empty file", {}, {"content": b""}, 422, "content"),
@@ -303,7 +352,13 @@ BAD = [
     # portraits (--faces)
     ("face style above 1", {"face_style": "1.5"}, {}, 422, "face_style"),
     ("faces bad choice", {"faces": "maybe"}, {}, 422, "faces"),
-    ("face mask not an image", {}, {"face_mask": b"not an image"}, 415, "face_mask"),  # not an accepted format (issue 13)
+    (
+        "face mask not an image",
+        {},
+        {"face_mask": b"not an image"},
+        415,
+        "face_mask",
+    ),  # not an accepted format (issue 13)
 ]
 
 
@@ -322,7 +377,9 @@ def test_bad_submissions_are_4xx_json(client, tiny_images, what, fields, files, 
 
 def test_malformed_requests_are_4xx_json(client):
     assert_error(client.post("/v1/jobs", json={"kind": "stylize"}), 415, "body")
-    r = client.post("/v1/jobs", content=b"--x\r\ngarbage", headers={"content-type": "multipart/form-data; boundary=x"})
+    r = client.post(
+        "/v1/jobs", content=b"--x\r\ngarbage", headers={"content-type": "multipart/form-data; boundary=x"}
+    )
     assert 400 <= r.status_code < 500 and r.json()["detail"]
     assert_error(client.get("/v1/jobs", params={"limit": "many"}), 422, "limit")
     assert_error(client.get("/v1/jobs", params={"state": "sleeping"}), 422, "state")
@@ -338,7 +395,9 @@ def _image_bytes(fmt: str, size: tuple[int, int] = (48, 32)) -> bytes:
 
 def _submit_named(client, kind: str, files: dict[str, tuple[str, bytes]], **params):
     upload = [(name, (filename, blob, "image/jpeg")) for name, (filename, blob) in files.items()]
-    return client.post("/v1/jobs", data={"kind": kind, **{k: str(v) for k, v in params.items()}}, files=upload)
+    return client.post(
+        "/v1/jobs", data={"kind": kind, **{k: str(v) for k, v in params.items()}}, files=upload
+    )
 
 
 def test_postscript_pdf_and_avif_uploads_are_415_whatever_their_name(client, tiny_images):
@@ -346,13 +405,23 @@ def test_postscript_pdf_and_avif_uploads_are_415_whatever_their_name(client, tin
     before = len(client.get("/v1/jobs", params={"limit": 500}).json()["jobs"])
     for fmt, field in (("EPS", "content"), ("PDF", "style"), ("AVIF", "style")):
         other = "style" if field == "content" else "content"
-        r = _submit_named(client, "stylize", {field: ("photo.jpg", _image_bytes(fmt)),
-                                              other: ("other.png", tiny_images[other])}, size=32, iters=2)
+        r = _submit_named(
+            client,
+            "stylize",
+            {field: ("photo.jpg", _image_bytes(fmt)), other: ("other.png", tiny_images[other])},
+            size=32,
+            iters=2,
+        )
         body = assert_error(r, 415, field)
         assert "not accepted" in body["detail"] and "photo.jpg" in body["detail"], body
     corrupt = _image_bytes("EPS")[:200] + b"{ } loop\n" * 20  # a PostScript busy loop, cut short
-    assert_error(_submit_named(client, "stylize", {"content": ("c.jpg", corrupt),
-                                                   "style": ("s.png", tiny_images["style"])}), 415, "content")
+    assert_error(
+        _submit_named(
+            client, "stylize", {"content": ("c.jpg", corrupt), "style": ("s.png", tiny_images["style"])}
+        ),
+        415,
+        "content",
+    )
     assert len(client.get("/v1/jobs", params={"limit": 500}).json()["jobs"]) == before  # no job was made
 
 
@@ -363,22 +432,42 @@ def test_uploads_too_small_for_the_pipeline_are_422_at_submit(client, kinds, tin
         body = assert_error(_submit_named(client, "fast", {"content": ("one.png", one)}), 422, "content")
         assert "needs at least 8 px" in body["detail"], body
     thin = _image_bytes("PNG", (3, 7))
-    assert_error(_submit_named(client, "stylize", {"content": ("thin.png", thin),
-                                                   "style": ("s.png", tiny_images["style"])}, size=32), 422, "content")
-    assert_error(_submit_named(client, "stylize", {"content": ("c.png", tiny_images["content"]),
-                                                   "style": ("thin.png", thin)}, size=32), 422, "style")
+    assert_error(
+        _submit_named(
+            client,
+            "stylize",
+            {"content": ("thin.png", thin), "style": ("s.png", tiny_images["style"])},
+            size=32,
+        ),
+        422,
+        "content",
+    )
+    assert_error(
+        _submit_named(
+            client,
+            "stylize",
+            {"content": ("c.png", tiny_images["content"]), "style": ("thin.png", thin)},
+            size=32,
+        ),
+        422,
+        "style",
+    )
     assert_error(_submit_named(client, "dream", {"content": ("thin.png", thin)}, size=16), 422, "content")
-    assert_error(_submit_named(client, "texture", {"style": ("thin.png", _image_bytes("PNG", (1, 300)))}),
-                 422, "style")
+    assert_error(
+        _submit_named(client, "texture", {"style": ("thin.png", _image_bytes("PNG", (1, 300)))}), 422, "style"
+    )
 
 
-@pytest.mark.parametrize("kind, params, field", [
-    ("stylize", {"size": 128, "style_scale": 8, "iters": 10}, "style_scale"),  # a 1024 px style image
-    ("stylize", {"size": 128, "scales": 3, "iters": 400}, "scales"),
-    ("stylize", {"size": 128, "scales": 1, "iters": 400, "tile": 64}, "tile"),
-    ("dream", {"size": 128, "octaves": 12, "octave_scale": 1.1, "steps": 200}, "octave_scale"),
-    ("dream", {"size": 128, "steps": 300, "tile": 64}, "tile"),
-])
+@pytest.mark.parametrize(
+    "kind, params, field",
+    [
+        ("stylize", {"size": 128, "style_scale": 8, "iters": 10}, "style_scale"),  # a 1024 px style image
+        ("stylize", {"size": 128, "scales": 3, "iters": 400}, "scales"),
+        ("stylize", {"size": 128, "scales": 1, "iters": 400, "tile": 64}, "tile"),
+        ("dream", {"size": 128, "octaves": 12, "octave_scale": 1.1, "steps": 200}, "octave_scale"),
+        ("dream", {"size": 128, "steps": 300, "tile": 64}, "tile"),
+    ],
+)
 def test_jobs_over_the_compute_budget_are_422_naming_the_field(client, tiny_images, kind, params, field):
     """Finding 5: size=1024, style_scale=8 (an 8192 px style image), scales=12, dream octaves=20 with
     steps=2000 were accepted although each parameter was within its own limit."""

@@ -61,7 +61,9 @@ def test_a_photo_too_small_for_the_arbitrary_network_is_refused_at_submit(client
     painting the job is refused at submit, never accepted to fail in the worker."""
     buf = io.BytesIO()
     Image.new("RGB", (12, 12), "blue").save(buf, format="PNG")
-    body = assert_error(submit(client, "fast", {"content": buf.getvalue(), "style": painting}), 422, "content")
+    body = assert_error(
+        submit(client, "fast", {"content": buf.getvalue(), "style": painting}), 422, "content"
+    )
     assert "at least 16 px" in body["detail"]
     r = submit(client, "fast", {"content": buf.getvalue()}, style_index="0")
     assert r.status_code == 202, r.text  # the shipped network takes it
@@ -71,8 +73,10 @@ def test_refine_starts_gatys_from_the_fast_result(client, fast_kinds, tiny_image
     content, style = tiny_images["content"], painting
     fast_job, fast = _done(client, submit(client, "fast", {"content": content, "style": style}, size=48))
     init = client.get(fast_job["urls"]["result"]).content
-    job, refined = _done(client, submit(client, "stylize", {"content": content, "style": style, "init": init},
-                                        size=48, iters=3))
+    job, refined = _done(
+        client,
+        submit(client, "stylize", {"content": content, "style": style, "init": init}, size=48, iters=3),
+    )
     assert job["inputs"]["init"] == 1
     photo = np.asarray(decode(png_bytes(EXAMPLES / "tubingen.jpg", 48, fmt="PNG")), dtype=np.float32) / 255
     # Three L-BFGS steps from the fast image stay near it, far nearer than to the photo.

@@ -30,8 +30,9 @@ def app_client(tmp_path, *, host="127.0.0.1", api_key=None, base_url=None, **acc
 
 def submit(client, tiny_images, *, headers=None) -> object:
     files = [("content", ("c.jpg", tiny_images["content"])), ("style", ("s.png", tiny_images["style"]))]
-    return client.post("/v1/jobs", data={"kind": "stylize", "size": "32", "iters": "2"}, headers=headers or {},
-                       files=files)
+    return client.post(
+        "/v1/jobs", data={"kind": "stylize", "size": "32", "iters": "2"}, headers=headers or {}, files=files
+    )
 
 
 def as_(key: str) -> dict[str, str]:
@@ -57,14 +58,22 @@ def test_session_cookie_is_random_expiring_and_ends_at_logout(tmp_path):
         token = browser.cookies["impasto_session"]
         assert KEY not in token and old not in token and len(token) >= 40
         assert browser.get("/v1/jobs").status_code == 200 and browser.get("/").status_code == 200
-        assert browser.get("/v1/session").json() == {"owner": "key:api-key", "admin": False, "key": "api-key",
-                                                     "session": True, "login_required": True}
+        assert browser.get("/v1/session").json() == {
+            "owner": "key:api-key",
+            "admin": False,
+            "key": "api-key",
+            "session": True,
+            "login_required": True,
+        }
         login(browser, KEY)
         assert browser.cookies["impasto_session"] != token  # a fresh token per login, not a digest of the key
 
         second = browser.cookies["impasto_session"]
         assert browser.post("/logout", headers={"Origin": HERE}).status_code == 303
-        for replayed in (token, second):  # the first is still valid (another browser); the logged-out one is not
+        for replayed in (
+            token,
+            second,
+        ):  # the first is still valid (another browser); the logged-out one is not
             status = browser.get("/v1/jobs", headers={"Cookie": f"impasto_session={replayed}"}).status_code
             assert status == (200 if replayed == token else 401)
 
@@ -79,7 +88,9 @@ def test_session_cookie_is_random_expiring_and_ends_at_logout(tmp_path):
         time.sleep(1.2)
         assert browser.get("/v1/jobs").status_code == 401
 
-    with app_client(tmp_path / "tls", api_key=KEY, base_url="https://127.0.0.1:8443") as browser:  # behind TLS
+    with app_client(
+        tmp_path / "tls", api_key=KEY, base_url="https://127.0.0.1:8443"
+    ) as browser:  # behind TLS
         assert "Secure" in login(browser, KEY).headers["set-cookie"]
     with app_client(tmp_path / "proxy", api_key=KEY, secure_cookie=True) as browser:  # TLS ends at a proxy
         r = browser.post("/login", data={"api_key": KEY}, headers={"Origin": "https://127.0.0.1:8000"})
@@ -97,12 +108,17 @@ def test_the_key_is_never_taken_from_a_url(tmp_path):
         assert browser.get("/login", params={"api_key": KEY}).status_code == 405
         r = browser.post("/login", json={"api_key": KEY}, headers={"Origin": HERE})  # scripts: JSON
         assert r.status_code == 200 and r.json()["owner"] == "key:api-key"
-        assert browser.post("/login", json={"api_key": "wrong"}, headers={"Origin": HERE}).json()["field"] == "api_key"
+        assert (
+            browser.post("/login", json={"api_key": "wrong"}, headers={"Origin": HERE}).json()["field"]
+            == "api_key"
+        )
 
 
 def test_unknown_host_is_refused(tmp_path):
     # Bound beyond loopback: the bound address and --allowed-host names only.
-    with app_client(tmp_path, host="192.0.2.10", api_key=KEY, allowed_hosts=("impasto.example.org",)) as client:
+    with app_client(
+        tmp_path, host="192.0.2.10", api_key=KEY, allowed_hosts=("impasto.example.org",)
+    ) as client:
         for host in ("evil.example", "192.0.2.10.evil.example", "localhost"):
             r = client.get("/healthz", headers={"Host": host})
             assert r.status_code == 400 and r.json()["field"] == "host", host
@@ -119,8 +135,13 @@ def test_unknown_host_is_refused(tmp_path):
 def test_cross_origin_cookie_writes_are_refused(tmp_path, tiny_images):
     with app_client(tmp_path, api_key=KEY) as browser:
         login(browser, KEY)
-        for headers in ({"Origin": "http://evil.example"}, {"Referer": "http://evil.example/page"},
-                        {"Origin": "http://127.0.0.1:9999"}, {"Origin": "null"}, {}):
+        for headers in (
+            {"Origin": "http://evil.example"},
+            {"Referer": "http://evil.example/page"},
+            {"Origin": "http://127.0.0.1:9999"},
+            {"Origin": "null"},
+            {},
+        ):
             r = submit(browser, tiny_images, headers=headers)
             assert r.status_code == 403 and r.json()["error"] == "cross_origin", headers
         assert browser.get("/v1/jobs").json()["jobs"] == []  # nothing was created
@@ -129,7 +150,10 @@ def test_cross_origin_cookie_writes_are_refused(tmp_path, tiny_images):
         r = browser.delete(f"/v1/jobs/{job['id']}", headers={"Origin": "http://evil.example"})
         assert r.status_code == 403
         assert browser.post("/logout", headers={"Origin": "http://evil.example"}).status_code == 403
-        assert browser.delete(f"/v1/jobs/{job['id']}", headers={"Referer": f"{HERE}/"}).json()["state"] == "cancelled"
+        assert (
+            browser.delete(f"/v1/jobs/{job['id']}", headers={"Referer": f"{HERE}/"}).json()["state"]
+            == "cancelled"
+        )
     with app_client(tmp_path / "script", api_key=KEY) as script:  # a key header needs no Origin
         assert submit(script, tiny_images, headers={"X-API-Key": KEY}).status_code == 202
     with app_client(tmp_path / "open") as page:  # no keys at all: a foreign page still cannot submit
@@ -202,7 +226,9 @@ def test_keys_file_add_list_verify_remove(tmp_path, run_cli, monkeypatch):
         assert client.get("/v1/jobs").status_code == 200
 
         assert run_cli("keys", "remove", "alice", "--file", path)[0] == 0
-        assert client.get("/v1/jobs", headers={"X-API-Key": alice}).status_code == 401  # the running server re-read it
+        assert (
+            client.get("/v1/jobs", headers={"X-API-Key": alice}).status_code == 401
+        )  # the running server re-read it
         assert client.get("/v1/jobs").status_code == 401  # and the session made with the key ended too
         assert client.get("/v1/jobs", headers={"X-API-Key": root}).status_code == 200
         good = path.read_text()
@@ -224,7 +250,9 @@ def test_submissions_are_rate_limited_per_key(tmp_path, tiny_images):
         for _ in range(2):
             assert submit(client, tiny_images, headers={"X-API-Key": alice}).status_code == 202
         r = submit(client, tiny_images, headers={"X-API-Key": alice})
-        assert r.status_code == 429 and r.json()["error"] == "rate_limited" and r.json()["field"] == "rate_limit"
+        assert (
+            r.status_code == 429 and r.json()["error"] == "rate_limited" and r.json()["field"] == "rate_limit"
+        )
         assert 0 < int(r.headers["retry-after"]) <= 60
         assert submit(client, tiny_images, headers={"X-API-Key": bob}).status_code == 202  # per key
         assert len(client.get("/v1/jobs", headers={"X-API-Key": alice}).json()["jobs"]) == 2
@@ -233,9 +261,13 @@ def test_submissions_are_rate_limited_per_key(tmp_path, tiny_images):
 
 def test_bad_access_options_are_one_line(run_cli, tmp_path):
     (tmp_path / "broken").write_text("alice user\n")
-    for argv, words in ((("--keys", tmp_path / "none"), "impasto keys add"),
-                        (("--keys", tmp_path / "broken"), "line 1"),
-                        (("--rate-limit", "lots"), "rate"), (("--session-hours", "0"), "session-hours"),
-                        (("--allowed-host", "a*.example.org"), "wildcards"), (("--header-timeout", "-1"), "positive")):
+    for argv, words in (
+        (("--keys", tmp_path / "none"), "impasto keys add"),
+        (("--keys", tmp_path / "broken"), "line 1"),
+        (("--rate-limit", "lots"), "rate"),
+        (("--session-hours", "0"), "session-hours"),
+        (("--allowed-host", "a*.example.org"), "wildcards"),
+        (("--header-timeout", "-1"), "positive"),
+    ):
         code, _, err = run_cli("serve", "--data-dir", tmp_path / "d", *argv)
         assert code == 2 and words in err and err.strip().count("\n") == 0, (argv, err)

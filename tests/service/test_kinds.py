@@ -33,26 +33,64 @@ class ToyConfig:
             raise ConfigError("size too large", field="size")
 
 
-TOY = Kind("toy", "Toy", ToyConfig, (FileField("content", "content image"),), run=lambda *a: None,
-           aliases={"blend_weights": "blend"}, choices={"colour": ("none", "luminance")})
+TOY = Kind(
+    "toy",
+    "Toy",
+    ToyConfig,
+    (FileField("content", "content image"),),
+    run=lambda *a: None,
+    aliases={"blend_weights": "blend"},
+    choices={"colour": ("none", "luminance")},
+)
 
 
 def test_every_field_type_converts_from_form_strings():
-    config, shown = build_config(TOY, {"size": ["32"], "weight": ["2.5"], "blend_weights": ["0.7,0.3"],
-                                       "layers": ["relu1_1", "relu2_1"], "mode": ["b"], "flag": ["on"],
-                                       "tile": ["128"], "lr": [""], "colour": ["luminance"]})
-    assert config == ToyConfig(size=32, weight=2.5, blend=(0.7, 0.3), layers=("relu1_1", "relu2_1"), mode="b",
-                               flag=True, tile=128, lr=None, colour="luminance")
+    config, shown = build_config(
+        TOY,
+        {
+            "size": ["32"],
+            "weight": ["2.5"],
+            "blend_weights": ["0.7,0.3"],
+            "layers": ["relu1_1", "relu2_1"],
+            "mode": ["b"],
+            "flag": ["on"],
+            "tile": ["128"],
+            "lr": [""],
+            "colour": ["luminance"],
+        },
+    )
+    assert config == ToyConfig(
+        size=32,
+        weight=2.5,
+        blend=(0.7, 0.3),
+        layers=("relu1_1", "relu2_1"),
+        mode="b",
+        flag=True,
+        tile=128,
+        lr=None,
+        colour="luminance",
+    )
     assert shown["blend_weights"] == [0.7, 0.3] and shown["tile"] == 128
     assert build_config(TOY, {"tile": ["off"]})[0].tile == "off"
 
 
-@pytest.mark.parametrize("form,field", [
-    ({"size": ["big"]}, "size"), ({"size": ["2.5"]}, "size"), ({"size": ["5000"]}, "size"),
-    ({"weight": ["inf"]}, "weight"), ({"flag": ["perhaps"]}, "flag"), ({"mode": ["c"]}, "mode"),
-    ({"device": ["cuda"]}, "device"), ({"nope": ["1"]}, "nope"), ({"colour": ["../x"]}, "colour"),
-    ({"colour": ["sepia"]}, "colour"), ({"size": ["1", "2"]}, "size"), ({"blend_weights": ["a,b"]}, "blend_weights"),
-])
+@pytest.mark.parametrize(
+    "form,field",
+    [
+        ({"size": ["big"]}, "size"),
+        ({"size": ["2.5"]}, "size"),
+        ({"size": ["5000"]}, "size"),
+        ({"weight": ["inf"]}, "weight"),
+        ({"flag": ["perhaps"]}, "flag"),
+        ({"mode": ["c"]}, "mode"),
+        ({"device": ["cuda"]}, "device"),
+        ({"nope": ["1"]}, "nope"),
+        ({"colour": ["../x"]}, "colour"),
+        ({"colour": ["sepia"]}, "colour"),
+        ({"size": ["1", "2"]}, "size"),
+        ({"blend_weights": ["a,b"]}, "blend_weights"),
+    ],
+)
 def test_bad_values_name_their_form_field(form, field):
     with pytest.raises(ConfigError) as err:
         build_config(TOY, form)
@@ -89,19 +127,40 @@ def test_compute_budget_admits_the_default_job_at_the_limits_and_nothing_beyond(
     kinds = load_kinds()
     limits = Limits(max_size=1024, max_iters=2000)
     stylize, sizes = kinds["stylize"], {"content": [(1024, 1024)], "style": [(800, 600)]}
-    check_job(stylize, build_config(stylize, {"size": ["1024"], "iters": ["2000"], "scales": ["1"]})[0], sizes, limits)
+    check_job(
+        stylize,
+        build_config(stylize, {"size": ["1024"], "iters": ["2000"], "scales": ["1"]})[0],
+        sizes,
+        limits,
+    )
     # the default coarse-to-fine schedule at the limits (512 → 724 → 1024) is what the limits allow
     check_job(stylize, build_config(stylize, {"size": ["1024"], "iters": ["2000"]})[0], sizes, limits)
-    check_job(stylize, build_config(stylize, {"size": ["512"], "iters": ["2000"], "scales": ["3"]})[0], sizes, limits)
-    for form, field in (({"size": ["1024"], "iters": ["2000"], "scales": ["12"]}, "scales"),
-                        ({"size": ["1024"], "iters": ["2000"], "style_scale": ["8"]}, "style_scale"),
-                        ({"size": ["1024"], "iters": ["2000"], "tile": ["256"]}, "tile")):
+    check_job(
+        stylize,
+        build_config(stylize, {"size": ["512"], "iters": ["2000"], "scales": ["3"]})[0],
+        sizes,
+        limits,
+    )
+    for form, field in (
+        ({"size": ["1024"], "iters": ["2000"], "scales": ["12"]}, "scales"),
+        ({"size": ["1024"], "iters": ["2000"], "style_scale": ["8"]}, "style_scale"),
+        ({"size": ["1024"], "iters": ["2000"], "tile": ["256"]}, "tile"),
+    ):
         with pytest.raises(LimitError) as info:
             check_job(stylize, build_config(stylize, form)[0], sizes, limits)
         assert info.value.status == 422 and info.value.field == field, form
     dream = kinds["dream"]
-    check_job(dream, build_config(dream, {"size": ["1024"], "steps": ["1000"]})[0], {"content": [(768, 1024)]}, limits)
+    check_job(
+        dream,
+        build_config(dream, {"size": ["1024"], "steps": ["1000"]})[0],
+        {"content": [(768, 1024)]},
+        limits,
+    )
     with pytest.raises(LimitError) as info:
-        check_job(dream, build_config(dream, {"size": ["1024"], "octaves": ["20"], "steps": ["2000"]})[0],
-                  {"content": [(1024, 1024)]}, limits)
+        check_job(
+            dream,
+            build_config(dream, {"size": ["1024"], "octaves": ["20"], "steps": ["2000"]})[0],
+            {"content": [(1024, 1024)]},
+            limits,
+        )
     assert info.value.field == "octaves"

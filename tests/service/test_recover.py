@@ -31,11 +31,17 @@ def make_jobs(data_dir, tiny_images) -> dict[str, str]:
         d.mkdir(parents=True)
         (d / "content-0.jpg").write_bytes(tiny_images["content"])
         (d / "style-0.png").write_bytes(tiny_images["style"])
-        q.submit(job_id, "stylize", {"size": 32, "iters": 2 + i}, {"content": ["content-0.jpg"],
-                                                                   "style": ["style-0.png"]})
+        q.submit(
+            job_id,
+            "stylize",
+            {"size": 32, "iters": 2 + i},
+            {"content": ["content-0.jpg"], "style": ["style-0.png"]},
+        )
         ids.append(job_id)
     states = {}
-    for job_id, outcome in zip(ids, (SUCCEEDED, SUCCEEDED, FAILED, CANCELLED, RUNNING, QUEUED, QUEUED, QUEUED)):
+    for job_id, outcome in zip(
+        ids, (SUCCEEDED, SUCCEEDED, FAILED, CANCELLED, RUNNING, QUEUED, QUEUED, QUEUED)
+    ):
         if outcome == QUEUED:
             states[job_id] = QUEUED
             continue
@@ -94,7 +100,11 @@ def test_a_broken_database_is_refused_with_one_line(run_cli, tmp_path, tiny_imag
     code, _, err = run_cli("serve", "--port", free_port(), "--data-dir", tmp_path)
     assert code == 2, err
     assert err.strip().count("\n") == 0 and "Traceback" not in err, err
-    assert str(tmp_path / "jobs.sqlite3") in err and "impasto serve --recover" in err and "8 job record(s)" in err
+    assert (
+        str(tmp_path / "jobs.sqlite3") in err
+        and "impasto serve --recover" in err
+        and "8 job record(s)" in err
+    )
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file() and p.name != "server.lock"}
     assert after == before  # the database untouched, nothing created beside it
 
@@ -116,7 +126,9 @@ def test_recover_rebuilds_every_job_and_keeps_the_broken_file(tmp_path, tiny_ima
         assert (q.job_dir(job_id) / job.inputs["content"][0]).is_file()
     ordered = [j.id for j in sorted(q.list(limit=20), key=lambda j: j.created_at)]
     assert ordered == list(states)
-    assert q.claim_next("w1").id == [j for j, s in states.items() if s == QUEUED][0]  # the queue order is kept
+    assert (
+        q.claim_next("w1").id == [j for j, s in states.items() if s == QUEUED][0]
+    )  # the queue order is kept
     assert recover(tmp_path).restored == 0  # again on a healthy database: nothing moved, nothing doubled
     assert len(q.list(limit=20)) == 8
 

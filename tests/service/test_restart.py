@@ -21,8 +21,11 @@ def children(pid: int) -> list[int]:
 
 
 def submit(client, tiny_images, **params):
-    r = client.post("/v1/jobs", data={"kind": "stylize", **{k: str(v) for k, v in params.items()}},
-                    files=[("content", ("c.jpg", tiny_images["content"])), ("style", ("s.png", tiny_images["style"]))])
+    r = client.post(
+        "/v1/jobs",
+        data={"kind": "stylize", **{k: str(v) for k, v in params.items()}},
+        files=[("content", ("c.jpg", tiny_images["content"])), ("style", ("s.png", tiny_images["style"]))],
+    )
     assert r.status_code == 202, r.text
     return r.json()
 
@@ -37,11 +40,15 @@ def test_api_key_and_kill_and_restart(tmp_path, tiny_images):
             r = httpx.get(f"{server.url}{path}")
             assert r.status_code == 401 and r.json()["field"] == "api_key", path
         assert httpx.get(f"{server.url}/v1/jobs", headers={"X-API-Key": "wrong"}).status_code == 401
-        assert httpx.get(f"{server.url}/v1/jobs", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+        assert (
+            httpx.get(f"{server.url}/v1/jobs", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+        )
         page = httpx.get(f"{server.url}/")
         assert page.status_code == 401 and "api_key" in page.text  # a form asking for the key
         with httpx.Client(base_url=server.url) as browser:  # the UI's log-in: a POST, then a session cookie
-            r = browser.post("/login", data={"api_key": KEY}, headers={"Origin": server.url}, follow_redirects=True)
+            r = browser.post(
+                "/login", data={"api_key": KEY}, headers={"Origin": server.url}, follow_redirects=True
+            )
             assert r.status_code == 200 and "app.js" in r.text
             assert browser.get("/v1/jobs").status_code == 200
 
@@ -52,7 +59,11 @@ def test_api_key_and_kill_and_restart(tmp_path, tiny_images):
             result = client.get(done["urls"]["result"]).content
             interrupted = submit(client, tiny_images, size=64, iters=30)
             behind = submit(client, tiny_images, size=32, iters=2)
-            wait_for(client, interrupted["id"], lambda j: j["has_preview"] and (j["progress"] or {}).get("step", 0) > 0)
+            wait_for(
+                client,
+                interrupted["id"],
+                lambda j: j["has_preview"] and (j["progress"] or {}).get("step", 0) > 0,
+            )
     finally:
         server.kill()  # SIGKILL to the process group: no handler runs, no job is requeued
 

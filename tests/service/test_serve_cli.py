@@ -30,8 +30,12 @@ def test_second_server_on_a_data_dir_is_refused(run_cli, tmp_path):
 
 
 def test_bad_options(run_cli, tmp_path):
-    for argv, words in ((("--retention", "soon"), "duration"), (("--workers", "0"), "positive"),
-                        (("--max-size", "-5"), "positive"), (("--gallery", str(tmp_path / "none")), "gallery")):
+    for argv, words in (
+        (("--retention", "soon"), "duration"),
+        (("--workers", "0"), "positive"),
+        (("--max-size", "-5"), "positive"),
+        (("--gallery", str(tmp_path / "none")), "gallery"),
+    ):
         code, _, err = run_cli("serve", "--data-dir", tmp_path / "d", *argv)
         assert code == 2 and words in err, (argv, err)
     assert parse_duration("90") == 90 and parse_duration("15m") == 900 and parse_duration("7d") == 7 * 86400

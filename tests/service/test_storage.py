@@ -24,7 +24,9 @@ FLOOR_MB = 3
 def small_disk(tmp_path):
     mnt = tmp_path / "disk"
     mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs ({r.stderr.strip() or r.returncode}); this test needs root")
     try:
@@ -49,9 +51,11 @@ def children(pid: int) -> list[int]:
 
 
 def submit(client, tiny_images, **params):
-    return client.post("/v1/jobs", data={"kind": "stylize", **{k: str(v) for k, v in params.items()}},
-                       files=[("content", ("c.jpg", tiny_images["content"])),
-                              ("style", ("s.png", tiny_images["style"]))])
+    return client.post(
+        "/v1/jobs",
+        data={"kind": "stylize", **{k: str(v) for k, v in params.items()}},
+        files=[("content", ("c.jpg", tiny_images["content"])), ("style", ("s.png", tiny_images["style"]))],
+    )
 
 
 def health(client) -> dict:
@@ -59,8 +63,14 @@ def health(client) -> dict:
 
 
 def test_full_disk_is_507_degraded_and_resumes_when_space_returns(small_disk, tiny_images):
-    server = Server(small_disk / "data", "--threads", "1", "--min-free-mb", str(FLOOR_MB),
-                    log=small_disk.parent / "server.log").start()
+    server = Server(
+        small_disk / "data",
+        "--threads",
+        "1",
+        "--min-free-mb",
+        str(FLOOR_MB),
+        log=small_disk.parent / "server.log",
+    ).start()
     filler = small_disk / "filler"
     try:
         with server.client() as client:
@@ -74,7 +84,11 @@ def test_full_disk_is_507_degraded_and_resumes_when_space_returns(small_disk, ti
             assert r.status_code == 507, r.text
             assert r.headers["content-type"].startswith("application/json")
             body = r.json()
-            assert body["error"] == "storage_full" and body["field"] == "storage" and "disk full" in body["detail"]
+            assert (
+                body["error"] == "storage_full"
+                and body["field"] == "storage"
+                and "disk full" in body["detail"]
+            )
             h = health(client)
             assert h["status"] == "degraded" and h["reason"].startswith("disk full"), h
 
@@ -84,7 +98,9 @@ def test_full_disk_is_507_degraded_and_resumes_when_space_returns(small_disk, ti
             os.kill(worker, signal.SIGKILL)
             time.sleep(2.0)
             assert server.proc.poll() is None
-            assert client.get(f"/v1/jobs/{waiting['id']}").json()["state"] == "queued"  # nothing starts meanwhile
+            assert (
+                client.get(f"/v1/jobs/{waiting['id']}").json()["state"] == "queued"
+            )  # nothing starts meanwhile
 
             filler.unlink()  # space returns: no restart, no request needed
             deadline = time.monotonic() + 30
@@ -103,8 +119,9 @@ def test_full_disk_is_507_degraded_and_resumes_when_space_returns(small_disk, ti
 
 
 def test_an_upload_that_does_not_fit_is_507_and_leaves_nothing(small_disk, tiny_images):
-    server = Server(small_disk / "data", "--threads", "1", "--min-free-mb", "1",
-                    log=small_disk.parent / "server.log").start()
+    server = Server(
+        small_disk / "data", "--threads", "1", "--min-free-mb", "1", log=small_disk.parent / "server.log"
+    ).start()
     try:
         with server.client() as client:
             ballast = small_disk / "ballast"
@@ -117,8 +134,9 @@ def test_an_upload_that_does_not_fit_is_507_and_leaves_nothing(small_disk, tiny_
                 for _ in range(64):
                     yield b"y" * 65536
 
-            r = client.post("/v1/jobs", content=chunked(),
-                            headers={"content-type": "multipart/form-data; boundary=x"})
+            r = client.post(
+                "/v1/jobs", content=chunked(), headers={"content-type": "multipart/form-data; boundary=x"}
+            )
             assert r.status_code == 507 and r.json()["field"] == "storage", r.text
             assert not list((small_disk / "data" / "jobs").iterdir())  # no half-made job
             assert (small_disk / "data" / "uploads").is_dir()
@@ -132,6 +150,7 @@ def test_multipart_bodies_are_spooled_in_the_data_directory(tmp_path, tiny_image
     sent = threading.Event()
     release = threading.Event()
     try:
+
         def slow():  # 3 MiB of a file part, then wait: the spooled file is open in the web process
             yield b'--x\r\nContent-Disposition: form-data; name="content"; filename="big.png"\r\n\r\n'
             for _ in range(48):
@@ -144,8 +163,9 @@ def test_multipart_bodies_are_spooled_in_the_data_directory(tmp_path, tiny_image
 
         def post():
             with httpx.Client(base_url=server.url, timeout=60) as c:
-                result["r"] = c.post("/v1/jobs", content=slow(),
-                                     headers={"content-type": "multipart/form-data; boundary=x"})
+                result["r"] = c.post(
+                    "/v1/jobs", content=slow(), headers={"content-type": "multipart/form-data; boundary=x"}
+                )
 
         t = threading.Thread(target=post)
         t.start()

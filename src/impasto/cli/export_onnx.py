@@ -11,14 +11,19 @@ from ..errors import ConfigError
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "export-onnx", help="export a fast network to ONNX (needs the 'onnx' extra)",
+        "export-onnx",
+        help="export a fast network to ONNX (needs the 'onnx' extra)",
         description="Write an ONNX model with inputs 'image' (N,3,H,W in [0,1]; H, W multiples of 4) and "
         "'style' (N, n_styles weights) and output 'stylized'. Checked with ONNX Runtime against PyTorch.",
     )
     p.add_argument("--model", default=None, metavar="NAME|PATH", help="model (default: the shipped model)")
     p.add_argument("-o", "--output", required=True, help="output .onnx file")
-    p.add_argument("--no-check", dest="check", action="store_false",
-                   help="skip running the export with ONNX Runtime and comparing with PyTorch")
+    p.add_argument(
+        "--no-check",
+        dest="check",
+        action="store_false",
+        help="skip running the export with ONNX Runtime and comparing with PyTorch",
+    )
     p.set_defaults(run=run)
 
 

@@ -11,14 +11,21 @@ from .common import notify, number
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "faces", help="detect faces (what --faces auto protects): prints x y w h score per face",
+        "faces",
+        help="detect faces (what --faces auto protects): prints x y w h score per face",
         description="Run the face detector that --faces auto uses (CenterFace) and print one face a line as "
         "'x y w h score', in pixels of IMAGE as given, best first. Nothing printed: no face found.",
     )
     p.add_argument("image", help="photo or painting")
-    p.add_argument("-o", "--output", default=None, metavar="OVERLAY.png", help="also write IMAGE with the boxes drawn")
-    p.add_argument("--threshold", type=_unit, default=faces.THRESHOLD,
-                   help=f"lowest detector score kept, 0-1 (default {faces.THRESHOLD})")
+    p.add_argument(
+        "-o", "--output", default=None, metavar="OVERLAY.png", help="also write IMAGE with the boxes drawn"
+    )
+    p.add_argument(
+        "--threshold",
+        type=_unit,
+        default=faces.THRESHOLD,
+        help=f"lowest detector score kept, 0-1 (default {faces.THRESHOLD})",
+    )
     p.set_defaults(run=run)
 
 
@@ -39,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     for face in found:
         print(face.line())
     if out is not None:
-        from ..images import atomic_write, SAVE_FORMATS
+        from ..images import SAVE_FORMATS, atomic_write
 
         im = faces.draw(pic, found)
         atomic_write(out, lambda fh: im.save(fh, format=SAVE_FORMATS[out.suffix.lower()]))
@@ -49,15 +56,28 @@ def run(args: argparse.Namespace) -> int:
 
 def add_face_options(p: argparse.ArgumentParser, config, *, what: str = "style") -> None:
     """``--faces``, ``--face-style`` and ``--face-mask`` (defaults from the pipeline's config)."""
-    p.add_argument("--faces", choices=faces.FACES, default=config.faces,
-                   help=f"auto: detect faces (see `impasto faces`) and give them less {what}, with a feathered "
-                   f"edge; off: every pixel alike. An image without faces comes out exactly as with off "
-                   f"(default {config.faces})")
-    p.add_argument("--face-style", type=number, default=config.face_style, metavar="S",
-                   help=f"share of the {what} kept on faces, 0-1 (default {config.face_style})")
-    p.add_argument("--face-mask", default=None, metavar="IMAGE",
-                   help="the face region by hand instead of detecting it: white = face, black = not, grey = "
-                   "soft (stretched to the output)")
+    p.add_argument(
+        "--faces",
+        choices=faces.FACES,
+        default=config.faces,
+        help=f"auto: detect faces (see `impasto faces`) and give them less {what}, with a feathered "
+        f"edge; off: every pixel alike. An image without faces comes out exactly as with off "
+        f"(default {config.faces})",
+    )
+    p.add_argument(
+        "--face-style",
+        type=number,
+        default=config.face_style,
+        metavar="S",
+        help=f"share of the {what} kept on faces, 0-1 (default {config.face_style})",
+    )
+    p.add_argument(
+        "--face-mask",
+        default=None,
+        metavar="IMAGE",
+        help="the face region by hand instead of detecting it: white = face, black = not, grey = "
+        "soft (stretched to the output)",
+    )
 
 
 def check_face_mask(path: str | None) -> None:

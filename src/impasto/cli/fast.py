@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, ImageError
-from ..images import SAVE_FORMATS, check_output_path, check_outputs, save_image
 from ..fast.arbitrary import ArbitraryConfig
-from ..fast.infer import FastConfig, load, stylize_picture, style_vector
+from ..fast.infer import FastConfig, load, style_vector, stylize_picture
+from ..images import SAVE_FORMATS, check_output_path, check_outputs, save_image
 from .common import add_device_options, number, positive_int
 from .faces import add_face_options, check_face_mask
 
@@ -23,30 +23,63 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".g
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "fast", help="stylize in milliseconds with a trained fast network (default: the shipped model)",
+        "fast",
+        help="stylize in milliseconds with a trained fast network (default: the shipped model)",
         description="Stylize photos with a feed-forward network (Johnson et al. 2016) holding several styles "
         "(Dumoulin et al. 2017). CONTENT may be a file or a folder; with a folder, OUT is a folder.",
     )
     p.add_argument("content", help="content photo, or a folder of photos")
-    p.add_argument("-o", "--output", required=True, help="output image (.png/.jpg/.webp), or a folder for a folder input")
-    p.add_argument("--model", default=D.model, metavar="NAME|PATH",
-                   help="model name (see `impasto styles`) or .safetensors file (default: the shipped model)")
-    p.add_argument("--style", default=D.style, metavar="K|NAME|K:W,...",
-                   help="style index or name, or a blend such as 0:0.5,3:0.5 (default %(default)s)")
-    p.add_argument("--style-image", dest="style_images", action="append", default=[], metavar="PATH[:WEIGHT]",
-                   help="paint with any painting instead of the model's styles (Ghiasi et al. 2017); repeat to "
-                   "blend paintings, e.g. --style-image starry.jpg:0.7 --style-image scream.jpg:0.3 "
-                   "(weights default to 1 and are normalised)")
-    p.add_argument("--style-size", type=positive_int, default=DA.style_size,
-                   help="with --style-image: side of the square the painting is resized to for the style "
-                   "predictor (default %(default)s)")
-    p.add_argument("--strength", type=number, default=D.strength,
-                   help="0 = the photo, 1 = fully stylized; a pixel blend in between, or with --style-image "
-                   "an interpolation from the photo's own style to the painting's (default %(default)s)")
-    p.add_argument("--size", type=positive_int, default=D.size,
-                   help="longest side of the output (default: the input's native resolution)")
-    p.add_argument("--format", default=".jpg", choices=sorted(SAVE_FORMATS),
-                   help="output format for folder input (default .jpg)")
+    p.add_argument(
+        "-o", "--output", required=True, help="output image (.png/.jpg/.webp), or a folder for a folder input"
+    )
+    p.add_argument(
+        "--model",
+        default=D.model,
+        metavar="NAME|PATH",
+        help="model name (see `impasto styles`) or .safetensors file (default: the shipped model)",
+    )
+    p.add_argument(
+        "--style",
+        default=D.style,
+        metavar="K|NAME|K:W,...",
+        help="style index or name, or a blend such as 0:0.5,3:0.5 (default %(default)s)",
+    )
+    p.add_argument(
+        "--style-image",
+        dest="style_images",
+        action="append",
+        default=[],
+        metavar="PATH[:WEIGHT]",
+        help="paint with any painting instead of the model's styles (Ghiasi et al. 2017); repeat to "
+        "blend paintings, e.g. --style-image starry.jpg:0.7 --style-image scream.jpg:0.3 "
+        "(weights default to 1 and are normalised)",
+    )
+    p.add_argument(
+        "--style-size",
+        type=positive_int,
+        default=DA.style_size,
+        help="with --style-image: side of the square the painting is resized to for the style "
+        "predictor (default %(default)s)",
+    )
+    p.add_argument(
+        "--strength",
+        type=number,
+        default=D.strength,
+        help="0 = the photo, 1 = fully stylized; a pixel blend in between, or with --style-image "
+        "an interpolation from the photo's own style to the painting's (default %(default)s)",
+    )
+    p.add_argument(
+        "--size",
+        type=positive_int,
+        default=D.size,
+        help="longest side of the output (default: the input's native resolution)",
+    )
+    p.add_argument(
+        "--format",
+        default=".jpg",
+        choices=sorted(SAVE_FORMATS),
+        help="output format for folder input (default .jpg)",
+    )
     add_device_options(p, D.device, D.precision)
     add_face_options(p, D, what="strength")
     p.set_defaults(run=run)
@@ -79,15 +112,28 @@ def _jobs(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], bool]:
 def run(args: argparse.Namespace) -> int:
     if args.style_images:
         return _run_arbitrary(args)
-    config = FastConfig(model=args.model, style=args.style, strength=args.strength, size=args.size, device=args.device,
-                        precision=args.precision, faces=args.faces, face_style=args.face_style)
+    config = FastConfig(
+        model=args.model,
+        style=args.style,
+        strength=args.strength,
+        size=args.size,
+        device=args.device,
+        precision=args.precision,
+        faces=args.faces,
+        face_style=args.face_style,
+    )
     jobs, folder = _jobs(args)
     loaded = load(config.model)  # bad model files fail here, before any work
     style_vector(config.style, loaded.styles)  # as do bad style indices
     check_face_mask(args.face_mask)  # and a face mask that is not an image
     face_mask = (args.face_mask,) if args.face_mask else ()
-    return _paint_all(args, jobs, folder, lambda src: stylize_picture(src, config, face_mask=args.face_mask),
-                      inputs=face_mask)
+    return _paint_all(
+        args,
+        jobs,
+        folder,
+        lambda src: stylize_picture(src, config, face_mask=args.face_mask),
+        inputs=face_mask,
+    )
 
 
 def _run_arbitrary(args: argparse.Namespace) -> int:
@@ -97,23 +143,40 @@ def _run_arbitrary(args: argparse.Namespace) -> int:
     from .stylize import style_specs
 
     if args.style != D.style or args.model != D.model:
-        raise ConfigError("--style-image paints with the given paintings; it does not take --style or --model",
-                          field="style_image")
+        raise ConfigError(
+            "--style-image paints with the given paintings; it does not take --style or --model",
+            field="style_image",
+        )
     paths, weights = style_specs(args.style_images)
-    config = ArbitraryConfig(style_weights=weights, strength=args.strength, style_size=args.style_size,
-                             size=args.size, device=args.device, precision=args.precision)
+    config = ArbitraryConfig(
+        style_weights=weights,
+        strength=args.strength,
+        style_size=args.style_size,
+        size=args.size,
+        device=args.device,
+        precision=args.precision,
+    )
     jobs, folder = _jobs(args)
     for path in paths:
         if not Path(path).is_file():
             raise ImageError(f"style image '{path}' does not exist", field="style_image")
     vec = style_of(paths, config, resolve_device(config.device))  # bad paintings fail here, before any output
-    return _paint_all(args, jobs, folder, lambda src: stylize_arbitrary_picture(src, (), config, style_vector=vec),
-                      inputs=tuple(paths))
+    return _paint_all(
+        args,
+        jobs,
+        folder,
+        lambda src: stylize_arbitrary_picture(src, (), config, style_vector=vec),
+        inputs=tuple(paths),
+    )
 
 
-def _paint_all(args: argparse.Namespace, jobs: list[tuple[Path, Path]], folder: bool, paint, inputs: tuple = ()) -> int:
+def _paint_all(
+    args: argparse.Namespace, jobs: list[tuple[Path, Path]], folder: bool, paint, inputs: tuple = ()
+) -> int:
     out = Path(args.output)
-    check_outputs([dst for _, dst in jobs], [*(src for src, _ in jobs), *inputs])  # e.g. a.jpg and a.png → one a.jpg
+    check_outputs(
+        [dst for _, dst in jobs], [*(src for src, _ in jobs), *inputs]
+    )  # e.g. a.jpg and a.png → one a.jpg
     if folder:
         out.mkdir(parents=True, exist_ok=True)
     for src, dst in jobs:

@@ -11,14 +11,19 @@ from .common import notify
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "keys", help="manage the web service's API keys",
+        "keys",
+        help="manage the web service's API keys",
         description="Named API keys for `impasto serve --keys FILE`, so a team shares one server without sharing "
         "one secret. The file keeps only a salted scrypt hash of each key; a running server re-reads it, so a "
         "removed key stops working at once.",
     )
-    p.add_argument("--file", type=Path, default=None,
-                   help="the keys file (default: DATA_DIR/keys of the default data directory, which "
-                   "`impasto serve` reads when it exists)")
+    p.add_argument(
+        "--file",
+        type=Path,
+        default=None,
+        help="the keys file (default: DATA_DIR/keys of the default data directory, which "
+        "`impasto serve` reads when it exists)",
+    )
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     add = actions.add_parser("add", help="make a new key and print it (only this once)")
@@ -41,8 +46,10 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "add":
         key = keys.add(args.name, admin=args.admin)
         print(key)
-        notify(f"{'admin ' if args.admin else ''}key '{args.name}' added to {keys.path}; it is shown only now "
-               "(send it as the X-API-Key header, or log in with it in the browser)")
+        notify(
+            f"{'admin ' if args.admin else ''}key '{args.name}' added to {keys.path}; it is shown only now "
+            "(send it as the X-API-Key header, or log in with it in the browser)"
+        )
     elif args.action == "list":
         entries = keys.load()
         for e in entries:

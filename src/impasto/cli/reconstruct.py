@@ -27,7 +27,8 @@ D = ReconstructConfig()
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "reconstruct", help="what each VGG-19 layer keeps of an image (Gatys et al. 2016, Fig. 1)",
+        "reconstruct",
+        help="what each VGG-19 layer keeps of an image (Gatys et al. 2016, Fig. 1)",
         description="Reconstruct IMAGE from white noise. 'content': match the features of one layer per cell "
         f"({', '.join(CONTENT_LAYERS)}). 'style': match the Gram matrices of a growing layer set per cell "
         f"({{{STYLE_LAYERS[0]}}}, {{{STYLE_LAYERS[0]}, {STYLE_LAYERS[1]}}}, ... up to {STYLE_LAYERS[-1]}). "
@@ -36,11 +37,20 @@ def register(sub) -> None:
     p.add_argument("kind", choices=KINDS, help="content or style reconstructions")
     p.add_argument("image", help="image to reconstruct")
     p.add_argument("-o", "--output", required=True, help="grid image (.png, .jpg, .webp)")
-    p.add_argument("--each", metavar="DIR", default=None,
-                   help="also write every reconstruction to DIR (created if missing) as KIND_N_LAYER.png")
-    p.add_argument("--layers", type=layer_list, default=None, metavar="L1,L2",
-                   help="content: one cell per layer; style: cell k uses the first k layers "
-                   f"(default {','.join(CONTENT_LAYERS)} / {','.join(STYLE_LAYERS)})")
+    p.add_argument(
+        "--each",
+        metavar="DIR",
+        default=None,
+        help="also write every reconstruction to DIR (created if missing) as KIND_N_LAYER.png",
+    )
+    p.add_argument(
+        "--layers",
+        type=layer_list,
+        default=None,
+        metavar="L1,L2",
+        help="content: one cell per layer; style: cell k uses the first k layers "
+        f"(default {','.join(CONTENT_LAYERS)} / {','.join(STYLE_LAYERS)})",
+    )
     add_synthesis_options(p, D)
     p.add_argument("--no-original", action="store_true", help="leave the original out of the grid")
     add_weights_option(p)
@@ -49,11 +59,19 @@ def register(sub) -> None:
 
 def add_synthesis_options(p: argparse.ArgumentParser, d) -> None:
     """Options shared by reconstruct and sweep; defaults read from the config ``d``."""
-    p.add_argument("--size", type=positive_int, default=d.size, help=f"longest side of each cell (default {d.size})")
-    p.add_argument("--iters", type=positive_int, default=d.iters, help=f"iterations per cell (default {d.iters})")
+    p.add_argument(
+        "--size", type=positive_int, default=d.size, help=f"longest side of each cell (default {d.size})"
+    )
+    p.add_argument(
+        "--iters", type=positive_int, default=d.iters, help=f"iterations per cell (default {d.iters})"
+    )
     p.add_argument("--pool", choices=("max", "avg"), default=d.pool, help=f"VGG pooling (default {d.pool})")
-    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer, help=f"(default {d.optimizer})")
-    p.add_argument("--lr", type=number, default=d.lr, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
+    p.add_argument(
+        "--optimizer", choices=("lbfgs", "adam"), default=d.optimizer, help=f"(default {d.optimizer})"
+    )
+    p.add_argument(
+        "--lr", type=number, default=d.lr, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)"
+    )
     p.add_argument("--seed", type=int, default=d.seed, help=f"noise seed (default {d.seed})")
     add_device_options(p, d.device)
 
@@ -103,5 +121,8 @@ def run(args: argparse.Namespace) -> int:
     n = write_each(each, result.cells)
     extra = f" and {n} images in {args.each}" if each else ""
     done = sum(c.image is not None for c in result.cells)
-    return finish(result.interrupted, f"wrote {out}{extra}",
-                  f"wrote {done}/{len(result.cells)} cells (the last one unfinished) to {out}{extra}")
+    return finish(
+        result.interrupted,
+        f"wrote {out}{extra}",
+        f"wrote {done}/{len(result.cells)} cells (the last one unfinished) to {out}{extra}",
+    )

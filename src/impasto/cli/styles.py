@@ -21,7 +21,11 @@ def run(args: argparse.Namespace) -> int:
         default = " (default)" if info.name == DEFAULT_MODEL else ""
         where = "shipped" if info.shipped else str(info.path)
         training = info.metadata.get("training", {})
-        extra = f", {training['steps']} steps, {training.get('seconds', 0) / 60:.0f} min of training" if "steps" in training else ""
+        extra = (
+            f", {training['steps']} steps, {training.get('seconds', 0) / 60:.0f} min of training"
+            if "steps" in training
+            else ""
+        )
         print(f"{info.name}{default} — width {info.width}{extra}; {where}")
         for i, name in enumerate(info.styles):
             print(f"  {i}  {name}")

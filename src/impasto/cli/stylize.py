@@ -34,27 +34,57 @@ D = StylizeConfig()
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "stylize", help="paint a photo in the style of a painting (Gatys et al.)",
+        "stylize",
+        help="paint a photo in the style of a painting (Gatys et al.)",
         description="Optimise an image so its VGG-19 content features match CONTENT and its Gram "
         "matrices match STYLE (Gatys et al. 2016).",
     )
     p.add_argument("content", help="content photo, or a folder of photos (then -o names a folder)")
-    p.add_argument("style", nargs="?", default=None, metavar="STYLE[:WEIGHT]",
-                   help="style image (painting); optional when --style is given")
-    p.add_argument("--style", dest="styles", action="append", default=[], metavar="PATH[:WEIGHT]",
-                   help="a(nother) style image with an optional blend weight, e.g. --style starry.jpg:0.7 "
-                   "--style scream.jpg:0.3 (repeatable; weights default to 1 and are normalised to sum to 1)")
+    p.add_argument(
+        "style",
+        nargs="?",
+        default=None,
+        metavar="STYLE[:WEIGHT]",
+        help="style image (painting); optional when --style is given",
+    )
+    p.add_argument(
+        "--style",
+        dest="styles",
+        action="append",
+        default=[],
+        metavar="PATH[:WEIGHT]",
+        help="a(nother) style image with an optional blend weight, e.g. --style starry.jpg:0.7 "
+        "--style scream.jpg:0.3 (repeatable; weights default to 1 and are normalised to sum to 1)",
+    )
     p.add_argument("--mask", dest="masks", action="append", default=[], metavar="IMAGE", help=_MASK_HELP)
-    p.add_argument("-o", "--output", required=True,
-                   help="output image (.png, .jpg, .webp), or a folder when CONTENT is a folder")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output image (.png, .jpg, .webp), or a folder when CONTENT is a folder",
+    )
     add_stylize_options(p)
     add_face_options(p, D)
-    p.add_argument("--face-content", type=number, default=D.face_content, metavar="K",
-                   help=f"content weight on faces, as a multiple of --content-weight (default {D.face_content})")
-    p.add_argument("--format", default=".png", choices=sorted(SAVE_FORMATS),
-                   help="output format for a folder of photos (default .png)")
-    p.add_argument("--save-every", type=positive_int, default=None, metavar="N",
-                   help="also write the current image every N iterations (OUT.0100.png, ...)")
+    p.add_argument(
+        "--face-content",
+        type=number,
+        default=D.face_content,
+        metavar="K",
+        help=f"content weight on faces, as a multiple of --content-weight (default {D.face_content})",
+    )
+    p.add_argument(
+        "--format",
+        default=".png",
+        choices=sorted(SAVE_FORMATS),
+        help="output format for a folder of photos (default .png)",
+    )
+    p.add_argument(
+        "--save-every",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="also write the current image every N iterations (OUT.0100.png, ...)",
+    )
     add_weights_option(p)
     p.set_defaults(run=run)
 
@@ -133,49 +163,108 @@ def config_from_cli(args: argparse.Namespace) -> StylizeConfig:
     style_layers, style_w = _split_layers(args.style_layers)
     _, blend = styles_from_args(args)
     return config_from_args(
-        StylizeConfig, args, content_layers=content_layers, content_layer_weights=content_w,
-        style_layers=style_layers, style_layer_weights=style_w, style_blend_weights=blend,
+        StylizeConfig,
+        args,
+        content_layers=content_layers,
+        content_layer_weights=content_w,
+        style_layers=style_layers,
+        style_layer_weights=style_w,
+        style_blend_weights=blend,
     )
 
 
 def add_stylize_options(p: argparse.ArgumentParser) -> None:
     """Options mirroring StylizeConfig; every default is read from it."""
-    p.add_argument("--size", type=positive_int, default=D.size, help=f"longest side of the output (default {D.size})")
+    p.add_argument(
+        "--size", type=positive_int, default=D.size, help=f"longest side of the output (default {D.size})"
+    )
     p.add_argument("--iters", type=positive_int, default=D.iters, help=f"iterations (default {D.iters})")
-    p.add_argument("--content-weight", type=number, default=D.content_weight, help=f"(default {D.content_weight})")
+    p.add_argument(
+        "--content-weight", type=number, default=D.content_weight, help=f"(default {D.content_weight})"
+    )
     p.add_argument("--style-weight", type=number, default=D.style_weight, help=f"(default {D.style_weight})")
-    p.add_argument("--tv-weight", type=number, default=D.tv_weight, help=f"total variation weight (default {D.tv_weight})")
-    p.add_argument("--content-layers", type=weighted_layers, default=D.content_layers, metavar="L1[:W],L2",
-                   help=f"VGG-19 layers by name, each with an optional weight (default 1), e.g. relu4_2 or "
-                   f"relu3_2:0.5,relu4_2 (default {','.join(D.content_layers)})")
-    p.add_argument("--style-layers", type=weighted_layers, default=D.style_layers, metavar="L1[:W],L2",
-                   help=f"VGG-19 layers by name with optional weights, e.g. relu1_1:2,relu2_1,relu3_1 "
-                   f"(default {','.join(D.style_layers)})")
-    p.add_argument("--style-scale", type=number, default=D.style_scale,
-                   help=f"style image size relative to the output (default {D.style_scale})")
-    p.add_argument("--preserve-color", choices=("none", "luminance", "histogram"), default=D.preserve_color,
-                   help="keep the content's colours (Gatys et al. 2016): 'luminance' transfers style on "
-                   "luminance only and keeps the content's chroma; 'histogram' matches the style image's "
-                   f"colour mean/covariance to the content's first (default {D.preserve_color})")
-    p.add_argument("--normalize-gradients", action="store_true", default=D.normalize_gradients,
-                   help="divide each loss term's gradient by its L1 norm (as jcjohnson/neural-style); "
-                   "best with --optimizer adam (L-BFGS tends to stop early with it)")
-    p.add_argument("--scales", type=positive_int, default=D.scales,
-                   help="coarse-to-fine scales, each √2 (--scale-factor) larger, ending at --size "
-                   "(default: 1 up to 512 px; above, starting at 512 px or below)")
-    p.add_argument("--start-size", type=positive_int, default=D.start_size,
-                   help="size of the first scale (with --scales: sizes spread geometrically from it)")
-    p.add_argument("--scale-factor", type=number, default=D.scale_factor,
-                   help=f"growth between scales (default {D.scale_factor:.4g})")
-    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=D.optimizer, help=f"(default {D.optimizer})")
-    p.add_argument("--lr", type=number, default=D.lr, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
-    p.add_argument("--init", default=D.init, metavar="content|noise|PATH", help=f"starting image (default {D.init})")
+    p.add_argument(
+        "--tv-weight",
+        type=number,
+        default=D.tv_weight,
+        help=f"total variation weight (default {D.tv_weight})",
+    )
+    p.add_argument(
+        "--content-layers",
+        type=weighted_layers,
+        default=D.content_layers,
+        metavar="L1[:W],L2",
+        help=f"VGG-19 layers by name, each with an optional weight (default 1), e.g. relu4_2 or "
+        f"relu3_2:0.5,relu4_2 (default {','.join(D.content_layers)})",
+    )
+    p.add_argument(
+        "--style-layers",
+        type=weighted_layers,
+        default=D.style_layers,
+        metavar="L1[:W],L2",
+        help=f"VGG-19 layers by name with optional weights, e.g. relu1_1:2,relu2_1,relu3_1 "
+        f"(default {','.join(D.style_layers)})",
+    )
+    p.add_argument(
+        "--style-scale",
+        type=number,
+        default=D.style_scale,
+        help=f"style image size relative to the output (default {D.style_scale})",
+    )
+    p.add_argument(
+        "--preserve-color",
+        choices=("none", "luminance", "histogram"),
+        default=D.preserve_color,
+        help="keep the content's colours (Gatys et al. 2016): 'luminance' transfers style on "
+        "luminance only and keeps the content's chroma; 'histogram' matches the style image's "
+        f"colour mean/covariance to the content's first (default {D.preserve_color})",
+    )
+    p.add_argument(
+        "--normalize-gradients",
+        action="store_true",
+        default=D.normalize_gradients,
+        help="divide each loss term's gradient by its L1 norm (as jcjohnson/neural-style); "
+        "best with --optimizer adam (L-BFGS tends to stop early with it)",
+    )
+    p.add_argument(
+        "--scales",
+        type=positive_int,
+        default=D.scales,
+        help="coarse-to-fine scales, each √2 (--scale-factor) larger, ending at --size "
+        "(default: 1 up to 512 px; above, starting at 512 px or below)",
+    )
+    p.add_argument(
+        "--start-size",
+        type=positive_int,
+        default=D.start_size,
+        help="size of the first scale (with --scales: sizes spread geometrically from it)",
+    )
+    p.add_argument(
+        "--scale-factor",
+        type=number,
+        default=D.scale_factor,
+        help=f"growth between scales (default {D.scale_factor:.4g})",
+    )
+    p.add_argument(
+        "--optimizer", choices=("lbfgs", "adam"), default=D.optimizer, help=f"(default {D.optimizer})"
+    )
+    p.add_argument(
+        "--lr", type=number, default=D.lr, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)"
+    )
+    p.add_argument(
+        "--init", default=D.init, metavar="content|noise|PATH", help=f"starting image (default {D.init})"
+    )
     p.add_argument("--seed", type=int, default=D.seed, help=f"random seed (default {D.seed})")
     p.add_argument("--pool", choices=("max", "avg"), default=D.pool, help=f"VGG pooling (default {D.pool})")
     add_device_options(p, D.device, D.precision, what="VGG-19 arithmetic (losses stay fp32)")
-    p.add_argument("--tile", type=positive_int, default=D.tile, metavar="SIZE",
-                   help="refine in overlapping SIZE px tiles with the whole style's statistics, for outputs too "
-                   "large for memory (default: whole image)")
+    p.add_argument(
+        "--tile",
+        type=positive_int,
+        default=D.tile,
+        metavar="SIZE",
+        help="refine in overlapping SIZE px tiles with the whole style's statistics, for outputs too "
+        "large for memory (default: whole image)",
+    )
 
 
 def intermediate_path(out: Path, step: int) -> Path:
@@ -193,8 +282,11 @@ def run(args: argparse.Namespace) -> int:
     inputs = (args.content, *styles, *args.masks, *face_mask, *init)
     out = check_output_path(args.output, inputs=inputs)
     if args.save_every:  # every OUT.NNNN.png the run may write
-        check_outputs([out] + [intermediate_path(out, k) for k in range(args.save_every, config.iters + 1,
-                                                                          args.save_every)], inputs)
+        check_outputs(
+            [out]
+            + [intermediate_path(out, k) for k in range(args.save_every, config.iters + 1, args.save_every)],
+            inputs,
+        )
     masks = list(args.masks) or None
     if masks is not None and len(masks) != len(styles):
         raise ConfigError(f"{len(masks)} masks given for {len(styles)} style images; give one mask per style")
@@ -206,8 +298,15 @@ def run(args: argparse.Namespace) -> int:
     bar = ProgressBar("stylize", extra=save_intermediate)
     try:
         load_cached(args.weights)  # fetches on first use (message on stderr) before the bar starts
-        result = stylize(args.content, styles, config, masks=masks, callback=bar, weights=args.weights,
-                         face_mask=args.face_mask)
+        result = stylize(
+            args.content,
+            styles,
+            config,
+            masks=masks,
+            callback=bar,
+            weights=args.weights,
+            face_mask=args.face_mask,
+        )
     finally:
         bar.close()
     save_image(result.image, out, alpha=result.alpha)
@@ -252,19 +351,26 @@ def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfi
     progress bar, an unreadable photo reported and skipped, Ctrl-C keeping the photos finished."""
     folder, out = Path(args.content), Path(args.output)
     if out.suffix.lower() in SAVE_FORMATS:
-        raise ImageError(f"content image '{folder}' is a directory; to paint every photo in it, give -o a folder, "
-                         f"not '{out}'", field="content")
+        raise ImageError(
+            f"content image '{folder}' is a directory; to paint every photo in it, give -o a folder, "
+            f"not '{out}'",
+            field="content",
+        )
     files = _images_in(folder)
     if not files:
         raise ImageError(f"folder '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)})", field="content")
     if out.exists() and not out.is_dir():
         raise ImageError(f"output '{out}' must be a folder when the content is a folder", field="output")
     if out.resolve() == folder.resolve():
-        raise ImageError(f"output folder '{out}' is the input folder; refusing to overwrite the photos", field="output")
+        raise ImageError(
+            f"output folder '{out}' is the input folder; refusing to overwrite the photos", field="output"
+        )
     if not out.parent.is_dir():
         raise ImageError(f"output directory '{out.parent}' does not exist", field="output")
     if args.masks:
-        raise ConfigError("--mask gives a region of one photo; with a folder use --face-mask or none", field="mask")
+        raise ConfigError(
+            "--mask gives a region of one photo; with a folder use --face-mask or none", field="mask"
+        )
     if args.save_every:
         raise ConfigError("--save-every is for a single photo, not a folder", field="save_every")
     for i, style in enumerate(styles):  # a bad style image would otherwise look like a bad photo each time
@@ -284,8 +390,15 @@ def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfi
         for k, (src, dst) in enumerate(jobs):
             progress.photo(k)
             try:
-                result = stylize(src, styles, config, callback=progress, weights=args.weights,
-                                 face_mask=args.face_mask, cache=cache)
+                result = stylize(
+                    src,
+                    styles,
+                    config,
+                    callback=progress,
+                    weights=args.weights,
+                    face_mask=args.face_mask,
+                    cache=cache,
+                )
             except ImageError as exc:
                 print(f"impasto: skipped: {exc}", file=sys.stderr)
                 skipped += 1

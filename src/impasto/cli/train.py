@@ -16,45 +16,122 @@ D = TrainConfig(styles=("x",), data=("x",))
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "train", help="train a fast multi-style network (Johnson et al. + Dumoulin et al.)",
+        "train",
+        help="train a fast multi-style network (Johnson et al. + Dumoulin et al.)",
         description="Train a feed-forward style network with perceptual losses on a folder of photos; "
         "N styles in one network by conditional instance normalisation. Resumes from OUT.ckpt.",
     )
-    p.add_argument("--style", action="append", required=True, dest="styles", metavar="IMAGE",
-                   help="style image; repeat for several styles (order = style index)")
-    p.add_argument("--name", action="append", dest="style_names", default=None, metavar="NAME",
-                   help="display name of each style (repeat in --style order; default the file stem)")
-    p.add_argument("--data", action="append", required=True, metavar="DIR",
-                   help="folder of training photos (searched recursively); repeatable")
+    p.add_argument(
+        "--style",
+        action="append",
+        required=True,
+        dest="styles",
+        metavar="IMAGE",
+        help="style image; repeat for several styles (order = style index)",
+    )
+    p.add_argument(
+        "--name",
+        action="append",
+        dest="style_names",
+        default=None,
+        metavar="NAME",
+        help="display name of each style (repeat in --style order; default the file stem)",
+    )
+    p.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="folder of training photos (searched recursively); repeatable",
+    )
     p.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
-    p.add_argument("--add-style", dest="add_style_to", metavar="MODEL", default=None,
-                   help="fine-tune the new --style images into this existing model (only their γ, β)")
-    p.add_argument("--steps", type=positive_int, default=D.steps, help=f"total steps of the run (default {D.steps})")
-    p.add_argument("--max-minutes", type=number, default=None,
-                   help="stop this session after N minutes (checkpointed; run again to continue)")
-    p.add_argument("--width", type=positive_int, default=D.width, help=f"first-layer channels (default {D.width}; Johnson et al.: 32)")
+    p.add_argument(
+        "--add-style",
+        dest="add_style_to",
+        metavar="MODEL",
+        default=None,
+        help="fine-tune the new --style images into this existing model (only their γ, β)",
+    )
+    p.add_argument(
+        "--steps", type=positive_int, default=D.steps, help=f"total steps of the run (default {D.steps})"
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=number,
+        default=None,
+        help="stop this session after N minutes (checkpointed; run again to continue)",
+    )
+    p.add_argument(
+        "--width",
+        type=positive_int,
+        default=D.width,
+        help=f"first-layer channels (default {D.width}; Johnson et al.: 32)",
+    )
     p.add_argument("--blocks", type=int, default=D.blocks, help=f"residual blocks (default {D.blocks})")
     p.add_argument("--crop", type=positive_int, default=D.crop, help=f"training crop size (default {D.crop})")
     p.add_argument("--batch", type=positive_int, default=D.batch, help=f"batch size (default {D.batch})")
-    p.add_argument("--style-size", type=positive_int, default=D.style_size, help=f"style image longest side (default {D.style_size})")
+    p.add_argument(
+        "--style-size",
+        type=positive_int,
+        default=D.style_size,
+        help=f"style image longest side (default {D.style_size})",
+    )
     p.add_argument("--lr", type=number, default=D.lr, help=f"Adam learning rate (default {D.lr})")
-    p.add_argument("--content-weight", type=number, default=D.content_weight, help=f"(default {D.content_weight})")
+    p.add_argument(
+        "--content-weight", type=number, default=D.content_weight, help=f"(default {D.content_weight})"
+    )
     p.add_argument("--style-weight", type=number, default=D.style_weight, help=f"(default {D.style_weight})")
     p.add_argument("--tv-weight", type=number, default=D.tv_weight, help=f"(default {D.tv_weight})")
-    p.add_argument("--stability-weight", type=number, default=D.stability_weight,
-                   help=f"Gupta et al. 2017 stability loss against video flicker (default {D.stability_weight})")
-    p.add_argument("--stability-noise", type=number, default=D.stability_noise, help=f"(default {D.stability_noise})")
-    p.add_argument("--content-layers", type=layer_list, default=D.content_layers, metavar="L1,L2",
-                   help=f"(default {','.join(D.content_layers)})")
-    p.add_argument("--style-layers", type=layer_list, default=D.style_layers, metavar="L1,L2",
-                   help=f"(default {','.join(D.style_layers)})")
-    p.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32 instead of bf16 autocast")
-    p.add_argument("--checkpoint-every", type=positive_int, default=D.checkpoint_every, help=f"steps (default {D.checkpoint_every})")
-    p.add_argument("--preview-every", type=positive_int, default=D.preview_every, help=f"steps (default {D.preview_every})")
-    p.add_argument("--preview", metavar="PHOTO", default=None,
-                   help="validation photo rendered in every style at each preview (default: none)")
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="CPU threads for torch (default: torch's choice; 1 is often faster on a busy machine)")
+    p.add_argument(
+        "--stability-weight",
+        type=number,
+        default=D.stability_weight,
+        help=f"Gupta et al. 2017 stability loss against video flicker (default {D.stability_weight})",
+    )
+    p.add_argument(
+        "--stability-noise", type=number, default=D.stability_noise, help=f"(default {D.stability_noise})"
+    )
+    p.add_argument(
+        "--content-layers",
+        type=layer_list,
+        default=D.content_layers,
+        metavar="L1,L2",
+        help=f"(default {','.join(D.content_layers)})",
+    )
+    p.add_argument(
+        "--style-layers",
+        type=layer_list,
+        default=D.style_layers,
+        metavar="L1,L2",
+        help=f"(default {','.join(D.style_layers)})",
+    )
+    p.add_argument(
+        "--no-bf16", dest="bf16", action="store_false", help="train in float32 instead of bf16 autocast"
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        default=D.checkpoint_every,
+        help=f"steps (default {D.checkpoint_every})",
+    )
+    p.add_argument(
+        "--preview-every",
+        type=positive_int,
+        default=D.preview_every,
+        help=f"steps (default {D.preview_every})",
+    )
+    p.add_argument(
+        "--preview",
+        metavar="PHOTO",
+        default=None,
+        help="validation photo rendered in every style at each preview (default: none)",
+    )
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="CPU threads for torch (default: torch's choice; 1 is often faster on a busy machine)",
+    )
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
     p.add_argument("--seed", type=int, default=D.seed)
     p.add_argument("--description", default="", help="free text stored in the model's metadata")
@@ -85,10 +162,17 @@ def check_train_outputs(config: TrainConfig, preview: str | None) -> None:
     or the model being extended (``--add-style``)."""
     from ..images import check_outputs
 
-    previews = [config.preview_dir / f"step{k:06d}.png" for k in range(config.preview_every, config.steps + 1,
-                                                                         config.preview_every)] if preview else []
-    check_outputs([Path(config.output), config.checkpoint, *previews],
-                  [*config.styles, preview, config.add_style_to])
+    previews = (
+        [
+            config.preview_dir / f"step{k:06d}.png"
+            for k in range(config.preview_every, config.steps + 1, config.preview_every)
+        ]
+        if preview
+        else []
+    )
+    check_outputs(
+        [Path(config.output), config.checkpoint, *previews], [*config.styles, preview, config.add_style_to]
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,14 +182,31 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise ConfigError(f"output directory '{out.parent}' does not exist", field="output")
     config = TrainConfig(
-        styles=tuple(args.styles), data=tuple(args.data), output=str(out),
-        style_names=tuple(args.style_names or ()), width=args.width, blocks=args.blocks, crop=args.crop,
-        batch=args.batch, style_size=args.style_size, steps=args.steps, lr=args.lr,
-        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-        stability_weight=args.stability_weight, stability_noise=args.stability_noise,
-        content_layers=args.content_layers, style_layers=args.style_layers, bf16=args.bf16,
-        checkpoint_every=args.checkpoint_every, preview_every=args.preview_every, max_minutes=args.max_minutes,
-        seed=args.seed, add_style_to=args.add_style_to, description=args.description,
+        styles=tuple(args.styles),
+        data=tuple(args.data),
+        output=str(out),
+        style_names=tuple(args.style_names or ()),
+        width=args.width,
+        blocks=args.blocks,
+        crop=args.crop,
+        batch=args.batch,
+        style_size=args.style_size,
+        steps=args.steps,
+        lr=args.lr,
+        content_weight=args.content_weight,
+        style_weight=args.style_weight,
+        tv_weight=args.tv_weight,
+        stability_weight=args.stability_weight,
+        stability_noise=args.stability_noise,
+        content_layers=args.content_layers,
+        style_layers=args.style_layers,
+        bf16=args.bf16,
+        checkpoint_every=args.checkpoint_every,
+        preview_every=args.preview_every,
+        max_minutes=args.max_minutes,
+        seed=args.seed,
+        add_style_to=args.add_style_to,
+        description=args.description,
     )
     check_train_outputs(config, args.preview)
     if args.threads:
@@ -119,8 +220,9 @@ def run(args: argparse.Namespace) -> int:
     previous = _stop_on_signals()
     bar = ProgressBar("train")
     try:
-        result = train(config, callback=bar, warn=notify, resume=not args.fresh, weights=args.weights,
-                       validation=photo)
+        result = train(
+            config, callback=bar, warn=notify, resume=not args.fresh, weights=args.weights, validation=photo
+        )
     finally:
         bar.close()
         import signal
@@ -128,8 +230,11 @@ def run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     minutes = result.seconds / 60
-    print(f"wrote {result.model} after {result.steps}/{config.steps} steps ({minutes:.1f} min of training in total; "
-          f"{result.stop_reason})", file=sys.stderr)
+    print(
+        f"wrote {result.model} after {result.steps}/{config.steps} steps ({minutes:.1f} min of training in total; "
+        f"{result.stop_reason})",
+        file=sys.stderr,
+    )
     if result.steps < config.steps:
         print(f"impasto: run the same command again to continue from {config.checkpoint}", file=sys.stderr)
     return 130 if result.interrupted else 0

@@ -15,7 +15,8 @@ D = FastConfig()
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "video", help="stylize a video with a fast network (needs the 'video' extra)",
+        "video",
+        help="stylize a video with a fast network (needs the 'video' extra)",
         description="Stylize every frame at native resolution with a fast network; the audio is kept. "
         "Prints a flicker measure: mean absolute change between consecutive output frames relative to the input's. "
         "Ctrl-C keeps the frames done so far.",
@@ -23,19 +24,40 @@ def register(sub) -> None:
     p.add_argument("input", help="input video")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, .mov, .webm, .avi)")
     p.add_argument("--model", default=D.model, metavar="NAME|PATH", help="model (default: the shipped model)")
-    p.add_argument("--style", default=D.style, metavar="K|NAME|K:W,...", help="style or blend (default %(default)s)")
-    p.add_argument("--style-image", dest="style_images", action="append", default=[], metavar="PATH[:WEIGHT]",
-                   help="paint with any painting instead of the model's styles (repeatable blend, as for "
-                   "`impasto fast`); its style vector is computed once for all frames")
-    p.add_argument("--style-size", type=int, default=ArbitraryConfig().style_size,
-                   help="with --style-image: the style predictor's input size (default %(default)s)")
-    p.add_argument("--strength", type=number, default=D.strength,
-                   help="0..1 pixel blend; with --style-image from the first frame's own style to the painting's "
-                   "(default %(default)s)")
-    p.add_argument("--temporal", type=number, default=DEFAULT_TEMPORAL, metavar="W",
-                   help="0..<1, against flicker: keep the strokes on the camera's motion and blend each frame "
-                   "with the optical-flow-warped previous output where the flow is reliable; "
-                   "0 = every frame on its own (default %(default)s)")
+    p.add_argument(
+        "--style", default=D.style, metavar="K|NAME|K:W,...", help="style or blend (default %(default)s)"
+    )
+    p.add_argument(
+        "--style-image",
+        dest="style_images",
+        action="append",
+        default=[],
+        metavar="PATH[:WEIGHT]",
+        help="paint with any painting instead of the model's styles (repeatable blend, as for "
+        "`impasto fast`); its style vector is computed once for all frames",
+    )
+    p.add_argument(
+        "--style-size",
+        type=int,
+        default=ArbitraryConfig().style_size,
+        help="with --style-image: the style predictor's input size (default %(default)s)",
+    )
+    p.add_argument(
+        "--strength",
+        type=number,
+        default=D.strength,
+        help="0..1 pixel blend; with --style-image from the first frame's own style to the painting's "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--temporal",
+        type=number,
+        default=DEFAULT_TEMPORAL,
+        metavar="W",
+        help="0..<1, against flicker: keep the strokes on the camera's motion and blend each frame "
+        "with the optical-flow-warped previous output where the flow is reliable; "
+        "0 = every frame on its own (default %(default)s)",
+    )
     p.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default %(default)s)")
     add_device_options(p, D.device, D.precision)
     p.set_defaults(run=run)
@@ -45,24 +67,38 @@ def run(args: argparse.Namespace) -> int:
     from ..fast.temporal import TemporalBlender
     from ..fast.video import check_video_output, probe, stylize_video
 
-    config = FastConfig(model=args.model, style=args.style, strength=args.strength, device=args.device,
-                        precision=args.precision)
+    config = FastConfig(
+        model=args.model,
+        style=args.style,
+        strength=args.strength,
+        device=args.device,
+        precision=args.precision,
+    )
     TemporalBlender(args.temporal)  # the weight, and OpenCV when it is needed, before any work
     check_video_output(args.output, args.input)
     probe(args.input)
     painter = _painter(args) if args.style_images else None
     bar = ProgressBar("video")
     try:
-        result = stylize_video(args.input, args.output, config, callback=bar, crf=args.crf, temporal=args.temporal,
-                               painter=painter)
+        result = stylize_video(
+            args.input,
+            args.output,
+            config,
+            callback=bar,
+            crf=args.crf,
+            temporal=args.temporal,
+            painter=painter,
+        )
     finally:
         bar.close()
     h, w = result.size
     audio = "audio kept" if result.has_audio else "no audio"
     temporal = f"temporal blending {result.temporal:g}" if result.temporal else "no temporal blending"
-    print(f"wrote {result.path}: {result.frames} frames {w}x{h}, {audio}, {result.seconds:.1f} s; "
-          f"{temporal}; flicker {result.flicker:.2f} (output change {result.output_change:.4f} / input change {result.input_change:.4f})",
-          file=sys.stderr)
+    print(
+        f"wrote {result.path}: {result.frames} frames {w}x{h}, {audio}, {result.seconds:.1f} s; "
+        f"{temporal}; flicker {result.flicker:.2f} (output change {result.output_change:.4f} / input change {result.input_change:.4f})",
+        file=sys.stderr,
+    )
     return 130 if result.interrupted else 0
 
 
@@ -72,6 +108,11 @@ def _painter(args: argparse.Namespace):
     from .stylize import style_specs
 
     paths, weights = style_specs(args.style_images)
-    config = ArbitraryConfig(style_weights=weights, strength=args.strength, style_size=args.style_size,
-                             device=args.device, precision=args.precision)
+    config = ArbitraryConfig(
+        style_weights=weights,
+        strength=args.strength,
+        style_size=args.style_size,
+        device=args.device,
+        precision=args.precision,
+    )
     return painter(paths, config)

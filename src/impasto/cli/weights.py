@@ -9,12 +9,17 @@ from .common import notify
 
 
 def register(sub) -> None:
-    p = sub.add_parser("weights", help="fetch or describe the VGG-19 weights, the arbitrary-style networks and "
-                       "the face detector")
+    p = sub.add_parser(
+        "weights",
+        help="fetch or describe the VGG-19 weights, the arbitrary-style networks and the face detector",
+    )
     wsub = p.add_subparsers(dest="weights_command", metavar="ACTION", parser_class=type(p))
     wsub.required = True
-    f = wsub.add_parser("fetch", help="download, verify and cache the default VGG-19 weights, the arbitrary-style "
-                        "networks (--style-image) and the face detector (--faces); a valid cache is kept")
+    f = wsub.add_parser(
+        "fetch",
+        help="download, verify and cache the default VGG-19 weights, the arbitrary-style "
+        "networks (--style-image) and the face detector (--faces); a valid cache is kept",
+    )
     f.add_argument("--force", action="store_true", help="fetch again even if the cache is valid")
     f.set_defaults(run=run_fetch)
     i = wsub.add_parser("info", help="show source, cache path, checksum and licence")

@@ -17,8 +17,8 @@ from .models import DEFAULT_MODEL, ModelError, ModelInfo, available_models, load
 from .network import ConditionalInstanceNorm, TransformerNet
 
 __all__ = [
-    "ArbitraryConfig",
     "DEFAULT_MODEL",
+    "ArbitraryConfig",
     "ConditionalInstanceNorm",
     "FastConfig",
     "ModelError",

@@ -59,24 +59,40 @@ class ArbitraryConfig:
     def __post_init__(self) -> None:
         if self.style_weights is not None:
             ws = tuple(self.style_weights)
-            if not ws or any(isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0
-                             for w in ws):
-                raise ConfigError(f"style_weights must be zero or positive numbers, got {self.style_weights!r}",
-                                  field="style_weights")
+            if not ws or any(
+                isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0
+                for w in ws
+            ):
+                raise ConfigError(
+                    f"style_weights must be zero or positive numbers, got {self.style_weights!r}",
+                    field="style_weights",
+                )
             if sum(ws) <= 0:
                 raise ConfigError("style_weights sum to zero", field="style_weights")
-        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or not (
-            0.0 <= self.strength <= 1.0
+        if (
+            isinstance(self.strength, bool)
+            or not isinstance(self.strength, (int, float))
+            or not (0.0 <= self.strength <= 1.0)
         ):
             raise ConfigError(f"strength must be between 0 and 1, got {self.strength!r}", field="strength")
-        if isinstance(self.style_size, bool) or not isinstance(self.style_size, int) or not 32 <= self.style_size <= 1024:
-            raise ConfigError(f"style_size must be an integer between 32 and 1024, got {self.style_size!r}",
-                              field="style_size")
-        if self.size is not None and (
-            isinstance(self.size, bool) or not isinstance(self.size, int) or not MIN_CONTENT_SIDE <= self.size <= 8192
+        if (
+            isinstance(self.style_size, bool)
+            or not isinstance(self.style_size, int)
+            or not 32 <= self.style_size <= 1024
         ):
-            raise ConfigError(f"size must be an integer between {MIN_CONTENT_SIDE} and 8192, got {self.size!r}",
-                              field="size")
+            raise ConfigError(
+                f"style_size must be an integer between 32 and 1024, got {self.style_size!r}",
+                field="style_size",
+            )
+        if self.size is not None and (
+            isinstance(self.size, bool)
+            or not isinstance(self.size, int)
+            or not MIN_CONTENT_SIDE <= self.size <= 8192
+        ):
+            raise ConfigError(
+                f"size must be an integer between {MIN_CONTENT_SIDE} and 8192, got {self.size!r}",
+                field="size",
+            )
         check_device(self.device)
         check_precision(self.precision)
 
@@ -104,10 +120,12 @@ def _network(kind: str, dtype: torch.dtype, device: torch.device) -> torch.nn.Mo
             state = _state()
             prefix = f"{kind}."
             net = StylePredictor() if kind == "predictor" else ArbitraryTransformer()
-            net.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            net.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
             if kind == "transformer" and device.type == "cpu":
                 # The same exact inference rewrites and channels-last layout as `impasto fast`.
-                net = transformer_for_inference(net).to(device=device, dtype=dtype, memory_format=_memory_format(device))
+                net = transformer_for_inference(net).to(
+                    device=device, dtype=dtype, memory_format=_memory_format(device)
+                )
             else:
                 net = net.to(device=device, dtype=dtype).eval().requires_grad_(False)
             _NETS[key] = net
@@ -120,7 +138,9 @@ def _style_tensor(image: ImageInput, what: str) -> torch.Tensor:
     elif isinstance(image, torch.Tensor):
         rgb = (image if image.dim() == 4 else image.unsqueeze(0)).float()
         if rgb.dim() != 4 or rgb.shape[:2] != (1, 3):
-            raise ConfigError(f"{what} tensor must have shape (1, 3, H, W), got {tuple(image.shape)}", field="style_image")
+            raise ConfigError(
+                f"{what} tensor must have shape (1, 3, H, W), got {tuple(image.shape)}", field="style_image"
+            )
     else:
         rgb = load_image(image, what=what).rgb
         what = f"{what} '{image}'"
@@ -130,8 +150,14 @@ def _style_tensor(image: ImageInput, what: str) -> torch.Tensor:
 
 def check_content_size(hw: tuple[int, int], what: str = "content image") -> None:
     """Refuse (one line) a photo whose working size ``hw`` is below :data:`MIN_CONTENT_SIDE` on a side."""
-    check_min_side(hw, MIN_CONTENT_SIDE, what, why="the arbitrary-style network", field="content",
-                   hint=" (use a larger --size, or a larger image)")
+    check_min_side(
+        hw,
+        MIN_CONTENT_SIDE,
+        what,
+        why="the arbitrary-style network",
+        field="content",
+        hint=" (use a larger --size, or a larger image)",
+    )
 
 
 def check_style_size(hw: tuple[int, int], what: str = "style image", *, field: str = "style_image") -> None:
@@ -140,7 +166,9 @@ def check_style_size(hw: tuple[int, int], what: str = "style image", *, field: s
     check_min_side(hw, MIN_STYLE_SIDE, what, why="a style image", field=field)
 
 
-def predict_style(image: ImageInput, style_size: int = 256, device: str | torch.device = "cpu") -> torch.Tensor:
+def predict_style(
+    image: ImageInput, style_size: int = 256, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """A painting (path, :class:`Picture` or (1, 3, H, W) tensor) → its style vector (100,), float32.
 
     The painting is centre-cropped to a square and resized to ``style_size`` (as Magenta and
@@ -153,7 +181,7 @@ def _encode(rgb: torch.Tensor, style_size: int, device: torch.device) -> torch.T
     h, w = rgb.shape[-2:]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    square = resize(rgb[..., top:top + side, left:left + side], (style_size, style_size))
+    square = resize(rgb[..., top : top + side, left : left + side], (style_size, style_size))
     net = _network("predictor", torch.float32, device)
     with torch.inference_mode():
         return net(square.to(device))[0].float().cpu()
@@ -172,21 +200,32 @@ def blend(vectors: Sequence[torch.Tensor], weights: Sequence[float] | None = Non
     return sum(v * (w / total) for v, w in zip(vectors, ws, strict=True))
 
 
-def style_of(styles: ImageInput | Sequence[ImageInput], config: ArbitraryConfig, device: torch.device) -> torch.Tensor:
+def style_of(
+    styles: ImageInput | Sequence[ImageInput], config: ArbitraryConfig, device: torch.device
+) -> torch.Tensor:
     """The blended style vector of one or several paintings (computed once; reuse it per photo/frame)."""
     items = [styles] if isinstance(styles, (str, os.PathLike, Picture, torch.Tensor)) else list(styles)
     return blend([predict_style(s, config.style_size, device) for s in items], config.style_weights)
 
 
-def paint(content: torch.Tensor, style: torch.Tensor, strength: float = 1.0, *, style_size: int = 256,
-          device: torch.device | None = None, precision: str = "auto") -> torch.Tensor:
+def paint(
+    content: torch.Tensor,
+    style: torch.Tensor,
+    strength: float = 1.0,
+    *,
+    style_size: int = 256,
+    device: torch.device | None = None,
+    precision: str = "auto",
+) -> torch.Tensor:
     """Run the transformer on (1, 3, H, W) content with a style vector (100,) → (1, 3, H, W) float32.
 
     ``strength < 1`` interpolates towards the content's own style vector (Ghiasi et al. 2017)."""
     device = device or torch.device("cpu")
     check_content_size((int(content.shape[-2]), int(content.shape[-1])))
     if style.shape[-1] != STYLE_DIM:
-        raise ConfigError(f"a style vector has {STYLE_DIM} numbers, got shape {tuple(style.shape)}", field="style")
+        raise ConfigError(
+            f"a style vector has {STYLE_DIM} numbers, got shape {tuple(style.shape)}", field="style"
+        )
     if strength < 1:
         style = torch.lerp(_encode(content.clamp(0, 1), style_size, device), style, float(strength))
     dtype = resolve_precision(precision, device)
@@ -197,28 +236,40 @@ def paint(content: torch.Tensor, style: torch.Tensor, strength: float = 1.0, *, 
     return out.clamp(0, 1)
 
 
-def stylize_arbitrary(content: ImageInput, styles: ImageInput | Sequence[ImageInput],
-                      config: ArbitraryConfig | None = None, **overrides) -> torch.Tensor:
+def stylize_arbitrary(
+    content: ImageInput,
+    styles: ImageInput | Sequence[ImageInput],
+    config: ArbitraryConfig | None = None,
+    **overrides,
+) -> torch.Tensor:
     """Paint ``content`` in the style of one painting or a blend of several → (1, 3, H, W) in [0, 1]
     at the input's resolution (or ``size``). ``overrides`` are :class:`ArbitraryConfig` fields."""
     return stylize_arbitrary_picture(content, styles, config, **overrides).rgb
 
 
-def stylize_arbitrary_picture(content: ImageInput, styles: ImageInput | Sequence[ImageInput] | torch.Tensor,
-                              config: ArbitraryConfig | None = None, *, style_vector: torch.Tensor | None = None,
-                              **overrides) -> Picture:
+def stylize_arbitrary_picture(
+    content: ImageInput,
+    styles: ImageInput | Sequence[ImageInput] | torch.Tensor,
+    config: ArbitraryConfig | None = None,
+    *,
+    style_vector: torch.Tensor | None = None,
+    **overrides,
+) -> Picture:
     """Like :func:`stylize_arbitrary` but keeps the content's alpha channel; pass ``style_vector``
     (from :func:`style_of`) to reuse one painting's vector for many photos."""
     config = replace(config or ArbitraryConfig(), **overrides) if overrides else (config or ArbitraryConfig())
     device = resolve_device(config.device)
     vec = style_vector if style_vector is not None else style_of(styles, config, device)
     rgb, alpha = _as_tensor(content, config.size)
-    out = paint(rgb, vec, config.strength, style_size=config.style_size, device=device, precision=config.precision)
+    out = paint(
+        rgb, vec, config.strength, style_size=config.style_size, device=device, precision=config.precision
+    )
     return Picture(out, alpha)
 
 
-def painter(styles: ImageInput | Sequence[ImageInput], config: ArbitraryConfig | None = None
-            ) -> Callable[[torch.Tensor], torch.Tensor]:
+def painter(
+    styles: ImageInput | Sequence[ImageInput], config: ArbitraryConfig | None = None
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function (1, 3, H, W) → stylized (1, 3, H, W) for a sequence of frames (``impasto video``).
 
     The paintings' style vector is computed here, once. With ``strength < 1`` the photo's own style
@@ -238,6 +289,13 @@ def painter(styles: ImageInput | Sequence[ImageInput], config: ArbitraryConfig |
 
 
 __all__ = [
-    "ArbitraryConfig", "MIN_STYLE_SIDE", "blend", "paint", "painter", "predict_style", "style_of", "stylize_arbitrary",
+    "MIN_STYLE_SIDE",
+    "ArbitraryConfig",
+    "blend",
+    "paint",
+    "painter",
+    "predict_style",
+    "style_of",
+    "stylize_arbitrary",
     "stylize_arbitrary_picture",
 ]

@@ -33,11 +33,21 @@ STYLE_DIM = 100
 #: channels, stride) — Sandler et al. 2018, table 2, one row per block.
 MOBILENET_BLOCKS: tuple[tuple[int, int, int], ...] = (
     (1, 16, 1),
-    (6, 24, 2), (6, 24, 1),
-    (6, 32, 2), (6, 32, 1), (6, 32, 1),
-    (6, 64, 2), (6, 64, 1), (6, 64, 1), (6, 64, 1),
-    (6, 96, 1), (6, 96, 1), (6, 96, 1),
-    (6, 160, 2), (6, 160, 1), (6, 160, 1),
+    (6, 24, 2),
+    (6, 24, 1),
+    (6, 32, 2),
+    (6, 32, 1),
+    (6, 32, 1),
+    (6, 64, 2),
+    (6, 64, 1),
+    (6, 64, 1),
+    (6, 64, 1),
+    (6, 96, 1),
+    (6, 96, 1),
+    (6, 96, 1),
+    (6, 160, 2),
+    (6, 160, 1),
+    (6, 160, 1),
     (6, 320, 1),
 )
 
@@ -57,7 +67,9 @@ def _same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
 class SameConv(nn.Module):
     """Convolution with TensorFlow ``SAME`` padding, optionally followed by ReLU6."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, relu6: bool = True) -> None:
+    def __init__(
+        self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, relu6: bool = True
+    ) -> None:
         super().__init__()
         self.kernel, self.stride, self.relu6 = kernel, stride, relu6
         self.conv = nn.Conv2d(cin, cout, kernel, stride, groups=groups)
@@ -122,7 +134,9 @@ class StyleNorm(nn.Module):
         # fast one (see impasto.fast.network.ConditionalInstanceNorm).
         if x.shape[0] == 1:
             return F.group_norm(x, x.shape[1], gamma[0], beta[0], self.eps)
-        return torch.addcmul(beta[:, :, None, None], F.group_norm(x, x.shape[1], eps=self.eps), gamma[:, :, None, None])
+        return torch.addcmul(
+            beta[:, :, None, None], F.group_norm(x, x.shape[1], eps=self.eps), gamma[:, :, None, None]
+        )
 
 
 class _Residual(nn.Module):

@@ -48,7 +48,9 @@ class _Graph:
         self.init = {t.name: numpy_helper.to_array(t) for t in g.initializer}
         self.nodes = list(g.node)
         self.producer = {out: n for n in self.nodes for out in n.output}
-        self.attrs = {id(n): {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute} for n in self.nodes}
+        self.attrs = {
+            id(n): {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute} for n in self.nodes
+        }
         self.const: dict[str, np.ndarray] = {}
         for n in self.nodes:
             if n.op_type == "DequantizeLinear" and n.input[0] in self.init:
@@ -72,18 +74,28 @@ class _Graph:
             scale, zero = scale.reshape(shape), zero.reshape(shape)
         return ((q - zero) * scale).astype(np.float32)
 
-    def conv(self, name: str, *, kernel: int, stride: int = 1, groups: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    def conv(
+        self, name: str, *, kernel: int, stride: int = 1, groups: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         node = self.convs.get(name)
         if node is None:
             raise WeightsError(f"{self.what} has no convolution '{name}'")
         attrs = self.attrs[id(node)]
-        got = (tuple(attrs.get("kernel_shape", ())), tuple(attrs.get("strides", (1, 1))), attrs.get("group", 1))
+        got = (
+            tuple(attrs.get("kernel_shape", ())),
+            tuple(attrs.get("strides", (1, 1))),
+            attrs.get("group", 1),
+        )
         if got != ((kernel, kernel), (stride, stride), groups):
-            raise WeightsError(f"{self.what}: convolution '{name}' is {got}, expected {(kernel, stride, groups)}")
+            raise WeightsError(
+                f"{self.what}: convolution '{name}' is {got}, expected {(kernel, stride, groups)}"
+            )
         try:
             w, b = self.const[node.input[1]], self.const[node.input[2]]
         except (KeyError, IndexError):
-            raise WeightsError(f"{self.what}: convolution '{name}' lacks a quantized weight or bias") from None
+            raise WeightsError(
+                f"{self.what}: convolution '{name}' lacks a quantized weight or bias"
+            ) from None
         return torch.from_numpy(w.copy()), torch.from_numpy(b.copy())
 
     def source_conv(self, tensor: str) -> str:
@@ -97,7 +109,9 @@ class _Graph:
         return next(k for k, v in self.convs.items() if v is node)
 
 
-def _put(state: dict[str, torch.Tensor], prefix: str, wb: tuple[torch.Tensor, torch.Tensor], linear: bool = False) -> None:
+def _put(
+    state: dict[str, torch.Tensor], prefix: str, wb: tuple[torch.Tensor, torch.Tensor], linear: bool = False
+) -> None:
     w, b = wb
     state[f"{prefix}.weight"] = w.reshape(w.shape[0], -1) if linear else w
     state[f"{prefix}.bias"] = b
@@ -114,7 +128,11 @@ def predictor_state(data: bytes) -> dict[str, torch.Tensor]:
         mid = cin * expansion
         if expansion != 1:
             _put(state, f"blocks.{i}.expand.conv", g.conv(f"{scope}/expand", kernel=1))
-        _put(state, f"blocks.{i}.depthwise.conv", g.conv(f"{scope}/depthwise", kernel=3, stride=stride, groups=mid))
+        _put(
+            state,
+            f"blocks.{i}.depthwise.conv",
+            g.conv(f"{scope}/depthwise", kernel=3, stride=stride, groups=mid),
+        )
         _put(state, f"blocks.{i}.project.conv", g.conv(f"{scope}/project", kernel=1))
         cin = cout
     _put(state, "head.conv", g.conv("MobilenetV2/Conv_1", kernel=1))
@@ -134,8 +152,10 @@ def transformer_state(data: bytes) -> dict[str, torch.Tensor]:
             scope = f"transformer/residual/residual{i + 1}/conv{j}"
             _put(state, f"res.{i}.conv{j}.conv", g.conv(scope, kernel=3))
             norms[f"res.{i}.norm{j}"] = f"{scope}/StyleNorm"
-    for j, (conv, norm, k) in enumerate((("up1.conv.conv", "norm1", 3), ("up2.conv.conv", "norm2", 3),
-                                          ("conv_out.conv", "norm_out", 9)), start=1):
+    for j, (conv, norm, k) in enumerate(
+        (("up1.conv.conv", "norm1", 3), ("up2.conv.conv", "norm2", 3), ("conv_out.conv", "norm_out", 9)),
+        start=1,
+    ):
         scope = f"transformer/expand/conv{j}/conv"
         _put(state, conv, g.conv(scope, kernel=k))
         norms[norm] = f"{scope}/StyleNorm"

@@ -58,13 +58,20 @@ class FastConfig:
     """Share of the strength kept on faces, 0-1."""
 
     def __post_init__(self) -> None:
-        if self.model is not None and (not isinstance(self.model, (str, os.PathLike)) or not str(self.model).strip()):
+        if self.model is not None and (
+            not isinstance(self.model, (str, os.PathLike)) or not str(self.model).strip()
+        ):
             raise ConfigError(f"model must be a model name or file path, got {self.model!r}", field="model")
         if not isinstance(self.style, str) or not self.style.strip():
-            raise ConfigError(f"style must be an index, a name or a blend like '0:0.5,3:0.5', got {self.style!r}", field="style")
+            raise ConfigError(
+                f"style must be an index, a name or a blend like '0:0.5,3:0.5', got {self.style!r}",
+                field="style",
+            )
         parse_style(self.style)  # syntax only; indices are checked against the model at run time
-        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or not (
-            0.0 <= self.strength <= 1.0
+        if (
+            isinstance(self.strength, bool)
+            or not isinstance(self.strength, (int, float))
+            or not (0.0 <= self.strength <= 1.0)
         ):
             raise ConfigError(f"strength must be between 0 and 1, got {self.strength!r}", field="strength")
         if self.size is not None and (
@@ -82,17 +89,24 @@ def parse_style(spec: str) -> list[tuple[str, float]]:
     out: list[tuple[str, float]] = []
     for part in parts:
         if not part:
-            raise ConfigError(f"style blend '{spec}' has an empty entry; use e.g. '0:0.5,3:0.5'", field="style")
+            raise ConfigError(
+                f"style blend '{spec}' has an empty entry; use e.g. '0:0.5,3:0.5'", field="style"
+            )
         key, sep, weight = part.rpartition(":") if ":" in part else (part, "", "1")
         key = key.strip()
         try:
             w = float(weight)
         except ValueError:
-            raise ConfigError(f"style blend '{spec}': weight '{weight}' is not a number; use e.g. '0:0.5,3:0.5'", field="style") from None
+            raise ConfigError(
+                f"style blend '{spec}': weight '{weight}' is not a number; use e.g. '0:0.5,3:0.5'",
+                field="style",
+            ) from None
         if not key:
             raise ConfigError(f"style blend '{spec}': missing style before ':{weight}'", field="style")
         if not math.isfinite(w) or w < 0:
-            raise ConfigError(f"style blend '{spec}': weights must be zero or positive, got {weight}", field="style")
+            raise ConfigError(
+                f"style blend '{spec}': weights must be zero or positive, got {weight}", field="style"
+            )
         out.append((key, w))
     if len(out) > 1 and sum(w for _, w in out) <= 0:
         raise ConfigError(f"style blend '{spec}': the weights sum to zero", field="style")
@@ -107,7 +121,9 @@ def style_vector(spec: str, names: list[str]) -> torch.Tensor:
         if key.lstrip("-").isdigit():
             i = int(key)
             if not 0 <= i < n:
-                raise ConfigError(f"style index {i} is out of range: this model has styles 0-{n - 1}", field="style")
+                raise ConfigError(
+                    f"style index {i} is out of range: this model has styles 0-{n - 1}", field="style"
+                )
         elif key in names:
             i = names.index(key)
         else:
@@ -151,7 +167,9 @@ def _runner(loaded: LoadedModel, dtype: torch.dtype, device: torch.device) -> Tr
                 # Exact rewrites of the output and upsampling layers, in channels-last memory (what
                 # oneDNN's convolutions use natively; NCHW pays a reorder per layer): 512 px in bf16
                 # from 0.114 s to 0.079–0.098 s on this project's CPU (benchmarks/RESULTS.md).
-                net = for_inference(loaded.net).to(device=device, dtype=dtype, memory_format=_memory_format(device))
+                net = for_inference(loaded.net).to(
+                    device=device, dtype=dtype, memory_format=_memory_format(device)
+                )
             else:
                 net = copy.deepcopy(loaded.net).to(device=device, dtype=dtype).eval().requires_grad_(False)
             _RUNNERS[key] = net
@@ -179,7 +197,9 @@ def _as_tensor(content: ImageInput, size: int | None) -> tuple[torch.Tensor, tor
     elif isinstance(content, torch.Tensor):
         rgb, alpha = (content if content.dim() == 4 else content.unsqueeze(0)).float(), None
         if rgb.dim() != 4 or rgb.shape[1] != 3:
-            raise ConfigError(f"content tensor must have shape (1, 3, H, W), got {tuple(content.shape)}", field="content")
+            raise ConfigError(
+                f"content tensor must have shape (1, 3, H, W), got {tuple(content.shape)}", field="content"
+            )
     else:
         pic = load_image(content, what="content image")
         rgb, alpha = pic.rgb, pic.alpha
@@ -196,13 +216,27 @@ MIN_SIDE = 8
 
 def check_size(hw: tuple[int, int], what: str = "content image") -> None:
     """Refuse (one line) an image of working size ``hw`` narrower than :data:`MIN_SIDE`."""
-    check_min_side(hw, MIN_SIDE, what, why="the fast network", field="content",
-                   hint=" (use a larger --size, or a larger image)")
+    check_min_side(
+        hw,
+        MIN_SIDE,
+        what,
+        why="the fast network",
+        field="content",
+        hint=" (use a larger --size, or a larger image)",
+    )
 
 
-def apply(loaded: LoadedModel, content: torch.Tensor, style: torch.Tensor, strength: float,
-          device: torch.device | None = None, precision: str = "auto", *,
-          face: torch.Tensor | None = None, face_style: float = 1.0) -> torch.Tensor:
+def apply(
+    loaded: LoadedModel,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    strength: float,
+    device: torch.device | None = None,
+    precision: str = "auto",
+    *,
+    face: torch.Tensor | None = None,
+    face_style: float = 1.0,
+) -> torch.Tensor:
     """Run the network on (N, 3, H, W) content with style weights (n_styles,) and pixel-blend by strength
     (per pixel with a face region ``face`` (1, 1, H, W): ``face_style`` of the strength on faces)."""
     device = device or torch.device("cpu")
@@ -221,7 +255,9 @@ def apply(loaded: LoadedModel, content: torch.Tensor, style: torch.Tensor, stren
     return out.clamp(0, 1)
 
 
-def stylize_fast(content: ImageInput, config: FastConfig | None = None, *, face_mask=None, **overrides) -> torch.Tensor:
+def stylize_fast(
+    content: ImageInput, config: FastConfig | None = None, *, face_mask=None, **overrides
+) -> torch.Tensor:
     """Stylize one image with a fast network → (1, 3, H, W) in [0, 1] at the input's resolution
     (or ``size``). ``overrides`` are :class:`FastConfig` fields: ``stylize_fast("a.jpg", style="2")``;
     ``face_mask`` (image or tensor) gives the face region by hand."""
@@ -234,10 +270,30 @@ def stylize_picture(content: ImageInput, config: FastConfig, *, face_mask=None) 
     loaded = load(config.model)
     w = style_vector(config.style, loaded.styles)
     rgb, alpha = _as_tensor(content, config.size)
-    region = None if config.strength == 0 and face_mask is None else faces.face_region(rgb, config.faces, face_mask)
-    out = apply(loaded, rgb, w, config.strength, resolve_device(config.device), config.precision,
-                face=region, face_style=config.face_style)
+    region = (
+        None
+        if config.strength == 0 and face_mask is None
+        else faces.face_region(rgb, config.faces, face_mask)
+    )
+    out = apply(
+        loaded,
+        rgb,
+        w,
+        config.strength,
+        resolve_device(config.device),
+        config.precision,
+        face=region,
+        face_style=config.face_style,
+    )
     return Picture(out, alpha)
 
 
-__all__ = ["FastConfig", "LoadedModel", "load", "parse_style", "style_vector", "stylize_fast", "stylize_picture"]
+__all__ = [
+    "FastConfig",
+    "LoadedModel",
+    "load",
+    "parse_style",
+    "style_vector",
+    "stylize_fast",
+    "stylize_picture",
+]

@@ -58,7 +58,9 @@ def save_model(net: TransformerNet, path: str | os.PathLike, metadata: dict, *, 
     from safetensors.torch import save
 
     meta = dict(metadata)
-    meta.update(format=FORMAT, version=FORMAT_VERSION, width=net.width, blocks=net.blocks, n_styles=net.n_styles)
+    meta.update(
+        format=FORMAT, version=FORMAT_VERSION, width=net.width, blocks=net.blocks, n_styles=net.n_styles
+    )
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().to(dtype).contiguous() for k, v in net.state_dict().items()}
     data = save(tensors, metadata={"impasto": json.dumps(meta)})
@@ -77,14 +79,16 @@ def read_metadata(path: str | os.PathLike) -> dict:
     try:
         with safe_open(str(p), framework="pt") as f:
             raw = (f.metadata() or {}).get("impasto")
-    except Exception:  # noqa: BLE001 - any parse failure means "not a model file"
+    except Exception:
         raise ModelError(f"model file '{p}' is not a safetensors model file", field="model") from None
     try:
         meta = json.loads(raw) if raw else None
     except json.JSONDecodeError:
         meta = None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelError(f"model file '{p}' is not an impasto fast-style model (no '{FORMAT}' metadata)", field="model")
+        raise ModelError(
+            f"model file '{p}' is not an impasto fast-style model (no '{FORMAT}' metadata)", field="model"
+        )
     if meta.get("version") != FORMAT_VERSION:
         raise ModelError(
             f"model file '{p}' has format version {meta.get('version')!r}; this impasto reads version {FORMAT_VERSION}",
@@ -122,8 +126,13 @@ def _info(path: Path, shipped: bool) -> ModelInfo | None:
     except ModelError:
         return None
     return ModelInfo(
-        name=path.stem, path=path, styles=style_names(meta), width=int(meta.get("width", 0)),
-        description=str(meta.get("description", "")), shipped=shipped, metadata=meta,
+        name=path.stem,
+        path=path,
+        styles=style_names(meta),
+        width=int(meta.get("width", 0)),
+        description=str(meta.get("description", "")),
+        shipped=shipped,
+        metadata=meta,
     )
 
 

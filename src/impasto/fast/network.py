@@ -37,7 +37,9 @@ class ConditionalInstanceNorm(nn.Module):
         # bfloat16 inputs in bfloat16 with float32 statistics; one image takes its γ, β in the same pass.
         if x.shape[0] == 1:
             return F.group_norm(x, x.shape[1], gamma[0], beta[0], self.eps)
-        return torch.addcmul(beta[:, :, None, None], F.group_norm(x, x.shape[1], eps=self.eps), gamma[:, :, None, None])
+        return torch.addcmul(
+            beta[:, :, None, None], F.group_norm(x, x.shape[1], eps=self.eps), gamma[:, :, None, None]
+        )
 
 
 class ConvLayer(nn.Module):
@@ -76,7 +78,9 @@ class SpaceToDepthConv(nn.Module):
                                     big[:, a, bb, :, s, t, p, q] = w[:, :, u, v]
         self.pad, self.factor = layer.pad, f
         self.weight = nn.Parameter(big.reshape(o * f * f, c * f * f, kk, kk), requires_grad=False)
-        self.bias = None if b is None else nn.Parameter(b.detach().repeat_interleave(f * f), requires_grad=False)
+        self.bias = (
+            None if b is None else nn.Parameter(b.detach().repeat_interleave(f * f), requires_grad=False)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (self.pad,) * 4, mode="reflect")

@@ -51,12 +51,20 @@ def export_onnx(model: str | os.PathLike | None, output: str | os.PathLike, *, o
     buf = io.BytesIO()
     try:
         torch.onnx.export(
-            _Core(net), (x, w), buf, input_names=["image", "style"], output_names=["stylized"], opset_version=opset,
-            dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, "style": {0: "batch"},
-                          "stylized": {0: "batch", 2: "height", 3: "width"}},
+            _Core(net),
+            (x, w),
+            buf,
+            input_names=["image", "style"],
+            output_names=["stylized"],
+            opset_version=opset,
+            dynamic_axes={
+                "image": {0: "batch", 2: "height", 3: "width"},
+                "style": {0: "batch"},
+                "stylized": {0: "batch", 2: "height", 3: "width"},
+            },
             dynamo=False,
         )
-    except Exception as exc:  # noqa: BLE001 - report the exporter's failure in one line
+    except Exception as exc:
         raise ExportError(f"ONNX export failed: {str(exc).strip().splitlines()[0]}") from None
     proto = onnx.load_from_string(buf.getvalue())
     for key, value in (("impasto", json.dumps(loaded.meta)), ("styles", json.dumps(loaded.styles))):
@@ -85,7 +93,9 @@ def run_onnx(path: str | os.PathLike, image: torch.Tensor, style: torch.Tensor) 
     return torch.from_numpy(out)[:, :, :h, :wd]
 
 
-def verify(model: str | os.PathLike | None, path: str | os.PathLike, *, size: tuple[int, int] = (70, 90)) -> float:
+def verify(
+    model: str | os.PathLike | None, path: str | os.PathLike, *, size: tuple[int, int] = (70, 90)
+) -> float:
     """Max absolute difference between ONNX Runtime and PyTorch on a random image and a style blend;
     raises :class:`ExportError` above 1e-3."""
     loaded = load(model)

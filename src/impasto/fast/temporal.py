@@ -50,7 +50,8 @@ def _cv2():
     except ImportError:
         raise TemporalError(
             "temporal blending needs OpenCV (part of the 'video' extra): pip install 'impasto[video]', "
-            "or pass --temporal 0") from None
+            "or pass --temporal 0"
+        ) from None
     return cv2
 
 
@@ -74,8 +75,15 @@ class TemporalBlender:
     camera is warped exactly; other motion is resampled bicubically.
     """
 
-    def __init__(self, weight: float = 0.8, tolerance: float = 0.05, render_tolerance: float = 0.08,
-                 period: int = 4, preset: str = "medium", snap: float = 0.25) -> None:
+    def __init__(
+        self,
+        weight: float = 0.8,
+        tolerance: float = 0.05,
+        render_tolerance: float = 0.08,
+        period: int = 4,
+        preset: str = "medium",
+        snap: float = 0.25,
+    ) -> None:
         self.weight = check_weight(weight)
         check_positive("tolerance", tolerance)
         check_positive("render_tolerance", render_tolerance)
@@ -92,8 +100,12 @@ class TemporalBlender:
         self._dis = None
         if cv2 is not None:
             self._dis = cv2.DISOpticalFlow_create(
-                {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-                 "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}[preset])
+                {
+                    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+                    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+                    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+                }[preset]
+            )
             # Bicubic: bilinear resampling of a running average blurs it a little more every frame
             # (Starry Night on the static clip of benchmarks/fast_flicker.py: style loss +22 % with
             # bilinear, +7 % with bicubic, against the plain per-frame output).

@@ -82,24 +82,42 @@ class TrainConfig:
     description: str = ""
 
     def __post_init__(self) -> None:
-        for name, lo, hi in (("width", 2, 256), ("blocks", 0, 16), ("crop", 32, 2048), ("batch", 1, 256),
-                             ("style_size", 32, 4096), ("steps", 1, 10_000_000), ("checkpoint_every", 1, 10**9),
-                             ("preview_every", 1, 10**9)):
+        for name, lo, hi in (
+            ("width", 2, 256),
+            ("blocks", 0, 16),
+            ("crop", 32, 2048),
+            ("batch", 1, 256),
+            ("style_size", 32, 4096),
+            ("steps", 1, 10_000_000),
+            ("checkpoint_every", 1, 10**9),
+            ("preview_every", 1, 10**9),
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise ConfigError(f"{name.replace('_', '-')} must be an integer between {lo} and {hi}, got {value!r}", field=name)
+                raise ConfigError(
+                    f"{name.replace('_', '-')} must be an integer between {lo} and {hi}, got {value!r}",
+                    field=name,
+                )
         if not self.styles:
             raise ConfigError("at least one style image is needed (--style)", field="styles")
         if not self.data:
             raise ConfigError("a training data directory is needed (--data)", field="data")
         if self.style_names and len(self.style_names) != len(self.styles):
-            raise ConfigError(f"{len(self.style_names)} style names given for {len(self.styles)} styles", field="style_names")
+            raise ConfigError(
+                f"{len(self.style_names)} style names given for {len(self.styles)} styles",
+                field="style_names",
+            )
         for name in ("lr", "content_weight", "style_weight"):
             if not getattr(self, name) > 0:
-                raise ConfigError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}", field=name)
+                raise ConfigError(
+                    f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}", field=name
+                )
         for name in ("tv_weight", "stability_weight", "stability_noise"):
             if not getattr(self, name) >= 0:
-                raise ConfigError(f"{name.replace('_', '-')} must be zero or positive, got {getattr(self, name)}", field=name)
+                raise ConfigError(
+                    f"{name.replace('_', '-')} must be zero or positive, got {getattr(self, name)}",
+                    field=name,
+                )
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ConfigError(f"max-minutes must be positive, got {self.max_minutes}", field="max_minutes")
         if self.crop % 4:
@@ -139,7 +157,9 @@ def find_images(dirs: tuple[str, ...]) -> list[Path]:
             raise DataError(f"training data directory '{p}' does not exist", field="data")
         files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
     if not files:
-        raise DataError(f"no training images ({', '.join(IMAGE_SUFFIXES)}) found in {', '.join(dirs)}", field="data")
+        raise DataError(
+            f"no training images ({', '.join(IMAGE_SUFFIXES)}) found in {', '.join(dirs)}", field="data"
+        )
     return files
 
 
@@ -154,7 +174,12 @@ def load_dataset(files: list[Path], crop: int) -> list[torch.Tensor]:
         from PIL import Image
 
         im = im.resize((w, h), Image.Resampling.LANCZOS)
-        out.append(torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(h, w, 3).permute(2, 0, 1).clone())
+        out.append(
+            torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+            .view(h, w, 3)
+            .permute(2, 0, 1)
+            .clone()
+        )
     return out
 
 
@@ -201,7 +226,9 @@ class PerceptualLoss:
             # are computed in float32 by impasto.losses.
             self.vgg.set_compute(torch.bfloat16, channels_last=True)
 
-    def __call__(self, net: TransformerNet, x: torch.Tensor, styles: torch.Tensor, gen: torch.Generator | None = None):
+    def __call__(
+        self, net: TransformerNet, x: torch.Tensor, styles: torch.Tensor, gen: torch.Generator | None = None
+    ):
         c = self.config
         onehot = F.one_hot(styles, net.n_styles).float()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
@@ -210,7 +237,9 @@ class PerceptualLoss:
             content_t = self.vgg(x, c.content_layers)
         feats = self.vgg(y.float(), self.layers)
         parts: dict[str, torch.Tensor] = {}
-        parts["content"] = c.content_weight * sum(losses.content_loss(feats[k], content_t[k]) for k in c.content_layers)
+        parts["content"] = c.content_weight * sum(
+            losses.content_loss(feats[k], content_t[k]) for k in c.content_layers
+        )
         style = 0.0
         for k in c.style_layers:
             g = losses.gram(feats[k])  # float32
@@ -242,13 +271,29 @@ def file_sha256(path: str | os.PathLike) -> str:
 def _style_meta(config: TrainConfig, base_styles: list[dict]) -> list[dict]:
     names = config.style_names or tuple(Path(s).stem for s in config.styles)
     return base_styles + [
-        {"name": n, "file": Path(s).name, "sha256": file_sha256(s)} for n, s in zip(names, config.styles, strict=True)
+        {"name": n, "file": Path(s).name, "sha256": file_sha256(s)}
+        for n, s in zip(names, config.styles, strict=True)
     ]
 
 
 def _settings(config: TrainConfig) -> dict:
-    keep = ("width", "blocks", "crop", "batch", "style_size", "lr", "content_weight", "style_weight", "tv_weight",
-            "stability_weight", "stability_noise", "content_layers", "style_layers", "bf16", "seed")
+    keep = (
+        "width",
+        "blocks",
+        "crop",
+        "batch",
+        "style_size",
+        "lr",
+        "content_weight",
+        "style_weight",
+        "tv_weight",
+        "stability_weight",
+        "stability_noise",
+        "content_layers",
+        "style_layers",
+        "bf16",
+        "seed",
+    )
     return {k: getattr(config, k) for k in keep}
 
 
@@ -300,11 +345,13 @@ def train(
     if resume and ckpt.exists():  # checked first, so a mismatch fails before any slow loading
         try:
             saved = torch.load(ckpt, map_location="cpu", weights_only=False)
-        except Exception:  # noqa: BLE001
+        except Exception:
             raise ImpastoError(f"checkpoint '{ckpt}' is unreadable; delete it to start over") from None
         why = _same_run(saved, config)
         if why is not None:
-            raise ImpastoError(f"checkpoint '{ckpt}' belongs to a different run ({why}); delete it or change -o")
+            raise ImpastoError(
+                f"checkpoint '{ckpt}' belongs to a different run ({why}); delete it or change -o"
+            )
     if data_images is None:
         files = find_images(config.data)
         if len(files) < FEW_IMAGES:
@@ -359,8 +406,10 @@ def train(
         changed = {k: getattr(config, k) for k in TUNABLE if saved["settings"].get(k) != getattr(config, k)}
         if changed:
             changes.append({"step": step, **changed})
-            warn(f"resuming at step {step} with changed settings: "
-                 + ", ".join(f"{k} {saved['settings'].get(k)} -> {v}" for k, v in changed.items()))
+            warn(
+                f"resuming at step {step} with changed settings: "
+                + ", ".join(f"{k} {saved['settings'].get(k)} -> {v}" for k, v in changed.items())
+            )
 
     meta = {
         "styles": _style_meta(config, base_styles),
@@ -370,9 +419,15 @@ def train(
 
     def write(steps_done: int, seconds: float) -> None:
         state = {
-            "net": net.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(), "step": steps_done,
-            "seconds": seconds, "settings": _settings(config),
-            "style_hashes": [file_sha256(s) for s in config.styles], "history": history, "changes": changes,
+            "net": net.state_dict(),
+            "opt": opt.state_dict(),
+            "gen": gen.get_state(),
+            "step": steps_done,
+            "seconds": seconds,
+            "settings": _settings(config),
+            "style_hashes": [file_sha256(s) for s in config.styles],
+            "history": history,
+            "changes": changes,
         }
         import io
 

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from ..errors import ImpastoError
+from ..images import check_outputs
 from ..optimize import ProgressEvent
 from ..stylize import resolve_device
-from ..images import check_outputs
 from .infer import FastConfig, apply, check_size, load, style_vector
 from .temporal import TemporalBlender
 
@@ -68,7 +68,9 @@ def _av():
 def check_video_output(path: str | os.PathLike, source: str | os.PathLike) -> Path:
     p = Path(path)
     if p.suffix.lower() not in VIDEO_SUFFIXES:
-        raise VideoError(f"output '{p}' has extension '{p.suffix or '(none)'}'; use one of {', '.join(VIDEO_SUFFIXES)}")
+        raise VideoError(
+            f"output '{p}' has extension '{p.suffix or '(none)'}'; use one of {', '.join(VIDEO_SUFFIXES)}"
+        )
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise VideoError(f"output directory '{parent}' does not exist")
@@ -87,19 +89,32 @@ def probe(path: str | os.PathLike) -> tuple[int, tuple[int, int], bool]:
             if not c.streams.video:
                 raise VideoError(f"'{p}' has no video stream")
             v = c.streams.video[0]
-            frames = v.frames or (int(float(v.duration * v.time_base) * float(v.average_rate)) if v.duration and v.average_rate else 0)
+            frames = v.frames or (
+                int(float(v.duration * v.time_base) * float(v.average_rate))
+                if v.duration and v.average_rate
+                else 0
+            )
             hw = (v.codec_context.height, v.codec_context.width)
             check_size(hw, f"video '{p}'")  # frames as small as the network can take, before any work
             return frames, hw, bool(c.streams.audio)
     except ImpastoError:
         raise
-    except Exception as exc:  # noqa: BLE001 - FFmpeg's many error types: one line for the person
-        raise VideoError(f"video '{p}' is not a readable video: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+    except Exception as exc:
+        raise VideoError(
+            f"video '{p}' is not a readable video: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+        ) from None
 
 
-def stylize_frame(model, frame: np.ndarray, style: torch.Tensor, strength: float = 1.0, device="cpu",
-                  precision: str = "auto", blender: TemporalBlender | None = None,
-                  painter: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+def stylize_frame(
+    model,
+    frame: np.ndarray,
+    style: torch.Tensor,
+    strength: float = 1.0,
+    device="cpu",
+    precision: str = "auto",
+    blender: TemporalBlender | None = None,
+    painter: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """One video frame (H×W×3 uint8 RGB) through the network, (1, 3, H, W) float in [0, 1]; with a
     ``blender``, phase-aligned to the camera motion and blended with the previous output frame.
     ``painter`` (e.g. :func:`impasto.fast.arbitrary.painter`) runs instead of ``model``."""
@@ -110,7 +125,9 @@ def stylize_frame(model, frame: np.ndarray, style: torch.Tensor, strength: float
         return run(x)
     left, top = blender.prepare(frame)
     if left or top:
-        x = torch.nn.functional.pad(x, (left, 0, top, 0), mode="reflect" if min(frame.shape[:2]) > 3 else "replicate")
+        x = torch.nn.functional.pad(
+            x, (left, 0, top, 0), mode="reflect" if min(frame.shape[:2]) > 3 else "replicate"
+        )
     y = run(x)[..., top:, left:]
     y = blender(frame, y[0].permute(1, 2, 0).float().cpu().numpy())
     return torch.from_numpy(y).permute(2, 0, 1)[None]
@@ -166,7 +183,7 @@ def stylize_video(
                 has_audio = True
                 try:
                     aout = out.add_stream_from_template(ain)
-                except Exception:  # noqa: BLE001 - codec not allowed in this container: re-encode
+                except Exception:
                     aout = out.add_stream("aac", rate=ain.rate)
                     transcode_audio = True
             streams = [vin] + ([ain] if ain is not None else [])
@@ -184,8 +201,9 @@ def stylize_video(
                         continue
                     for frame in packet.decode():
                         arr = frame.to_ndarray(format="rgb24")
-                        y = stylize_frame(loaded, arr, style, config.strength, device, config.precision, blender,
-                                          painter)
+                        y = stylize_frame(
+                            loaded, arr, style, config.strength, device, config.precision, blender, painter
+                        )
                         if prev_in is not None:
                             change_in += float(np.abs(arr.astype(np.int16) - prev_in).mean()) / 255.0
                             change_out += float((y - prev_out).abs().mean())
@@ -216,11 +234,22 @@ def stylize_video(
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, Exception) and type(exc).__module__.startswith("av"):
-            raise VideoError(f"video '{source}' could not be processed: {str(exc).strip().splitlines()[0]}") from None
+            raise VideoError(
+                f"video '{source}' could not be processed: {str(exc).strip().splitlines()[0]}"
+            ) from None
         raise
     n = max(1, frames - 1)
-    return VideoResult(out_path, frames, (h, w), has_audio, change_in / n, change_out / n,
-                       time.perf_counter() - start, interrupted, blender.weight if blender else 0.0)
+    return VideoResult(
+        out_path,
+        frames,
+        (h, w),
+        has_audio,
+        change_in / n,
+        change_out / n,
+        time.perf_counter() - start,
+        interrupted,
+        blender.weight if blender else 0.0,
+    )
 
 
 def frame_change(path: str | os.PathLike) -> tuple[int, float]:

@@ -30,8 +30,18 @@ from starlette.staticfiles import StaticFiles
 
 from .. import __version__
 from ..errors import ConfigError, ImageError, UnsupportedFormatError
-from .auth import (ANONYMOUS, SESSION_COOKIE, UNSAFE_METHODS, Authenticator, KeyRing, Principal, RateLimiter,
-                   SessionStore, allowed_hosts, same_origin)
+from .auth import (
+    ANONYMOUS,
+    SESSION_COOKIE,
+    UNSAFE_METHODS,
+    Authenticator,
+    KeyRing,
+    Principal,
+    RateLimiter,
+    SessionStore,
+    allowed_hosts,
+    same_origin,
+)
 from .kinds import Kind, build_config, check_job, job_budget, load_kinds
 from .limits import ITER_FIELDS, LimitError, Settings
 from .limits import is_size_field as _is_size
@@ -91,8 +101,15 @@ ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 408, 413, 4
 SUBMIT_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 408, 413, 415, 422, 429, 507)}
 
 
-def _error(status: int, code: str, detail: str, *, field: str | None = None, limit=None,
-           headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    limit=None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = {"error": code, "detail": detail, "field": field, "limit": limit}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -124,8 +141,13 @@ class TrustedHosts:
                 await send(message)
             elif message["type"] == "http.response.start":  # the check refused the Host header
                 host = Headers(scope=scope).get("host", "")
-                await _error(400, "bad_host", f"this server does not answer to the host name {host!r} "
-                             "(impasto serve --allowed-host NAME adds one)", field="host")(scope, receive, send)
+                await _error(
+                    400,
+                    "bad_host",
+                    f"this server does not answer to the host name {host!r} "
+                    "(impasto serve --allowed-host NAME adds one)",
+                    field="host",
+                )(scope, receive, send)
 
         await self.check(scope, receive, checked_send)
 
@@ -143,21 +165,33 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         path, method = scope.get("path", ""), scope.get("method", "GET")
-        principal, by_cookie = (None, False) if path == "/healthz" else \
-            await anyio.to_thread.run_sync(self.auth.identify, headers)
+        principal, by_cookie = (
+            (None, False)
+            if path == "/healthz"
+            else await anyio.to_thread.run_sync(self.auth.identify, headers)
+        )
         if method in UNSAFE_METHODS and path != "/healthz":
             # Browsers send Origin on every POST/DELETE (a script with a key header need not). A session made
             # with a key must show it; a keyless server's anonymous session holds nothing a script lacks.
             origin = same_origin(scope, headers, https=self.auth.access.secure_cookie)
             if origin is False or (by_cookie and origin is None and principal.key is not None):
-                response = _error(403, "cross_origin", "refused: this write comes from another site's page "
-                                  "(Origin/Referer is not this server)", field="origin")
+                response = _error(
+                    403,
+                    "cross_origin",
+                    "refused: this write comes from another site's page (Origin/Referer is not this server)",
+                    field="origin",
+                )
                 return await response(scope, receive, send)
         if principal is None and self.auth.required and path not in ("/healthz", "/login"):
             if path == "/" and method in ("GET", "HEAD"):
                 return await HTMLResponse(_static_text("login.html"), status_code=401)(scope, receive, send)
-            response = _error(401, "unauthorized", "missing or wrong API key (send it as the X-API-Key header)",
-                              field="api_key", headers={"WWW-Authenticate": "Bearer"})
+            response = _error(
+                401,
+                "unauthorized",
+                "missing or wrong API key (send it as the X-API-Key header)",
+                field="api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
             return await response(scope, receive, send)
         scope.setdefault("state", {})["principal"] = principal or Principal(ANONYMOUS)
         length = headers.get("content-length")
@@ -189,13 +223,15 @@ class Guard:
                 await self._too_large(scope, receive, send)
         except SlowBody as exc:
             if not started:
-                await _error(408, "too_slow", str(exc.detail), field="body",
-                             headers=exc.headers)(scope, receive, send)
+                await _error(408, "too_slow", str(exc.detail), field="body", headers=exc.headers)(
+                    scope, receive, send
+                )
 
     async def _too_large(self, scope, receive, send) -> None:
         mib = self.max_body / 1024 / 1024
-        await _error(413, "too_large", f"request body is larger than {mib:.1f} MiB", field="body",
-                     limit=self.max_body)(scope, receive, send)
+        await _error(
+            413, "too_large", f"request body is larger than {mib:.1f} MiB", field="body", limit=self.max_body
+        )(scope, receive, send)
 
 
 class _BodyTooLarge(StarletteHTTPException):
@@ -209,13 +245,17 @@ def _static_text(name: str) -> str:
 
 
 # -- the app -------------------------------------------------------------------------------------
-def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[], int] | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, queue: JobQueue, *, workers_alive: Callable[[], int] | None = None
+) -> FastAPI:
     """The ASGI app; ``workers_alive`` reports live worker processes for /healthz."""
     kinds = load_kinds()
     limits = settings.limits
     app = FastAPI(
-        title="impasto", version=__version__,
-        docs_url=None, redoc_url=None,  # their pages load Swagger/ReDoc from a CDN; the spec itself is served
+        title="impasto",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,  # their pages load Swagger/ReDoc from a CDN; the spec itself is served
         description="Neural style transfer as a service: submit a job, follow its progress, fetch the result.",
     )
     app.state.queue = queue
@@ -296,34 +336,66 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         p = job.progress
         position = None
         if job.state == QUEUED:
-            position = sum(1 for j in queue.list(limit=limits.max_queue + 1000, state=QUEUED)
-                           if j.created_at < job.created_at)
+            position = sum(
+                1
+                for j in queue.list(limit=limits.max_queue + 1000, state=QUEUED)
+                if j.created_at < job.created_at
+            )
         has_result = bool(job.result) and (d / job.result).is_file()
         return {
-            "id": job.id, "kind": job.kind, "owner": job.owner, "state": job.state, "params": job.params,
+            "id": job.id,
+            "kind": job.kind,
+            "owner": job.owner,
+            "state": job.state,
+            "params": job.params,
             "inputs": {k: len(v) for k, v in job.inputs.items()},
-            "created_at": job.created_at, "started_at": job.started_at, "finished_at": job.finished_at,
+            "created_at": job.created_at,
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
             "queue_position": position,
-            "progress": None if job.state == QUEUED or p.total == 0 else {
-                "step": p.step, "total": p.total, "fraction": min(1.0, p.step / p.total) if p.total else 0.0,
-                "losses": p.losses, "elapsed": p.elapsed, "eta": p.eta, "stage": p.stage},
-            "error": job.error, "cancel_requested": job.cancel_requested, "attempts": job.attempts,
-            "has_preview": (d / PREVIEW_NAME).is_file(), "has_result": has_result,
-            "urls": {"self": base, "events": f"{base}/events", "preview": f"{base}/preview",
-                     "result": f"{base}/result"},
+            "progress": None
+            if job.state == QUEUED or p.total == 0
+            else {
+                "step": p.step,
+                "total": p.total,
+                "fraction": min(1.0, p.step / p.total) if p.total else 0.0,
+                "losses": p.losses,
+                "elapsed": p.elapsed,
+                "eta": p.eta,
+                "stage": p.stage,
+            },
+            "error": job.error,
+            "cancel_requested": job.cancel_requested,
+            "attempts": job.attempts,
+            "has_preview": (d / PREVIEW_NAME).is_file(),
+            "has_result": has_result,
+            "urls": {
+                "self": base,
+                "events": f"{base}/events",
+                "preview": f"{base}/preview",
+                "result": f"{base}/result",
+            },
         }
 
     def get_job(job_id: str, request: Request) -> Job:
         job = queue.get(job_id) if _valid_id(job_id) else None
         if job is None or not principal(request).sees(job.owner):  # another owner's job: as if none
-            raise ApiError(404, "not_found",
-                           f"no job with id '{job_id}' (finished jobs are kept for a while, then deleted)", field="id")
+            raise ApiError(
+                404,
+                "not_found",
+                f"no job with id '{job_id}' (finished jobs are kept for a while, then deleted)",
+                field="id",
+            )
         return job
 
     # -- routes -----------------------------------------------------------------------------------
-    @app.get("/healthz", tags=["service"], summary="Liveness: no API key needed",
-             description="`status` is `ok`, or `degraded` with a `reason` (a full disk: submissions get 507 "
-             "and workers wait until space returns; no worker running).")
+    @app.get(
+        "/healthz",
+        tags=["service"],
+        summary="Liveness: no API key needed",
+        description="`status` is `ok`, or `degraded` with a `reason` (a full disk: submissions get 507 "
+        "and workers wait until space returns; no worker running).",
+    )
     def healthz() -> dict[str, Any]:
         alive = workers_alive() if workers_alive is not None else None
         reason = disk.problem()
@@ -333,8 +405,13 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             pending = queue.pending()
         except sqlite3.Error as exc:
             pending, reason = None, reason or f"queue database: {exc}"
-        body = {"status": "ok" if reason is None else "degraded", "version": __version__, "workers": alive,
-                "pending": pending, "kinds": list(kinds)}
+        body = {
+            "status": "ok" if reason is None else "degraded",
+            "version": __version__,
+            "workers": alive,
+            "pending": pending,
+            "kinds": list(kinds),
+        }
         if reason is not None:
             body["reason"] = reason
         return body
@@ -347,21 +424,42 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         return response
 
     # -- sessions: POST /login with a key (never in a URL), a random expiring token in a cookie --------
-    @app.post("/login", tags=["service"], summary="Log in with an API key: a session cookie for the browser UI",
-              responses={200: {"description": "JSON log-in: the session (and its cookie)"},
-                         303: {"description": "form log-in: the cookie, and back to the UI"},
-                         401: {"model": ErrorOut, "content": {"text/html": {}},
-                               "description": "wrong key: JSON, or the log-in page again for a form"},
-                         403: {"model": ErrorOut}, 408: {"model": ErrorOut},
-                         413: {"model": ErrorOut}}, openapi_extra={"requestBody": {
-                  "content": {m: {"schema": {"type": "object", "properties": {"api_key": {"type": "string"}},
-                                             "required": ["api_key"]}}
-                              for m in ("application/x-www-form-urlencoded", "application/json")}}})
+    @app.post(
+        "/login",
+        tags=["service"],
+        summary="Log in with an API key: a session cookie for the browser UI",
+        responses={
+            200: {"description": "JSON log-in: the session (and its cookie)"},
+            303: {"description": "form log-in: the cookie, and back to the UI"},
+            401: {
+                "model": ErrorOut,
+                "content": {"text/html": {}},
+                "description": "wrong key: JSON, or the log-in page again for a form",
+            },
+            403: {"model": ErrorOut},
+            408: {"model": ErrorOut},
+            413: {"model": ErrorOut},
+        },
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    m: {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"api_key": {"type": "string"}},
+                            "required": ["api_key"],
+                        }
+                    }
+                    for m in ("application/x-www-form-urlencoded", "application/json")
+                }
+            }
+        },
+    )
     async def login(request: Request):
         form = "json" not in request.headers.get("content-type", "")
         try:
             body = dict(await request.form()) if form else await request.json()
-        except Exception:  # noqa: BLE001 - garbage in the body: as no key
+        except Exception:
             body = {}
         key = body.get("api_key") if isinstance(body, dict) else None
         made = await anyio.to_thread.run_sync(auth.login, key) if isinstance(key, str) and key else None
@@ -369,34 +467,58 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             if form:
                 page = _static_text("login.html").replace("<!--error-->", "<p class=error>Wrong API key.</p>")
                 return HTMLResponse(page, status_code=401)
-            return _error(401, "unauthorized", "wrong or missing API key (JSON field api_key)", field="api_key")
+            return _error(
+                401, "unauthorized", "wrong or missing API key (JSON field api_key)", field="api_key"
+            )
         token, session = made
         response = RedirectResponse("/", status_code=303) if form else JSONResponse(session_out(session))
         set_session(request, response, token, session)
         return response
 
-    @app.post("/logout", tags=["service"], summary="End the browser session",
-              responses={200: {"description": "asked for JSON"}, 303: {"description": "back to the UI"},
-                         401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
+    @app.post(
+        "/logout",
+        tags=["service"],
+        summary="End the browser session",
+        responses={
+            200: {"description": "asked for JSON"},
+            303: {"description": "back to the UI"},
+            401: {"model": ErrorOut},
+            403: {"model": ErrorOut},
+        },
+    )
     def logout(request: Request):
         token = principal(request).session
         if token:
             auth.sessions.delete(token)
         form = "json" not in request.headers.get("accept", "")
-        response = RedirectResponse("/", status_code=303) if form else JSONResponse({"logged_out": bool(token)})
+        response = (
+            RedirectResponse("/", status_code=303) if form else JSONResponse({"logged_out": bool(token)})
+        )
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
     @app.get("/v1/session", tags=["service"], summary="Who this request is: its owner, admin or not")
     def whoami(request: Request) -> dict[str, Any]:
         p = principal(request)
-        return {"owner": p.owner, "admin": p.admin, "key": p.key, "session": p.session is not None,
-                "login_required": auth.required}
+        return {
+            "owner": p.owner,
+            "admin": p.admin,
+            "key": p.key,
+            "session": p.session is not None,
+            "login_required": auth.required,
+        }
 
     def set_session(request: Request, response, token: str, session) -> None:
         secure = access.secure_cookie or request.url.scheme == "https"
-        response.set_cookie(SESSION_COOKIE, token, max_age=int(access.session_hours * 3600), path="/",
-                            httponly=True, samesite="strict", secure=secure)
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=int(access.session_hours * 3600),
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=secure,
+        )
 
     def session_out(session) -> dict[str, Any]:
         return {"owner": session.owner, "key": session.key_name, "expires_at": session.expires_at}
@@ -414,11 +536,18 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
                 if p["name"] in caps:
                     p["default"] = caps[p["name"]]
             described.append(d)
-        return {"kinds": described,
-                "limits": {"max_upload_mb": limits.max_upload_mb, "max_pixels": limits.max_pixels,
-                           "max_size": limits.max_size, "max_iters": limits.max_iters,
-                           "max_queue": limits.max_queue, "max_styles": limits.max_styles,
-                           "max_work": limits.max_work}}
+        return {
+            "kinds": described,
+            "limits": {
+                "max_upload_mb": limits.max_upload_mb,
+                "max_pixels": limits.max_pixels,
+                "max_size": limits.max_size,
+                "max_iters": limits.max_iters,
+                "max_queue": limits.max_queue,
+                "max_styles": limits.max_styles,
+                "max_work": limits.max_work,
+            },
+        }
 
     @app.get("/v1/styles", tags=["service"], summary="Shipped fast style networks and their styles")
     def list_styles() -> dict[str, Any]:
@@ -434,13 +563,23 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
 
     @app.get("/v1/gallery", tags=["service"], summary="Style images offered by the browser UI")
     def list_gallery() -> dict[str, Any]:
-        return {"images": [{"name": p.name, "title": p.stem.replace("_", " ").replace("-", " "),
-                            "thumbnail": f"/v1/gallery/{p.name}"} for p in gallery_files()]}
+        return {
+            "images": [
+                {
+                    "name": p.name,
+                    "title": p.stem.replace("_", " ").replace("-", " "),
+                    "thumbnail": f"/v1/gallery/{p.name}",
+                }
+                for p in gallery_files()
+            ]
+        }
 
     def gallery_files() -> list[Path]:
         if gallery_dir is None or not Path(gallery_dir).is_dir():
             return []
-        return sorted(p for p in Path(gallery_dir).iterdir() if p.suffix.lower() in GALLERY_EXTS and p.is_file())
+        return sorted(
+            p for p in Path(gallery_dir).iterdir() if p.suffix.lower() in GALLERY_EXTS and p.is_file()
+        )
 
     def gallery_file(name: str) -> Path:
         for p in gallery_files():
@@ -448,8 +587,12 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
                 return p
         raise ApiError(404, "not_found", f"no gallery image named '{name}'", field="style_gallery")
 
-    @app.get("/v1/gallery/{name}", tags=["service"], summary="A gallery image's thumbnail (JPEG)",
-             responses={200: {"content": {"image/jpeg": {}}}, **ERRORS})
+    @app.get(
+        "/v1/gallery/{name}",
+        tags=["service"],
+        summary="A gallery image's thumbnail (JPEG)",
+        responses={200: {"content": {"image/jpeg": {}}}, **ERRORS},
+    )
     def gallery_thumb(name: str) -> FileResponse:
         thumb = ensure_thumb(gallery_file(name))
         return FileResponse(thumb, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
@@ -471,14 +614,19 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         for src in gallery_files():
             try:
                 ensure_thumb(src)
-            except Exception:  # noqa: BLE001 - an unreadable gallery file is skipped (404 on request)
+            except Exception:
                 continue
 
     threading.Thread(target=warm_thumbs, name="impasto-thumbs", daemon=True).start()
 
     @app.post(
-        "/v1/jobs", status_code=202, response_model=JobOut, tags=["jobs"], summary="Submit a job",
-        responses=SUBMIT_ERRORS, openapi_extra={"requestBody": request_body(kinds, limits.max_styles)},
+        "/v1/jobs",
+        status_code=202,
+        response_model=JobOut,
+        tags=["jobs"],
+        summary="Submit a job",
+        responses=SUBMIT_ERRORS,
+        openapi_extra={"requestBody": request_body(kinds, limits.max_styles)},
         description="multipart/form-data: `kind`, the kind's files (`content`, `style` — repeatable, or "
         "`style_gallery` naming a gallery image) and its parameters under the CLI option names "
         "(`size`, `iters`, ...). See `GET /v1/kinds` for every parameter and its default.",
@@ -488,17 +636,34 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         if not ctype.lower().startswith("multipart/form-data"):
             raise ApiError(415, "unsupported_media_type", "send the job as multipart/form-data", field="body")
         if limiter is not None and (wait := limiter.hit(principal(request).owner)):
-            return _error(429, "rate_limited", f"at most {access.rate_limit:g} submissions a minute per key; "
-                          f"try again in {math.ceil(wait)} s", field="rate_limit", limit=access.rate_limit,
-                          headers={"Retry-After": str(math.ceil(wait))})
+            return _error(
+                429,
+                "rate_limited",
+                f"at most {access.rate_limit:g} submissions a minute per key; "
+                f"try again in {math.ceil(wait)} s",
+                field="rate_limit",
+                limit=access.rate_limit,
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
         if queue.pending() >= limits.max_queue:
-            raise LimitError(429, f"the queue is full ({limits.max_queue} jobs); try again later",
-                             field="queue", limit=limits.max_queue)
+            raise LimitError(
+                429,
+                f"the queue is full ({limits.max_queue} jobs); try again later",
+                field="queue",
+                limit=limits.max_queue,
+            )
         length = request.headers.get("content-length", "")
         disk.check(int(length) if length.isdigit() else 0)  # 507 below the free-space floor
         try:
-            form = await read_form(request, spool_dir=spool_dir, disk=disk, max_file_bytes=limits.max_upload_bytes,
-                                   max_files=limits.max_styles + 2, max_fields=200, max_field_bytes=64 * 1024)
+            form = await read_form(
+                request,
+                spool_dir=spool_dir,
+                disk=disk,
+                max_file_bytes=limits.max_upload_bytes,
+                max_files=limits.max_styles + 2,
+                max_fields=200,
+                max_field_bytes=64 * 1024,
+            )
         except FormError as exc:
             raise ApiError(400, "bad_request", str(exc), field="body") from None
         try:
@@ -511,8 +676,14 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
     def create_job(form, owner: str) -> Job:
         kind_name = form.get("kind", "stylize")
         if not isinstance(kind_name, str) or kind_name not in kinds:
-            raise ApiError(422, "invalid", f"kind must be one of {', '.join(kinds)}; got {kind_name!r}"
-                           if isinstance(kind_name, str) else "kind must be a text field", field="kind")
+            raise ApiError(
+                422,
+                "invalid",
+                f"kind must be one of {', '.join(kinds)}; got {kind_name!r}"
+                if isinstance(kind_name, str)
+                else "kind must be a text field",
+                field="kind",
+            )
         kind = kinds[kind_name]
         file_names = {f.name for f in kind.files}
         uploads: dict[str, list[UploadFile]] = {}
@@ -523,13 +694,19 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
                 continue
             if key == "style_gallery" and "style" in file_names:
                 if not isinstance(value, str):
-                    raise ApiError(422, "invalid", "style_gallery must be the name of a gallery image",
-                                   field=key)
+                    raise ApiError(
+                        422, "invalid", "style_gallery must be the name of a gallery image", field=key
+                    )
                 gallery.append(value)
             elif isinstance(value, UploadFile) or not isinstance(value, str):
                 if key not in file_names:
-                    raise ApiError(422, "invalid", f"unexpected file field '{key}' for kind '{kind.name}' "
-                                   f"(files: {', '.join(sorted(file_names))})", field=key)
+                    raise ApiError(
+                        422,
+                        "invalid",
+                        f"unexpected file field '{key}' for kind '{kind.name}' "
+                        f"(files: {', '.join(sorted(file_names))})",
+                        field=key,
+                    )
                 uploads.setdefault(key, []).append(value)
             elif key in file_names:
                 raise ApiError(422, "invalid", f"{key} must be a file upload, not a text field", field=key)
@@ -545,8 +722,12 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             if n > 1 and not f.repeatable:
                 raise ApiError(422, "invalid", f"give one {f.what}, not {n}", field=f.name)
             if n > limits.max_styles:
-                raise LimitError(422, f"at most {limits.max_styles} {f.what}s per job, got {n}", field=f.name,
-                                 limit=limits.max_styles)
+                raise LimitError(
+                    422,
+                    f"at most {limits.max_styles} {f.what}s per job, got {n}",
+                    field=f.name,
+                    limit=limits.max_styles,
+                )
         config, params = build_config(kind, values)
         check_limits(config, kind)
 
@@ -570,13 +751,21 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             if getattr(config, "size", 0) is None and "content" in sizes:  # output at the content's size
                 longest = max(sizes["content"][0])
                 if longest > limits.max_size:
-                    raise LimitError(422, f"size: the content image is {longest} px on its longest side, above "
-                                     f"the limit of {limits.max_size}; set size", field="size",
-                                     limit=limits.max_size)
+                    raise LimitError(
+                        422,
+                        f"size: the content image is {longest} px on its longest side, above "
+                        f"the limit of {limits.max_size}; set size",
+                        field="size",
+                        limit=limits.max_size,
+                    )
             job = queue.submit(job_id, kind.name, params, inputs, max_pending=limits.max_queue, owner=owner)
             if job is None:
-                raise LimitError(429, f"the queue is full ({limits.max_queue} jobs); try again later",
-                                 field="queue", limit=limits.max_queue)
+                raise LimitError(
+                    429,
+                    f"the queue is full ({limits.max_queue} jobs); try again later",
+                    field="queue",
+                    limit=limits.max_queue,
+                )
             return job
         except BaseException:
             shutil.rmtree(d, ignore_errors=True)
@@ -585,7 +774,9 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
     def default_caps(kind: Kind) -> dict[str, int]:
         caps = {}
         for p in kind.params().values():
-            limit = limits.max_size if _is_size(p.field) else limits.max_iters if p.field in ITER_FIELDS else None
+            limit = (
+                limits.max_size if _is_size(p.field) else limits.max_iters if p.field in ITER_FIELDS else None
+            )
             if limit is not None and isinstance(p.default, int) and p.default > limit:
                 caps[p.name] = limit
         return caps
@@ -594,13 +785,21 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         for name in [f.name for f in dataclasses.fields(config) if _is_size(f.name)]:
             value = getattr(config, name, None)
             if isinstance(value, int) and value > limits.max_size:
-                raise LimitError(422, f"{name} must be at most {limits.max_size} on this server, got {value}",
-                                 field=kind.form_name(name), limit=limits.max_size)
+                raise LimitError(
+                    422,
+                    f"{name} must be at most {limits.max_size} on this server, got {value}",
+                    field=kind.form_name(name),
+                    limit=limits.max_size,
+                )
         for name in ITER_FIELDS:
             value = getattr(config, name, None)
             if isinstance(value, int) and value > limits.max_iters:
-                raise LimitError(422, f"{name} must be at most {limits.max_iters} on this server, got {value}",
-                                 field=kind.form_name(name), limit=limits.max_iters)
+                raise LimitError(
+                    422,
+                    f"{name} must be at most {limits.max_iters} on this server, got {value}",
+                    field=kind.form_name(name),
+                    limit=limits.max_iters,
+                )
 
     def image_size(path: Path) -> tuple[int, int]:
         """(height, width) of a gallery image from its header (accepted formats only)."""
@@ -611,11 +810,14 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
         try:
             with Image.open(path, formats=READ_FORMATS) as im:
                 return im.height, im.width
-        except Exception:  # noqa: BLE001 - an unreadable gallery file
-            raise ApiError(422, "invalid", f"gallery image '{path.name}' is not readable",
-                           field="style_gallery") from None
+        except Exception:
+            raise ApiError(
+                422, "invalid", f"gallery image '{path.name}' is not readable", field="style_gallery"
+            ) from None
 
-    def store_upload(up: UploadFile, d: Path, stem: str, *, field: str, what: str) -> tuple[str, tuple[int, int]]:
+    def store_upload(
+        up: UploadFile, d: Path, stem: str, *, field: str, what: str
+    ) -> tuple[str, tuple[int, int]]:
         """Copy an upload into the job directory with the size limit, then check it is a whole image."""
         from PIL import Image
 
@@ -629,8 +831,12 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             while chunk := up.file.read(1024 * 1024):
                 total += len(chunk)
                 if total > limits.max_upload_bytes:
-                    raise LimitError(413, f"{what} '{label}' is larger than {limits.max_upload_mb:g} MiB",
-                                     field=field, limit=limits.max_upload_bytes)
+                    raise LimitError(
+                        413,
+                        f"{what} '{label}' is larger than {limits.max_upload_mb:g} MiB",
+                        field=field,
+                        limit=limits.max_upload_bytes,
+                    )
                 out.write(chunk)
         if total == 0:
             raise ApiError(422, "invalid", f"{what} '{label}' is empty", field=field)
@@ -639,50 +845,86 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
                 w, h = im.size
                 fmt = (im.format or "").upper()
         except Image.DecompressionBombError:
-            raise LimitError(422, f"{what} '{label}' has more than {limits.max_pixels} pixels", field=field,
-                             limit=limits.max_pixels) from None
-        except Exception:  # noqa: BLE001 - unidentified or corrupt: open_image below says which, in one line
+            raise LimitError(
+                422,
+                f"{what} '{label}' has more than {limits.max_pixels} pixels",
+                field=field,
+                limit=limits.max_pixels,
+            ) from None
+        except Exception:
             w = h = 0
             fmt = ""
         if w * h > limits.max_pixels:
-            raise LimitError(422, f"{what} '{label}' has {w}x{h} = {w * h} pixels, above the limit of "
-                             f"{limits.max_pixels}", field=field, limit=limits.max_pixels)
+            raise LimitError(
+                422,
+                f"{what} '{label}' has {w}x{h} = {w * h} pixels, above the limit of {limits.max_pixels}",
+                field=field,
+                limit=limits.max_pixels,
+            )
         try:
             open_image(tmp, limit=limits.max_pixels, what=what).close()  # full decode: truncated, corrupt
         except UnsupportedFormatError as exc:
-            raise ApiError(415, "unsupported_media_type", str(exc).replace(f"'{tmp}'", f"'{label}'"),
-                           field=field) from None
+            raise ApiError(
+                415, "unsupported_media_type", str(exc).replace(f"'{tmp}'", f"'{label}'"), field=field
+            ) from None
         except ImageError as exc:
             raise ApiError(422, "invalid", str(exc).replace(f"'{tmp}'", f"'{label}'"), field=field) from None
-        ext = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp",
-               "TIFF": ".tif"}.get(fmt, ".img")
+        ext = {
+            "JPEG": ".jpg",
+            "PNG": ".png",
+            "WEBP": ".webp",
+            "GIF": ".gif",
+            "BMP": ".bmp",
+            "TIFF": ".tif",
+        }.get(fmt, ".img")
         final = d / f"{stem}{ext}"
         tmp.rename(final)
         return final.name, (h, w)
 
-    @app.get("/v1/jobs", response_model=JobList, tags=["jobs"], summary="List jobs, newest first",
-             responses=ERRORS)
-    def list_jobs(request: Request, limit: int = Query(50, ge=1, le=500),
-                  state: Literal[STATES] | None = Query(None, description="only jobs in this state")) -> dict[str, Any]:
+    @app.get(
+        "/v1/jobs", response_model=JobList, tags=["jobs"], summary="List jobs, newest first", responses=ERRORS
+    )
+    def list_jobs(
+        request: Request,
+        limit: int = Query(50, ge=1, le=500),
+        state: Literal[STATES] | None = Query(None, description="only jobs in this state"),
+    ) -> dict[str, Any]:
         p = principal(request)
-        return {"jobs": [job_out(j) for j in queue.list(limit=limit, state=state,
-                                                        owner=None if p.admin else p.owner)]}
+        return {
+            "jobs": [
+                job_out(j) for j in queue.list(limit=limit, state=state, owner=None if p.admin else p.owner)
+            ]
+        }
 
-    @app.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"], summary="A job's state and progress",
-             responses=ERRORS)
+    @app.get(
+        "/v1/jobs/{job_id}",
+        response_model=JobOut,
+        tags=["jobs"],
+        summary="A job's state and progress",
+        responses=ERRORS,
+    )
     def get(job_id: str, request: Request) -> dict[str, Any]:
         return job_out(get_job(job_id, request))
 
-    @app.delete("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
-                responses={**ERRORS, 409: {"model": ErrorOut}}, summary="Cancel a job (a running optimisation stops within a step or two)")
+    @app.delete(
+        "/v1/jobs/{job_id}",
+        response_model=JobOut,
+        tags=["jobs"],
+        responses={**ERRORS, 409: {"model": ErrorOut}},
+        summary="Cancel a job (a running optimisation stops within a step or two)",
+    )
     def cancel(job_id: str, request: Request) -> dict[str, Any]:
         job = get_job(job_id, request)
         if job.final and job.state != CANCELLED:
             raise ApiError(409, "conflict", f"job already {job.state}; nothing to cancel", field="id")
         return job_out(queue.cancel(job_id) or job)
 
-    @app.get("/v1/jobs/{job_id}/preview", tags=["jobs"], summary="The latest intermediate image (JPEG)",
-             responses={200: {"content": {"image/jpeg": {}}}, **ERRORS, 409: {"model": ErrorOut}})
+    @app.get(
+        "/v1/jobs/{job_id}/preview",
+        tags=["jobs"],
+        summary="The latest intermediate image (JPEG)",
+        responses={200: {"content": {"image/jpeg": {}}}, **ERRORS, 409: {"model": ErrorOut}},
+    )
     def preview(job_id: str, request: Request) -> FileResponse:
         job = get_job(job_id, request)
         path = queue.job_dir(job.id) / PREVIEW_NAME
@@ -692,31 +934,46 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
             raise ApiError(404, "not_found", f"job {job.state} without a preview", field="id")
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    @app.get("/v1/jobs/{job_id}/result", tags=["jobs"], responses={200: {"content": {"image/png": {}}}, **ERRORS,
-                                                                   409: {"model": ErrorOut}},
-             summary="The result image (PNG); a cancelled job's best image so far when it has one")
+    @app.get(
+        "/v1/jobs/{job_id}/result",
+        tags=["jobs"],
+        responses={200: {"content": {"image/png": {}}}, **ERRORS, 409: {"model": ErrorOut}},
+        summary="The result image (PNG); a cancelled job's best image so far when it has one",
+    )
     def result(job_id: str, request: Request, download: bool = False) -> FileResponse:
         job = get_job(job_id, request)
         path = queue.job_dir(job.id) / job.result if job.result else None
         if path is None or not path.is_file():
             if job.state in (QUEUED, RUNNING):
-                raise ApiError(409, "not_ready", f"job is {job.state}; the result is not ready yet", field="id")
+                raise ApiError(
+                    409, "not_ready", f"job is {job.state}; the result is not ready yet", field="id"
+                )
             why = f": {job.error}" if job.error else ""
             raise ApiError(404, "not_found", f"job {job.state} without a result{why}", field="id")
         name = f"impasto-{job.kind}-{job.id[:8]}.png"
-        return FileResponse(path, media_type="image/png", filename=name if download else None,
-                            content_disposition_type="attachment" if download else "inline")
+        return FileResponse(
+            path,
+            media_type="image/png",
+            filename=name if download else None,
+            content_disposition_type="attachment" if download else "inline",
+        )
 
-    @app.get("/v1/jobs/{job_id}/events", tags=["jobs"], responses={200: {"content": {"text/event-stream": {}}},
-                                                                   **ERRORS},
-             summary="Live progress as server-sent events",
-             description="Events: `state` (the job, on every state change), `progress` (step, total, losses, "
-             "eta), `preview` (a new preview image: its URL with a version), and `end` (the final job) "
-             "after which the stream closes.")
+    @app.get(
+        "/v1/jobs/{job_id}/events",
+        tags=["jobs"],
+        responses={200: {"content": {"text/event-stream": {}}}, **ERRORS},
+        summary="Live progress as server-sent events",
+        description="Events: `state` (the job, on every state change), `progress` (step, total, losses, "
+        "eta), `preview` (a new preview image: its URL with a version), and `end` (the final job) "
+        "after which the stream closes.",
+    )
     async def events(job_id: str, request: Request) -> StreamingResponse:
         get_job(job_id, request)
-        return StreamingResponse(event_stream(job_id, request), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            event_stream(job_id, request),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     async def event_stream(job_id: str, request: Request):
         n = 0
@@ -743,8 +1000,10 @@ def create_app(settings: Settings, queue: JobQueue, *, workers_alive: Callable[[
                 yield event("progress", out["progress"])
             last_progress = job.progress_seq
             if job.preview_seq != last_preview and out["has_preview"]:
-                yield event("preview", {"url": f"{out['urls']['preview']}?v={job.preview_seq}",
-                                        "version": job.preview_seq})
+                yield event(
+                    "preview",
+                    {"url": f"{out['urls']['preview']}?v={job.preview_seq}", "version": job.preview_seq},
+                )
             last_preview = job.preview_seq
             if job.final:
                 if changed:
@@ -772,21 +1031,34 @@ def _valid_id(job_id: str) -> bool:
 
 
 def describe_kind(kind: Kind) -> dict[str, Any]:
-    return {"name": kind.name, "title": kind.title,
-            "files": [{"name": f.name, "what": f.what, "required": f.required, "repeatable": f.repeatable}
-                      for f in kind.files],
-            "params": [p.describe() for p in kind.params().values()]}
+    return {
+        "name": kind.name,
+        "title": kind.title,
+        "files": [
+            {"name": f.name, "what": f.what, "required": f.required, "repeatable": f.repeatable}
+            for f in kind.files
+        ],
+        "params": [p.describe() for p in kind.params().values()],
+    }
 
 
 def request_body(kinds: dict[str, Kind], max_files: int | None = None) -> dict[str, Any]:
     """OpenAPI schema of ``POST /v1/jobs``: every kind's parameters, derived from its config (at most
     ``max_files`` style images)."""
-    props: dict[str, Any] = {"kind": {"type": "string", "enum": list(kinds), "default": "stylize"},
-                             "content": {"type": "string", "format": "binary", "description": "content image"},
-                             "style": {"type": "array", "items": {"type": "string", "format": "binary"},
-                                       "description": "style image(s)"},
-                             "style_gallery": {"type": "array", "items": {"type": "string"},
-                                               "description": "name(s) of gallery style images (GET /v1/gallery)"}}
+    props: dict[str, Any] = {
+        "kind": {"type": "string", "enum": list(kinds), "default": "stylize"},
+        "content": {"type": "string", "format": "binary", "description": "content image"},
+        "style": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": "style image(s)",
+        },
+        "style_gallery": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "name(s) of gallery style images (GET /v1/gallery)",
+        },
+    }
     for kind in kinds.values():
         for p in kind.params().values():
             entry = props.setdefault(p.name, {**p.describe(), "description": ""})
@@ -796,6 +1068,16 @@ def request_body(kinds: dict[str, Kind], max_files: int | None = None) -> dict[s
     if max_files is not None:  # the server's --max-styles
         for name in ("style", "style_gallery"):
             props[name]["maxItems"] = max_files
-    return {"required": True, "content": {"multipart/form-data": {"schema": {"type": "object", "properties": props,
-                                                                             "required": ["kind"],
-                                                                             "additionalProperties": False}}}}
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": props,
+                    "required": ["kind"],
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }

@@ -71,13 +71,19 @@ class Access:
     def __post_init__(self) -> None:
         for name in ("session_hours", "header_timeout", "body_timeout", "keep_alive"):
             if not getattr(self, name) > 0:
-                raise ConfigError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}", field=name)
+                raise ConfigError(
+                    f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}", field=name
+                )
         if self.rate_limit is not None and not self.rate_limit > 0:
             raise ConfigError(f"rate-limit must be positive, got {self.rate_limit}", field="rate_limit")
         for pattern in self.allowed_hosts:
-            if "*" in pattern[1:] or (pattern.startswith("*") and pattern != "*" and not pattern.startswith("*.")):
-                raise ConfigError(f"allowed-host: wildcards look like '*.example.com', got {pattern!r}",
-                                  field="allowed_host")
+            if "*" in pattern[1:] or (
+                pattern.startswith("*") and pattern != "*" and not pattern.startswith("*.")
+            ):
+                raise ConfigError(
+                    f"allowed-host: wildcards look like '*.example.com', got {pattern!r}",
+                    field="allowed_host",
+                )
 
 
 def parse_rate(text: str) -> float:
@@ -105,8 +111,15 @@ def verify_key(key: str, stored: str) -> bool:
         if algo != "scrypt":
             return False
         expected = base64.b64decode(digest)
-        got = hashlib.scrypt(key.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                             dklen=len(expected), maxmem=256 * 1024 * 1024)
+        got = hashlib.scrypt(
+            key.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+            maxmem=256 * 1024 * 1024,
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got, expected)
@@ -140,8 +153,10 @@ class KeyFile:
     Written atomically (temporary file + rename) with mode 0600; the keys themselves are never stored.
     """
 
-    HEADER = ("# impasto API keys: name, role (user|admin), key id, salted scrypt hash, created (unix time).\n"
-              "# Edit with `impasto keys add|list|remove`; the server re-reads this file when it changes.\n")
+    HEADER = (
+        "# impasto API keys: name, role (user|admin), key id, salted scrypt hash, created (unix time).\n"
+        "# Edit with `impasto keys add|list|remove`; the server re-reads this file when it changes.\n"
+    )
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -152,15 +167,19 @@ class KeyFile:
         except FileNotFoundError:
             return []
         except (OSError, UnicodeDecodeError) as exc:
-            raise ImpastoError(f"cannot read keys file '{self.path}': {getattr(exc, 'strerror', exc)}") from None
+            raise ImpastoError(
+                f"cannot read keys file '{self.path}': {getattr(exc, 'strerror', exc)}"
+            ) from None
         entries = []
         for n, line in enumerate(text.splitlines(), start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             parts = line.split()
             if len(parts) != 5 or parts[1] not in ("user", "admin") or not NAME_RE.fullmatch(parts[0]):
-                raise ImpastoError(f"keys file '{self.path}' line {n} is not 'NAME ROLE KID HASH CREATED'; "
-                                   "fix or remove it (impasto keys remove NAME)")
+                raise ImpastoError(
+                    f"keys file '{self.path}' line {n} is not 'NAME ROLE KID HASH CREATED'; "
+                    "fix or remove it (impasto keys remove NAME)"
+                )
             try:
                 created = float(parts[4])
             except ValueError:
@@ -176,7 +195,9 @@ class KeyFile:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(self.HEADER)
                 for e in entries:
-                    f.write(f"{e.name} {'admin' if e.admin else 'user'} {e.kid} {e.hash} {e.created_at:.0f}\n")
+                    f.write(
+                        f"{e.name} {'admin' if e.admin else 'user'} {e.kid} {e.hash} {e.created_at:.0f}\n"
+                    )
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
@@ -188,12 +209,18 @@ class KeyFile:
     def add(self, name: str, *, admin: bool = False) -> str:
         """Store a new key under ``name`` and return it (the only time it is seen)."""
         if not NAME_RE.fullmatch(name):
-            raise ConfigError(f"key name must be 1-64 letters, digits or _.@- (starting with a letter or digit), "
-                              f"got {name!r}", field="name")
+            raise ConfigError(
+                f"key name must be 1-64 letters, digits or _.@- (starting with a letter or digit), "
+                f"got {name!r}",
+                field="name",
+            )
         entries = self.load()
         if any(e.name == name for e in entries):
-            raise ConfigError(f"a key named '{name}' already exists in '{self.path}'; "
-                              f"remove it first (impasto keys remove {name})", field="name")
+            raise ConfigError(
+                f"a key named '{name}' already exists in '{self.path}'; "
+                f"remove it first (impasto keys remove {name})",
+                field="name",
+            )
         key, kid = new_key()
         entries.append(KeyEntry(name, admin, kid, hash_key(key), time.time()))
         self.save(entries)
@@ -227,10 +254,14 @@ class KeyRing:
 
     CACHE = 1024  # verified (and refused) keys remembered, by SHA-256
 
-    def __init__(self, *, api_key: str | None = None, admin_key: str | None = None,
-                 keys_file: Path | None = None) -> None:
-        self.clear = [(k, name, admin) for k, name, admin in ((api_key, "api-key", False), (admin_key, "admin", True))
-                      if k]
+    def __init__(
+        self, *, api_key: str | None = None, admin_key: str | None = None, keys_file: Path | None = None
+    ) -> None:
+        self.clear = [
+            (k, name, admin)
+            for k, name, admin in ((api_key, "api-key", False), (admin_key, "admin", True))
+            if k
+        ]
         self.file = KeyFile(keys_file) if keys_file is not None else None
         self._stamp: tuple[float, int] | None = None
         self._entries: dict[str, KeyEntry] = {}
@@ -346,8 +377,9 @@ class SessionStore:
     def _hash(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
 
-    def create(self, owner: str | None, lifetime: float, *, key: KeyEntry | None = None,
-               now: float | None = None) -> tuple[str, Session]:
+    def create(
+        self, owner: str | None, lifetime: float, *, key: KeyEntry | None = None, now: float | None = None
+    ) -> tuple[str, Session]:
         """A new random token (``owner`` None: a session that owns its own jobs)."""
         now = time.time() if now is None else now
         token = secrets.token_urlsafe(32)
@@ -355,16 +387,27 @@ class SessionStore:
         session = Session(owner, key.name if key else None, key.kid if key else None, now + lifetime)
         db = self._db()
         db.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
-        db.execute("DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions ORDER BY created_at "
-                   "DESC LIMIT -1 OFFSET ?)", (self.MAX - 1,))
-        db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
-                   (self._hash(token), owner, session.key_name, session.key_id, now, session.expires_at))
+        db.execute(
+            "DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions ORDER BY created_at "
+            "DESC LIMIT -1 OFFSET ?)",
+            (self.MAX - 1,),
+        )
+        db.execute(
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
+            (self._hash(token), owner, session.key_name, session.key_id, now, session.expires_at),
+        )
         return token, session
 
     def get(self, token: str, *, now: float | None = None) -> Session | None:
         now = time.time() if now is None else now
-        row = self._db().execute("SELECT owner, key_name, key_id, expires_at FROM sessions WHERE token_hash = ?",
-                                 (self._hash(token),)).fetchone()
+        row = (
+            self._db()
+            .execute(
+                "SELECT owner, key_name, key_id, expires_at FROM sessions WHERE token_hash = ?",
+                (self._hash(token),),
+            )
+            .fetchone()
+        )
         if row is None or row[3] <= now:
             return None
         return Session(*row)
@@ -511,7 +554,11 @@ def same_origin(scope, headers: dict[str, str], *, https: bool = False) -> bool 
     try:
         theirs = urlsplit(source)
         ours = urlsplit(f"{scheme}://{headers.get('host', '')}")
-        return (theirs.scheme == scheme and theirs.hostname is not None and theirs.hostname == ours.hostname
-                and (theirs.port or default.get(theirs.scheme)) == (ours.port or default.get(scheme)))
+        return (
+            theirs.scheme == scheme
+            and theirs.hostname is not None
+            and theirs.hostname == ours.hostname
+            and (theirs.port or default.get(theirs.scheme)) == (ours.port or default.get(scheme))
+        )
     except ValueError:  # a malformed port
         return False

@@ -83,10 +83,19 @@ class Kind:
             tp = hints.get(f.name, str)
             if not _supported(tp):
                 continue
-            default = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
-            out[self.form_name(f.name)] = Param(self.form_name(f.name), f.name, tp, _jsonable(default),
-                                                docs.get(f.name, ""), self.choices.get(f.name))
+            default = (
+                f.default
+                if f.default is not dataclasses.MISSING
+                else (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+            )  # type: ignore[misc]
+            out[self.form_name(f.name)] = Param(
+                self.form_name(f.name),
+                f.name,
+                tp,
+                _jsonable(default),
+                docs.get(f.name, ""),
+                self.choices.get(f.name),
+            )
         return out
 
 
@@ -189,8 +198,9 @@ def _scalar(tp, text: str, name: str):
         for option in typing.get_args(tp):
             if str(option) == t:
                 return option
-        raise FieldError(f"{name} must be one of {', '.join(map(str, typing.get_args(tp)))}; got {text!r}",
-                         field=name)
+        raise FieldError(
+            f"{name} must be one of {', '.join(map(str, typing.get_args(tp)))}; got {text!r}", field=name
+        )
     # A string: never let a client name a file on the server.
     if "/" in t or "\\" in t or t.startswith(("~", ".")) or "\x00" in t:
         raise FieldError(f"{name} must not be a file path, got {text!r}", field=name)
@@ -248,8 +258,13 @@ def _parse_field_docs(cls) -> dict[str, str]:
     body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
     docs: dict[str, str] = {}
     for node, nxt in zip(body, body[1:]):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
-                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
             docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
 
@@ -265,7 +280,9 @@ def build_config(kind: Kind, form: Mapping[str, list[str]]):
         p = params.get(name)
         if p is None:
             known = ", ".join(sorted(params))
-            raise FieldError(f"unknown parameter '{name}' for kind '{kind.name}' (known: {known})", field=name)
+            raise FieldError(
+                f"unknown parameter '{name}' for kind '{kind.name}' (known: {known})", field=name
+            )
         value = convert(p.type, raw, name)
         if p.choices is not None and value is not None and value not in p.choices:
             raise FieldError(f"{name} must be one of {', '.join(p.choices)}; got {value!r}", field=name)
@@ -277,8 +294,10 @@ def build_config(kind: Kind, form: Mapping[str, list[str]]):
 def make_config(kind: Kind, values: Mapping[str, Any]):
     """Construct and validate the config; ConfigError fields are renamed to the form's names."""
     hints = typing.get_type_hints(kind.config_cls)
-    fixed = {k: tuple(v) if isinstance(v, list) and typing.get_origin(hints.get(k)) is tuple else v
-             for k, v in values.items()}
+    fixed = {
+        k: tuple(v) if isinstance(v, list) and typing.get_origin(hints.get(k)) is tuple else v
+        for k, v in values.items()
+    }
     try:
         return kind.config_cls(**fixed)
     except ConfigError as exc:
@@ -308,7 +327,9 @@ def _run_stylize(config, paths, callback) -> Outcome:
     style = styles[0] if len(styles) == 1 else [str(p) for p in styles]
     if paths.get("init") and config.init in ("content", "noise"):  # an uploaded start image ("refine");
         config = dataclasses.replace(config, init=str(paths["init"][0]))  # a resume checkpoint keeps its own
-    result = stylize(str(_first(paths, "content")), style, config, callback=callback, face_mask=_face_mask(paths))
+    result = stylize(
+        str(_first(paths, "content")), style, config, callback=callback, face_mask=_face_mask(paths)
+    )
     return Outcome(result.image, getattr(result, "alpha", None), bool(getattr(result, "interrupted", False)))
 
 
@@ -332,8 +353,9 @@ def _run_fast(config, paths, callback) -> Outcome:
     if paths.get("style"):  # any painting (Ghiasi et al. 2017) instead of the network's own styles
         from ..fast.arbitrary import ArbitraryConfig, stylize_arbitrary_picture
 
-        arbitrary = ArbitraryConfig(strength=config.strength, size=config.size, device=config.device,
-                                    precision=config.precision)
+        arbitrary = ArbitraryConfig(
+            strength=config.strength, size=config.size, device=config.device, precision=config.precision
+        )
         pic = stylize_arbitrary_picture(content, [str(p) for p in paths["style"]], arbitrary)
         return Outcome(pic.rgb, pic.alpha)
     if hasattr(mod, "infer") and hasattr(mod.infer, "stylize_picture"):  # keeps the content's alpha
@@ -353,7 +375,9 @@ def _face_mask(paths: Mapping[str, list[Path]]) -> str | None:
 
 def _outcome(result) -> Outcome:
     if hasattr(result, "image"):
-        return Outcome(result.image, getattr(result, "alpha", None), bool(getattr(result, "interrupted", False)))
+        return Outcome(
+            result.image, getattr(result, "alpha", None), bool(getattr(result, "interrupted", False))
+        )
     return Outcome(result)  # a bare tensor
 
 
@@ -390,10 +414,9 @@ def _stylize_cost(config, sizes: Sizes) -> float:
 
 
 def _fast_sizes(config, sizes: Sizes) -> None:
+    from ..fast.arbitrary import check_content_size, check_style_size
     from ..fast.infer import check_size
     from ..images import fit_longest
-
-    from ..fast.arbitrary import check_content_size, check_style_size
 
     hw = _hw(sizes, "content")
     working = fit_longest(hw, config.size) if config.size else hw
@@ -416,8 +439,9 @@ def _texture_sizes(config, sizes: Sizes) -> None:
     from ..images import fit_longest
     from ..stylize import check_layer_size
 
-    check_layer_size(fit_longest(_hw(sizes, "style"), config.style_size), config.style_layers, "style image",
-                     field="style")
+    check_layer_size(
+        fit_longest(_hw(sizes, "style"), config.style_size), config.style_layers, "style image", field="style"
+    )
     check_layer_size((config.height, config.width), config.style_layers, "output", field="width")
 
 
@@ -452,7 +476,9 @@ def _dream_cost(config, sizes: Sizes) -> float:
             px = oh * ow
         else:
             t = max(align, tile // align * align)
-            extent = [min((math.ceil(n / t) + 1) * n, n + 2 * margin * (math.ceil(n / t) + 1)) for n in (oh, ow)]
+            extent = [
+                min((math.ceil(n / t) + 1) * n, n + 2 * margin * (math.ceil(n / t) + 1)) for n in (oh, ow)
+            ]
             px = extent[0] * extent[1] * (2 if config.objective == "l2" and len(config.layers) > 1 else 1)
         total += px * config.steps
     return total
@@ -473,16 +499,26 @@ def check_job(kind: Kind, config, sizes: Sizes, limits) -> None:
             raise FieldError(str(exc), field=exc.field) from None
     for name, side in kind.derived_sizes(config).items():
         if side > limits.max_size:
-            raise LimitError(422, f"{kind.form_name(name)}: the image it implies would be {side} px, above the "
-                             f"limit of {limits.max_size}", field=kind.form_name(name), limit=limits.max_size)
+            raise LimitError(
+                422,
+                f"{kind.form_name(name)}: the image it implies would be {side} px, above the "
+                f"limit of {limits.max_size}",
+                field=kind.form_name(name),
+                limit=limits.max_size,
+            )
     if kind.cost is None:
         return
     cost, budget = kind.cost(config, sizes), job_budget(kind, limits)
     if cost <= budget:
         return
     name = _blame(kind, config, sizes, cost)
-    raise LimitError(422, f"{name}: this job's work ({cost:.3g} pixel-iterations) is above this server's budget "
-                     f"of {budget:.3g} (what a default job at max-size and max-iters costs); lower {name}", field=name, limit=budget)
+    raise LimitError(
+        422,
+        f"{name}: this job's work ({cost:.3g} pixel-iterations) is above this server's budget "
+        f"of {budget:.3g} (what a default job at max-size and max-iters costs); lower {name}",
+        field=name,
+        limit=budget,
+    )
 
 
 def job_budget(kind: Kind, limits) -> float:
@@ -516,7 +552,7 @@ def _blame(kind: Kind, config, sizes: Sizes, cost: float) -> str:
             continue
         try:
             lower = kind.cost(dataclasses.replace(config, **{p.field: p.default}), sizes)
-        except Exception:  # noqa: BLE001 - a combination the config refuses: not this field
+        except Exception:
             continue
         if lower < cost:
             ranked.append((is_size_field(p.field) or p.field in ITER_FIELDS, lower, p.name))
@@ -540,7 +576,7 @@ def fast_model_names() -> tuple[str, ...]:
         return ()
     try:
         return tuple(m.name for m in available_models())
-    except Exception:  # noqa: BLE001 - a broken model directory must not take the service down
+    except Exception:
         return ()
 
 
@@ -554,35 +590,62 @@ def load_kinds() -> dict[str, Kind]:
         if colour:
             choices["preserve_color"] = tuple(colour)
         kinds["stylize"] = Kind(
-            "stylize", "Style transfer (Gatys)", cfg,
-            (FileField("content", "content image"), FileField("style", "style image", repeatable=True),
-             FileField("init", "start image (e.g. a fast result to refine)", required=False), FACE_MASK),
-            _run_stylize, choices={**choices, **FACE_CHOICES}, check_sizes=_stylize_sizes, cost=_stylize_cost,
+            "stylize",
+            "Style transfer (Gatys)",
+            cfg,
+            (
+                FileField("content", "content image"),
+                FileField("style", "style image", repeatable=True),
+                FileField("init", "start image (e.g. a fast result to refine)", required=False),
+                FACE_MASK,
+            ),
+            _run_stylize,
+            choices={**choices, **FACE_CHOICES},
+            check_sizes=_stylize_sizes,
+            cost=_stylize_cost,
             derived_sizes=lambda c: {"style_scale": round(c.size * c.style_scale)},
         )
     cfg = _load("fast", "FastConfig")
     models = fast_model_names()
     if cfg is not None and _load("fast", "stylize_fast") is not None and models:
         kinds["fast"] = Kind(
-            "fast", "Fast style network", cfg,
-            (FileField("content", "content image"),
-             FileField("style", "painting", required=False, repeatable=True), FACE_MASK),
+            "fast",
+            "Fast style network",
+            cfg,
+            (
+                FileField("content", "content image"),
+                FileField("style", "painting", required=False, repeatable=True),
+                FACE_MASK,
+            ),
             _run_fast,
-            aliases={"style_index": "style"}, choices={"model": models, **FACE_CHOICES}, check_sizes=_fast_sizes,
+            aliases={"style_index": "style"},
+            choices={"model": models, **FACE_CHOICES},
+            check_sizes=_fast_sizes,
             cost=_fast_cost,
         )
     cfg = _load("texture", "TextureConfig")
     if cfg is not None and _load("texture", "synthesize_texture") is not None:
         kinds["texture"] = Kind(
-            "texture", "Texture synthesis", cfg, (FileField("style", "texture image"),), _run_texture,
+            "texture",
+            "Texture synthesis",
+            cfg,
+            (FileField("style", "texture image"),),
+            _run_texture,
             choices={"init": ("noise",), "optimizer": ("lbfgs", "adam"), "pool": ("max", "avg")},
-            check_sizes=_texture_sizes, cost=_texture_cost,
+            check_sizes=_texture_sizes,
+            cost=_texture_cost,
         )
     cfg = _load("dream", "DreamConfig")
     if cfg is not None and _load("dream", "dream") is not None:
         kinds["dream"] = Kind(
-            "dream", "DeepDream", cfg, (FileField("content", "image"),), _run_dream,
+            "dream",
+            "DeepDream",
+            cfg,
+            (FileField("content", "image"),),
+            _run_dream,
             hidden=frozenset({"frames", "zoom", "fps"}),  # animation settings: not a single image
-            choices={"pool": ("max", "avg")}, check_sizes=_dream_sizes, cost=_dream_cost,
+            choices={"pool": ("max", "avg")},
+            check_sizes=_dream_sizes,
+            cost=_dream_cost,
         )
     return kinds

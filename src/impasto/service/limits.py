@@ -9,7 +9,6 @@ from pathlib import Path
 from ..errors import ConfigError
 from .auth import Access
 
-
 SIZE_FIELDS = ("size", "width", "height")  # config fields bounded by Limits.max_size (and any "*_size")
 ITER_FIELDS = ("iters", "steps", "iterations")  # config fields bounded by Limits.max_iters
 
@@ -46,7 +45,9 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("max_upload_mb", "max_pixels", "max_size", "max_iters", "max_queue", "max_styles"):
             if not (getattr(self, name) > 0):
-                raise ConfigError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}", field=name)
+                raise ConfigError(
+                    f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}", field=name
+                )
 
     @property
     def max_upload_bytes(self) -> int:

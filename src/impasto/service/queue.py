@@ -82,8 +82,16 @@ class JobQueue(Protocol):
     def new_id(self) -> str:
         """A fresh, unguessable job id (its directory may be filled before :meth:`submit`)."""
 
-    def submit(self, job_id: str, kind: str, params: dict[str, Any], inputs: dict[str, list[str]],
-               *, max_pending: int | None = None, owner: str = "anonymous") -> Job | None:
+    def submit(
+        self,
+        job_id: str,
+        kind: str,
+        params: dict[str, Any],
+        inputs: dict[str, list[str]],
+        *,
+        max_pending: int | None = None,
+        owner: str = "anonymous",
+    ) -> Job | None:
         """Enqueue a job whose files are already in :meth:`job_dir`; None when ``max_pending`` is reached."""
 
     def get(self, job_id: str) -> Job | None: ...
@@ -103,8 +111,9 @@ class JobQueue(Protocol):
     def update_progress(self, job_id: str, progress: Progress, *, preview: bool = False) -> bool:
         """Record progress (and that a new preview was written); returns False when cancel was requested."""
 
-    def finish(self, job_id: str, *, state: str = SUCCEEDED, result: str | None = None,
-               error: str | None = None) -> None:
+    def finish(
+        self, job_id: str, *, state: str = SUCCEEDED, result: str | None = None, error: str | None = None
+    ) -> None:
         """Move a running job to a final state."""
 
     def fail(self, job_id: str, error: str) -> None: ...
@@ -199,14 +208,30 @@ class SQLiteQueue:
             return None
         p = json.loads(row["progress"] or "{}")
         return Job(
-            id=row["id"], kind=row["kind"], params=json.loads(row["params"]), inputs=json.loads(row["inputs"]),
-            state=row["state"], created_at=row["created_at"], started_at=row["started_at"],
+            id=row["id"],
+            kind=row["kind"],
+            params=json.loads(row["params"]),
+            inputs=json.loads(row["inputs"]),
+            state=row["state"],
+            created_at=row["created_at"],
+            started_at=row["started_at"],
             finished_at=row["finished_at"],
-            progress=Progress(p.get("step", 0), p.get("total", 0), p.get("losses", {}), p.get("elapsed", 0.0),
-                              p.get("eta"), p.get("stage", "")),
-            progress_seq=row["progress_seq"], preview_seq=row["preview_seq"], error=row["error"],
-            result=row["result"], cancel_requested=bool(row["cancel_requested"]), attempts=row["attempts"],
-            worker=row["worker"], owner=row["owner"],
+            progress=Progress(
+                p.get("step", 0),
+                p.get("total", 0),
+                p.get("losses", {}),
+                p.get("elapsed", 0.0),
+                p.get("eta"),
+                p.get("stage", ""),
+            ),
+            progress_seq=row["progress_seq"],
+            preview_seq=row["preview_seq"],
+            error=row["error"],
+            result=row["result"],
+            cancel_requested=bool(row["cancel_requested"]),
+            attempts=row["attempts"],
+            worker=row["worker"],
+            owner=row["owner"],
         )
 
     def _save_records(self, db: sqlite3.Connection, ids) -> None:
@@ -230,7 +255,9 @@ class SQLiteQueue:
     def submit(self, job_id, kind, params, inputs, *, max_pending=None, owner="anonymous"):
         with self._tx() as db:
             if max_pending is not None:
-                (n,) = db.execute("SELECT COUNT(*) FROM jobs WHERE state IN (?, ?)", (QUEUED, RUNNING)).fetchone()
+                (n,) = db.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE state IN (?, ?)", (QUEUED, RUNNING)
+                ).fetchone()
                 if n >= max_pending:
                     return None
             (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()
@@ -248,19 +275,26 @@ class SQLiteQueue:
     def list(self, *, limit=50, state=None, owner=None):
         where = [(c, v) for c, v in (("state", state), ("owner", owner)) if v is not None]
         sql = "WHERE " + " AND ".join(f"{c} = ?" for c, _ in where) if where else ""
-        rows = self._db().execute(f"SELECT * FROM jobs {sql} ORDER BY created_at DESC LIMIT ?",
-                                  (*(v for _, v in where), limit))
+        rows = self._db().execute(
+            f"SELECT * FROM jobs {sql} ORDER BY created_at DESC LIMIT ?", (*(v for _, v in where), limit)
+        )
         return [self._job(r) for r in rows.fetchall()]
 
     def pending(self):
-        (n,) = self._db().execute("SELECT COUNT(*) FROM jobs WHERE state IN (?, ?)", (QUEUED, RUNNING)).fetchone()
+        (n,) = (
+            self._db()
+            .execute("SELECT COUNT(*) FROM jobs WHERE state IN (?, ?)", (QUEUED, RUNNING))
+            .fetchone()
+        )
         return n
 
     def cancel(self, job_id):
         with self._tx() as db:
             before = db.total_changes
-            db.execute("UPDATE jobs SET state = ?, finished_at = ?, cancel_requested = 1 WHERE id = ? AND state = ?",
-                       (CANCELLED, time.time(), job_id, QUEUED))
+            db.execute(
+                "UPDATE jobs SET state = ?, finished_at = ?, cancel_requested = 1 WHERE id = ? AND state = ?",
+                (CANCELLED, time.time(), job_id, QUEUED),
+            )
             db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = ?", (job_id, RUNNING))
             if db.total_changes != before:
                 self._save_records(db, [job_id])
@@ -280,8 +314,14 @@ class SQLiteQueue:
         return self.get(row["id"])
 
     def update_progress(self, job_id, progress, *, preview=False):
-        p = {"step": progress.step, "total": progress.total, "losses": progress.losses,
-             "elapsed": progress.elapsed, "eta": progress.eta, "stage": progress.stage}
+        p = {
+            "step": progress.step,
+            "total": progress.total,
+            "losses": progress.losses,
+            "elapsed": progress.elapsed,
+            "eta": progress.eta,
+            "stage": progress.stage,
+        }
         with self._tx() as db:
             db.execute(
                 "UPDATE jobs SET progress = ?, progress_seq = progress_seq + 1, preview_seq = preview_seq + ? "
@@ -311,31 +351,48 @@ class SQLiteQueue:
 
     def requeue(self, job_id):
         with self._tx() as db:
-            changed = db.execute("UPDATE jobs SET state = ?, worker = NULL, attempts = MAX(attempts - 1, 0), "
-                                 "seq = (SELECT COALESCE(MIN(seq), 1) - 1 FROM jobs) WHERE id = ? AND state = ?",
-                                 (QUEUED, job_id, RUNNING)).rowcount
+            changed = db.execute(
+                "UPDATE jobs SET state = ?, worker = NULL, attempts = MAX(attempts - 1, 0), "
+                "seq = (SELECT COALESCE(MIN(seq), 1) - 1 FROM jobs) WHERE id = ? AND state = ?",
+                (QUEUED, job_id, RUNNING),
+            ).rowcount
             self._save_records(db, [job_id] if changed else [])
 
     def requeue_interrupted(self, *, worker=None, max_attempts=3):
         with self._tx() as db:
             if worker is None:
-                rows = db.execute("SELECT id, attempts, cancel_requested FROM jobs WHERE state = ?", (RUNNING,))
+                rows = db.execute(
+                    "SELECT id, attempts, cancel_requested FROM jobs WHERE state = ?", (RUNNING,)
+                )
             else:
-                rows = db.execute("SELECT id, attempts, cancel_requested FROM jobs WHERE state = ? AND worker = ?",
-                                  (RUNNING, worker))
+                rows = db.execute(
+                    "SELECT id, attempts, cancel_requested FROM jobs WHERE state = ? AND worker = ?",
+                    (RUNNING, worker),
+                )
             rows = rows.fetchall()
             now = time.time()
             for r in rows:
                 if r["cancel_requested"]:
-                    db.execute("UPDATE jobs SET state = ?, finished_at = ?, worker = NULL WHERE id = ?",
-                               (CANCELLED, now, r["id"]))
+                    db.execute(
+                        "UPDATE jobs SET state = ?, finished_at = ?, worker = NULL WHERE id = ?",
+                        (CANCELLED, now, r["id"]),
+                    )
                 elif r["attempts"] >= max_attempts:
-                    db.execute("UPDATE jobs SET state = ?, finished_at = ?, worker = NULL, error = ? WHERE id = ?",
-                               (FAILED, now, f"the worker stopped {r['attempts']} times while running this job",
-                                r["id"]))
+                    db.execute(
+                        "UPDATE jobs SET state = ?, finished_at = ?, worker = NULL, error = ? WHERE id = ?",
+                        (
+                            FAILED,
+                            now,
+                            f"the worker stopped {r['attempts']} times while running this job",
+                            r["id"],
+                        ),
+                    )
                 else:  # back to the head of the queue: it was started first
-                    db.execute("UPDATE jobs SET state = ?, worker = NULL, "
-                               "seq = (SELECT COALESCE(MIN(seq), 1) - 1 FROM jobs) WHERE id = ?", (QUEUED, r["id"]))
+                    db.execute(
+                        "UPDATE jobs SET state = ?, worker = NULL, "
+                        "seq = (SELECT COALESCE(MIN(seq), 1) - 1 FROM jobs) WHERE id = ?",
+                        (QUEUED, r["id"]),
+                    )
             self._save_records(db, [r["id"] for r in rows])
         return len(rows)
 

@@ -31,11 +31,16 @@ def database_problem(data_dir: str | Path) -> str | None:
     """Why the queue database cannot be used as it is (one line naming the file and the way out), or None."""
     path = Path(data_dir) / DB_NAME
     records = job_records(data_dir)
-    way_out = (f"start with 'impasto serve --recover' to move it aside and rebuild the queue from the "
-               f"{len(records)} job record(s) in '{path.parent / 'jobs'}'")
+    way_out = (
+        f"start with 'impasto serve --recover' to move it aside and rebuild the queue from the "
+        f"{len(records)} job record(s) in '{path.parent / 'jobs'}'"
+    )
     if not path.exists():
-        return f"the queue database '{path}' is missing but {len(records)} job record(s) exist; {way_out}" \
-            if records else None
+        return (
+            f"the queue database '{path}' is missing but {len(records)} job record(s) exist; {way_out}"
+            if records
+            else None
+        )
     try:
         rows = _count_rows(path)
     except sqlite3.DatabaseError as exc:
@@ -60,7 +65,10 @@ def _count_rows(path: Path) -> int:
         (check,) = db.execute("PRAGMA quick_check").fetchone()
         if check != "ok":
             raise sqlite3.DatabaseError(f"integrity check: {check}")
-        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone() is None:
+        if (
+            db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone()
+            is None
+        ):
             return 0
         (n,) = db.execute("SELECT COUNT(*) FROM jobs").fetchone()
         return n
@@ -101,7 +109,9 @@ def recover(data_dir: str | Path) -> Recovery:
                 if side.exists():
                     side.rename(f"{moved_to}{suffix}")
         except OSError as exc:
-            raise ImpastoError(f"cannot move the broken queue database '{path}' aside: {exc.strerror}") from None
+            raise ImpastoError(
+                f"cannot move the broken queue database '{path}' aside: {exc.strerror}"
+            ) from None
     queue = SQLiteQueue(data_dir)
     try:
         restored, kept, unreadable = _insert_records(queue, job_records(data_dir))
@@ -127,8 +137,10 @@ def _insert_records(queue: SQLiteQueue, records: list[Path]) -> tuple[int, int, 
                 continue
             names = [c for c in columns if c in row]
             try:
-                cur = tx.execute(f"INSERT OR IGNORE INTO jobs ({', '.join(names)}) "
-                                 f"VALUES ({', '.join('?' * len(names))})", [row[c] for c in names])
+                cur = tx.execute(
+                    f"INSERT OR IGNORE INTO jobs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                    [row[c] for c in names],
+                )
             except (sqlite3.IntegrityError, sqlite3.InterfaceError):  # a required column missing, a bad type
                 unreadable.append(record)
                 continue

@@ -43,7 +43,9 @@ class DataDirLock:
         except BlockingIOError:
             os.close(self.fd)
             self.fd = None
-            raise ImpastoError(f"another impasto server is using the data directory '{self.path.parent}'") from None
+            raise ImpastoError(
+                f"another impasto server is using the data directory '{self.path.parent}'"
+            ) from None
         os.ftruncate(self.fd, 0)
         os.write(self.fd, f"{os.getpid()}\n".encode())
 
@@ -64,10 +66,23 @@ class WorkerPool:
         self.threads = settings.threads or max(1, (os.cpu_count() or 1) // settings.workers)
 
     def _spawn(self, worker_id: str) -> subprocess.Popen:
-        cmd = [sys.executable, "-m", "impasto.service.worker", "--data-dir", str(self.settings.data_dir),
-               "--id", worker_id, "--preview-interval", str(self.settings.preview_interval),
-               "--threads", str(self.threads), "--parent", str(os.getpid()),
-               "--min-free-mb", str(self.settings.min_free_mb)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "impasto.service.worker",
+            "--data-dir",
+            str(self.settings.data_dir),
+            "--id",
+            worker_id,
+            "--preview-interval",
+            str(self.settings.preview_interval),
+            "--threads",
+            str(self.threads),
+            "--parent",
+            str(os.getpid()),
+            "--min-free-mb",
+            str(self.settings.min_free_mb),
+        ]
         work_dir = Path(self.settings.data_dir) / "tmp"
         work_dir.mkdir(parents=True, exist_ok=True)
         return subprocess.Popen(cmd, cwd=work_dir, stdin=subprocess.DEVNULL)
@@ -86,7 +101,7 @@ class WorkerPool:
         while not self.stopping.wait(1.0):
             try:
                 self._restart_dead()
-            except Exception:  # noqa: BLE001 - the watcher outlives anything (a full disk, a busy database)
+            except Exception:
                 log.exception("worker watch failed; retrying")
             if time.monotonic() - last_cleanup > min(CLEANUP_EVERY, max(5.0, self.settings.retention / 4)):
                 last_cleanup = time.monotonic()
@@ -94,7 +109,7 @@ class WorkerPool:
                     n = self.queue.cleanup(self.settings.retention)
                     if n:
                         log.info("retention: deleted %d finished job(s)", n)
-                except Exception:  # noqa: BLE001 - never let the sweep kill the watcher
+                except Exception:
                     log.exception("retention sweep failed")
 
     def _restart_dead(self) -> None:
@@ -103,11 +118,18 @@ class WorkerPool:
                 continue
             try:  # requeue first: a new worker under the same id must not find the old job running
                 n = self.queue.requeue_interrupted(worker=wid)
-            except Exception as exc:  # noqa: BLE001 - e.g. the disk is full; the next round tries again
-                log.warning("worker %s exited with code %s; cannot requeue its job yet (%s: %s)",
-                            wid, proc.returncode, type(exc).__name__, exc)
+            except Exception as exc:
+                log.warning(
+                    "worker %s exited with code %s; cannot requeue its job yet (%s: %s)",
+                    wid,
+                    proc.returncode,
+                    type(exc).__name__,
+                    exc,
+                )
                 continue
-            log.warning("worker %s exited with code %s; %d job(s) requeued; restarting it", wid, proc.returncode, n)
+            log.warning(
+                "worker %s exited with code %s; %d job(s) requeued; restarting it", wid, proc.returncode, n
+            )
             time.sleep(1.0)
             if not self.stopping.is_set():
                 self.procs[wid] = self._spawn(wid)
@@ -142,11 +164,19 @@ def check_port(host: str, port: int) -> None:
         try:
             s.bind(address)
         except OSError as exc:
-            raise ImpastoError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from None
+            raise ImpastoError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port"
+            ) from None
 
 
-def serve(settings: Settings, *, log_level: str = "info", on_ready=None, recover_queue: bool = False,
-          on_recover=None) -> None:
+def serve(
+    settings: Settings,
+    *,
+    log_level: str = "info",
+    on_ready=None,
+    recover_queue: bool = False,
+    on_recover=None,
+) -> None:
     """Run the service until SIGINT/SIGTERM (after rebuilding the queue from the job records when
     ``recover_queue``; ``on_recover`` receives the :class:`~impasto.service.recover.Recovery`)."""
     import uvicorn
@@ -177,10 +207,19 @@ def serve(settings: Settings, *, log_level: str = "info", on_ready=None, recover
         queue.cleanup(settings.retention)
         pool = WorkerPool(settings, queue)
         app = create_app(settings, queue, workers_alive=pool.alive)
-        access = settings.access  # slow clients: header deadline, idle keep-alive (the body pace is in the app)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level,
-                                timeout_graceful_shutdown=3, access_log=log_level == "debug",
-                                http=protocol(access.header_timeout), timeout_keep_alive=access.keep_alive)
+        access = (
+            settings.access
+        )  # slow clients: header deadline, idle keep-alive (the body pace is in the app)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level,
+            timeout_graceful_shutdown=3,
+            access_log=log_level == "debug",
+            http=protocol(access.header_timeout),
+            timeout_keep_alive=access.keep_alive,
+        )
         server = uvicorn.Server(config)
         pool.start()
         try:

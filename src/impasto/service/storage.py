@@ -35,7 +35,8 @@ def is_disk_full(exc: BaseException | None) -> bool:
         if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:
             return True
         if isinstance(exc, sqlite3.OperationalError) and (
-                getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or "disk is full" in str(exc)):
+            getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or "disk is full" in str(exc)
+        ):
             return True
         exc = exc.__cause__ or exc.__context__
         seen += 1
@@ -71,8 +72,10 @@ class Disk:
             problem = None
             if free - need < self.floor:
                 what = f"{_mb(free)} free" + (f", {_mb(need)} more needed" if need else "")
-                problem = (f"disk full: {what} in '{self.data_dir}', below the floor of {_mb(self.floor)} "
-                           "(impasto serve --min-free-mb)")
+                problem = (
+                    f"disk full: {what} in '{self.data_dir}', below the floor of {_mb(self.floor)} "
+                    "(impasto serve --min-free-mb)"
+                )
             if need:
                 return problem
             self._checked, self._problem = now, problem

@@ -69,8 +69,12 @@ def protocol(header_timeout: float) -> type[TimedH11Protocol]:
 
 class SlowBody(HTTPException):
     def __init__(self, timeout: float) -> None:
-        super().__init__(408, f"the request body arrived too slowly (a pause over {timeout:g} s, or under "
-                         f"{MIN_BODY_RATE // 1024} KiB/s on average)", headers={"Connection": "close"})
+        super().__init__(
+            408,
+            f"the request body arrived too slowly (a pause over {timeout:g} s, or under "
+            f"{MIN_BODY_RATE // 1024} KiB/s on average)",
+            headers={"Connection": "close"},
+        )
 
 
 def paced(receive, timeout: float, *, min_rate: float = MIN_BODY_RATE, clock=time.monotonic):

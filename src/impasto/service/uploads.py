@@ -48,8 +48,17 @@ class _Part:
         self.size = 0
 
 
-async def read_form(request: Request, *, spool_dir: Path, disk: Disk, max_file_bytes: int, max_files: int,
-                    max_fields: int, max_field_bytes: int, what: str = "uploaded file") -> FormData:
+async def read_form(
+    request: Request,
+    *,
+    spool_dir: Path,
+    disk: Disk,
+    max_file_bytes: int,
+    max_files: int,
+    max_fields: int,
+    max_field_bytes: int,
+    what: str = "uploaded file",
+) -> FormData:
     """Parse ``request``'s multipart body; raises :class:`FormError`, :class:`LimitError` (413, the
     file's field named) or :class:`~impasto.service.storage.StorageFull`. Close the form when done."""
     _, params = parse_options_header(request.headers.get("content-type", ""))
@@ -110,8 +119,12 @@ async def read_form(request: Request, *, spool_dir: Path, disk: Disk, max_file_b
             return
         part.size += n
         if part.size > max_file_bytes:
-            raise LimitError(413, f"{what} '{part.filename or part.name}' is larger than "
-                             f"{max_file_bytes / 1024 / 1024:g} MiB", field=part.name, limit=max_file_bytes)
+            raise LimitError(
+                413,
+                f"{what} '{part.filename or part.name}' is larger than {max_file_bytes / 1024 / 1024:g} MiB",
+                field=part.name,
+                limit=max_file_bytes,
+            )
         pending.append((part.file, data[start:end]))
 
     def on_part_end() -> None:
@@ -119,8 +132,14 @@ async def read_form(request: Request, *, spool_dir: Path, disk: Disk, max_file_b
         if part.file is None:
             items.append((part.name, _decode(bytes(part.data), charset)))
         else:
-            items.append((part.name, UploadFile(part.file, size=part.size, filename=part.filename,
-                                                headers=Headers(raw=part.headers))))
+            items.append(
+                (
+                    part.name,
+                    UploadFile(
+                        part.file, size=part.size, filename=part.filename, headers=Headers(raw=part.headers)
+                    ),
+                )
+            )
 
     def write_pending() -> None:
         try:
@@ -137,23 +156,31 @@ async def read_form(request: Request, *, spool_dir: Path, disk: Disk, max_file_b
             state["since_check"] = 0
             disk.check()
 
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
-        "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
-        "on_headers_finished": on_headers_finished})
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+        },
+    )
     try:
         async for chunk in request.stream():
             try:
                 parser.write(chunk)
             except (FormError, LimitError):
                 raise
-            except Exception as exc:  # noqa: BLE001 - python-multipart's errors on malformed input
+            except Exception as exc:
                 raise FormError(f"malformed multipart body: {exc}") from None
             if pending:
                 await anyio.to_thread.run_sync(write_pending)
         try:
             parser.finalize()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise FormError(f"malformed multipart body: {exc}") from None
         for fh in opened:
             fh.seek(0)

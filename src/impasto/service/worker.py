@@ -46,8 +46,15 @@ class Shutdown(BaseException):
 class Reporter:
     """The pipeline callback: records progress, previews and checkpoints; raises on cancel or shutdown."""
 
-    def __init__(self, queue: JobQueue, job: Job, job_dir: Path, stop: threading.Event,
-                 preview_interval: float, parent: int | None) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        job: Job,
+        job_dir: Path,
+        stop: threading.Event,
+        preview_interval: float,
+        parent: int | None,
+    ) -> None:
         self.queue, self.job, self.dir, self.stop = queue, job, job_dir, stop
         self.preview_interval = preview_interval
         self.parent = parent
@@ -72,12 +79,20 @@ class Reporter:
             save_image(event.image, self.dir / PREVIEW_NAME, quality=85)
             if not event.stage:  # single-stage runs can resume from here after a crash
                 save_image(event.image, self.dir / CHECKPOINT_NAME)
-                atomic_write(self.dir / CHECKPOINT_META, lambda fh: fh.write(
-                    json.dumps({"step": step, "total": total}).encode()))
+                atomic_write(
+                    self.dir / CHECKPOINT_META,
+                    lambda fh: fh.write(json.dumps({"step": step, "total": total}).encode()),
+                )
             self.last_preview, preview = now, True
         if preview or now - self.last_progress >= PROGRESS_INTERVAL or step >= total:
-            progress = Progress(step, total, {k: float(v) for k, v in event.losses.items()}, float(event.elapsed),
-                                None if event.eta is None else float(event.eta), stage)
+            progress = Progress(
+                step,
+                total,
+                {k: float(v) for k, v in event.losses.items()},
+                float(event.elapsed),
+                None if event.eta is None else float(event.eta),
+                stage,
+            )
             go_on = self.queue.update_progress(self.job.id, progress, preview=preview)
             self.last_progress = now
         else:
@@ -94,8 +109,12 @@ def resume_point(config, job_dir: Path) -> int | None:
     checkpoint becomes the starting image and the remaining iterations run (L-BFGS starts its
     curvature history afresh). Everything else is simply run again."""
     meta = job_dir / CHECKPOINT_META
-    if not (hasattr(config, "init") and hasattr(config, "iters") and meta.is_file()
-            and (job_dir / CHECKPOINT_NAME).is_file()):
+    if not (
+        hasattr(config, "init")
+        and hasattr(config, "iters")
+        and meta.is_file()
+        and (job_dir / CHECKPOINT_NAME).is_file()
+    ):
         return None
     if hasattr(config, "sizes") and len(config.sizes()) != 1:
         return None
@@ -107,8 +126,15 @@ def resume_point(config, job_dir: Path) -> int | None:
     return step if total == config.iters and 0 < step < total else None
 
 
-def run_job(queue: JobQueue, kinds: dict, job: Job, *, stop: threading.Event, preview_interval: float = 1.0,
-            parent: int | None = None) -> str:
+def run_job(
+    queue: JobQueue,
+    kinds: dict,
+    job: Job,
+    *,
+    stop: threading.Event,
+    preview_interval: float = 1.0,
+    parent: int | None = None,
+) -> str:
     """Run one claimed job to a final state (or requeue it on shutdown); returns the state."""
     from ..images import save_image
     from ..optimize import Cancelled
@@ -144,7 +170,7 @@ def run_job(queue: JobQueue, kinds: dict, job: Job, *, stop: threading.Event, pr
     except MemoryError:
         queue.fail(job.id, "out of memory; try a smaller size")
         return "failed"
-    except Exception as exc:  # noqa: BLE001 - a bug in a pipeline fails the job, not the worker
+    except Exception as exc:
         if is_disk_full(exc):  # e.g. SQLite could not record the progress: not the job's fault
             return requeue_when_possible(queue, job, stop)
         log.error("job %s failed:\n%s", job.id, traceback.format_exc())
@@ -173,14 +199,21 @@ def requeue_when_possible(queue: JobQueue, job: Job, stop: threading.Event, *, w
             queue.requeue(job.id)
             log.warning("job %s requeued: the disk is full", job.id)
             return QUEUED
-        except Exception as exc:  # noqa: BLE001 - the database shares the full disk
+        except Exception as exc:
             if not is_disk_full(exc) or stop.is_set():
                 raise  # the worker exits; the server requeues the job when it restarts it
             stop.wait(wait)
 
 
-def work(data_dir: Path, worker_id: str, *, preview_interval: float = 1.0, parent: int | None = None,
-         poll: float = 0.2, min_free_mb: float = 0.0) -> None:
+def work(
+    data_dir: Path,
+    worker_id: str,
+    *,
+    preview_interval: float = 1.0,
+    parent: int | None = None,
+    poll: float = 0.2,
+    min_free_mb: float = 0.0,
+) -> None:
     """Claim and run jobs until SIGTERM/SIGINT or the parent process goes away; start none while the
     data directory has less than ``min_free_mb`` free."""
     from .kinds import load_kinds
@@ -209,7 +242,7 @@ def work(data_dir: Path, worker_id: str, *, preview_interval: float = 1.0, paren
         waiting = None
         try:
             job = queue.claim_next(worker_id)
-        except Exception as exc:  # noqa: BLE001 - a full disk: wait for space; anything else ends the worker
+        except Exception as exc:
             if not is_disk_full(exc):
                 raise
             stop.wait(max(poll, 1.0))
@@ -232,13 +265,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parent", type=int, default=None)
     p.add_argument("--min-free-mb", type=float, default=0.0)
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s worker {args.id}: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s worker {args.id}: %(message)s", stream=sys.stderr
+    )
     if args.threads > 0:
         import torch
 
         torch.set_num_threads(args.threads)
-    work(args.data_dir, args.id, preview_interval=args.preview_interval, parent=args.parent,
-         min_free_mb=args.min_free_mb)
+    work(
+        args.data_dir,
+        args.id,
+        preview_interval=args.preview_interval,
+        parent=args.parent,
+        min_free_mb=args.min_free_mb,
+    )
     return 0
 
 
