@@ -8,7 +8,7 @@ STAMP := $(VENV)/.impasto-installed
 # Tübingen clearly in Starry Night's strokes and palette, in a few minutes on two CPU cores).
 DEMO_ITERS ?= 100
 
-.PHONY: setup demo test e2e weights gallery clean-venv fuzz fuzz-loader fuzz-api schemathesis-smoke soak
+.PHONY: setup demo test lint e2e weights gallery clean-venv fuzz fuzz-loader fuzz-api schemathesis-smoke soak
 
 setup: $(STAMP)
 
@@ -32,6 +32,12 @@ demo: weights
 
 test: weights
 	$(PY) -m pytest -q
+
+# The habits engineers use on themselves: ruff (lint + format) and mypy, configured in pyproject.toml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # The browser test of the web UI: Debian's chromium (installed with apt when missing; no browser
 # download) driven by Playwright. Screenshots and the downloaded result land in out/e2e/.
