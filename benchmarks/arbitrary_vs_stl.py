@@ -167,9 +167,12 @@ def main() -> int:
     for name, hw in SIZES.items() if args.only != "quality" else ():
         x = resize(src, hw)
         for prec in precisions:
-            t_ex = median_time(lambda: paint(x, vec, 1.0, device=cpu, precision=prec), args.repeats)
+            t_ex = median_time(
+                lambda x=x, prec=prec: paint(x, vec, 1.0, device=cpu, precision=prec), args.repeats
+            )
             t_in = median_time(
-                lambda: paint(x, predict_style(painting), 1.0, device=cpu, precision=prec), args.repeats
+                lambda x=x, prec=prec: paint(x, predict_style(painting), 1.0, device=cpu, precision=prec),
+                args.repeats,
             )
             rows += [
                 (f"impasto arbitrary ({prec}), style vector excluded", name, t_ex),
@@ -186,7 +189,7 @@ def main() -> int:
                 (
                     f"impasto-6 ({prec}), reference",
                     name,
-                    median_time(lambda: apply(loaded, x, w6, 1.0, cpu, prec), args.repeats),
+                    median_time(lambda x=x, prec=prec: apply(loaded, x, w6, 1.0, cpu, prec), args.repeats),
                 )
             )
 

@@ -131,7 +131,7 @@ def main() -> int:
     clips = {m: make_clip(Path(args.photo), m) for m in motions}
     # Every row is a model and a temporal weight (0 = the plain per-frame output).
     labels = ["plain"] + [Path(s).stem for s in args.stable]
-    models = dict(zip(labels, [load(args.plain)] + [load(s) for s in args.stable]))
+    models = dict(zip(labels, [load(args.plain)] + [load(s) for s in args.stable], strict=True))
     rows = [(lab, 0.0) for lab in labels] + [(lab, wt) for lab in labels for wt in args.temporal]
     name = lambda row: row[0] + (f" + temporal {row[1]:g}" if row[1] else "")  # noqa: E731
     names = models["plain"].styles
@@ -188,7 +188,9 @@ def main() -> int:
         ref = [mean([v[k] for v in results[motion][plain].values()]) for k in range(3)]
         for row in rows:
             vals = [mean([v[k] for v in results[motion][row].values()]) for k in range(3)]
-            rel = ["" if row == plain else f"{(v / r - 1) * 100:+.0f} %" for v, r in zip(vals, ref)]
+            rel = [
+                "" if row == plain else f"{(v / r - 1) * 100:+.0f} %" for v, r in zip(vals, ref, strict=True)
+            ]
             print(
                 f"| {motion} | {name(row)} | {vals[0]:.2f} | {rel[0]} | {vals[1]:.2f} | {rel[1]} | {vals[2]:.4g} | {rel[2]} |"
             )

@@ -97,7 +97,7 @@ def main() -> int:
                 (
                     f"impasto fast (PyTorch {prec})",
                     name,
-                    median_time(lambda: apply(loaded, x, w, 1.0, cpu, prec), args.repeats),
+                    median_time(lambda x=x, prec=prec: apply(loaded, x, w, 1.0, cpu, prec), args.repeats),
                 )
             )
             outputs[f"{name} {prec}"] = apply(loaded, x, w, 1.0, cpu, prec)
@@ -117,7 +117,7 @@ def main() -> int:
                 (
                     "impasto fast (ONNX Runtime fp32)",
                     name,
-                    median_time(lambda: sess.run(None, feed), args.repeats),
+                    median_time(lambda feed=feed: sess.run(None, feed), args.repeats),
                 )
             )
     except ImportError:

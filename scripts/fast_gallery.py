@@ -43,7 +43,7 @@ def main() -> int:
 
     # 1. Every style on three photos, with the paintings on top.
     paintings = [load_image(EX / STYLE_FILES[n], 256).rgb if n in STYLE_FILES else None for n in names]
-    rows = [[None] + paintings]
+    rows = [[None, *paintings]]
     for photo in PHOTOS:
         src = load_image(EX / photo, args.size).rgb
         rows.append([src] + [stylize_fast(src, model=args.model, style=str(i)) for i in range(len(names))])
