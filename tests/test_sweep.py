@@ -120,10 +120,10 @@ def test_cli_writes_a_sheet(run_cli, content_path, style_path, tmp_path, vgg_wei
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("--ratios", "1e-4,-1"), "ratios must be a positive number"),
+        (("--ratios", "1e-4,-1"), "ratios must be positive"),
         (("--ratios", "1e-4,much"), "expected comma-separated numbers"),
         (("--rows", "relu1_1,relu9_1"), "unknown VGG-19 layer 'relu9_1'"),
-        (("--size", "0"), "must be positive"),
+        (("--size", "0"), "size must be between 16"),
         (("--content-layer", "conv4_9"), "unknown VGG-19 layer 'conv4_9'"),
     ],
 )

@@ -129,7 +129,7 @@ def test_cli_writes_texture_and_tiled_preview(run_cli, style_path, tmp_path, vgg
     [
         (("--size", "0x10"), "width must be between"),
         (("--size", "abc"), "size must be WIDTHxHEIGHT"),
-        (("--style-weight", "0"), "style-weight must be a positive number"),
+        (("--style-weight", "0"), "style-weight must be positive"),
         (("--style-layers", "relu1_1,conv9_9"), "unknown VGG-19 layer 'conv9_9'"),
         (("--tileable", "--init", "IMG"), "--tileable with content"),
         (("--tileable", "--size", "40x40"), "multiples of 16"),

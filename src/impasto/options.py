@@ -164,11 +164,12 @@ class Option:
             if isinstance(value, str | int | float | os.PathLike):  # a single value where a list is
                 value = (value,)  # allowed: the config normalises it
             for item in value:
-                self._check_one(item)
+                self.check_item(item)
         else:
-            self._check_one(value)
+            self.check_item(value)
 
-    def _check_one(self, value: Any) -> None:
+    def check_item(self, value: Any) -> None:
+        """:meth:`check` for one value (one item of a list)."""
         if self.choices is not None and any(value == c and type(value) is type(c) for c in self.choices):
             return
         number = isinstance(value, int | float) and not isinstance(value, bool)

@@ -8,21 +8,10 @@ from pathlib import Path
 from ..errors import ImageError
 from ..figures import save_figure
 from ..images import check_output_path, check_outputs, save_image
-from ..reconstruct import CONTENT_LAYERS, KINDS, STYLE_LAYERS, ReconstructConfig, reconstruct
+from ..options import option_named
+from ..reconstruct import CONTENT_LAYERS, STYLE_LAYERS, ReconstructConfig, reconstruct
 from ..weights import load_cached
-from .common import (
-    ProgressBar,
-    add_device_options,
-    add_weights_option,
-    config_from_args,
-    finish,
-    layer_list,
-    notify,
-    number,
-    positive_int,
-)
-
-D = ReconstructConfig()
+from .common import ProgressBar, add_options, add_weights_option, config_from_args, finish, notify
 
 
 def register(sub) -> None:
@@ -34,7 +23,8 @@ def register(sub) -> None:
         f"({{{STYLE_LAYERS[0]}}}, {{{STYLE_LAYERS[0]}, {STYLE_LAYERS[1]}}}, ... up to {STYLE_LAYERS[-1]}). "
         "Writes one labelled grid image.",
     )
-    p.add_argument("kind", choices=KINDS, help="content or style reconstructions")
+    kind = option_named(ReconstructConfig, "kind")
+    p.add_argument("kind", choices=kind.choices, help=kind.help)
     p.add_argument("image", help="image to reconstruct")
     p.add_argument("-o", "--output", required=True, help="grid image (.png, .jpg, .webp)")
     p.add_argument(
@@ -43,37 +33,10 @@ def register(sub) -> None:
         default=None,
         help="also write every reconstruction to DIR (created if missing) as KIND_N_LAYER.png",
     )
-    p.add_argument(
-        "--layers",
-        type=layer_list,
-        default=None,
-        metavar="L1,L2",
-        help="content: one cell per layer; style: cell k uses the first k layers "
-        f"(default {','.join(CONTENT_LAYERS)} / {','.join(STYLE_LAYERS)})",
-    )
-    add_synthesis_options(p, D)
+    add_options(p, ReconstructConfig)
     p.add_argument("--no-original", action="store_true", help="leave the original out of the grid")
     add_weights_option(p)
     p.set_defaults(run=run)
-
-
-def add_synthesis_options(p: argparse.ArgumentParser, d) -> None:
-    """Options shared by reconstruct and sweep; defaults read from the config ``d``."""
-    p.add_argument(
-        "--size", type=positive_int, default=d.size, help=f"longest side of each cell (default {d.size})"
-    )
-    p.add_argument(
-        "--iters", type=positive_int, default=d.iters, help=f"iterations per cell (default {d.iters})"
-    )
-    p.add_argument("--pool", choices=("max", "avg"), default=d.pool, help=f"VGG pooling (default {d.pool})")
-    p.add_argument(
-        "--optimizer", choices=("lbfgs", "adam"), default=d.optimizer, help=f"(default {d.optimizer})"
-    )
-    p.add_argument(
-        "--lr", type=number, default=d.lr, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)"
-    )
-    p.add_argument("--seed", type=int, default=d.seed, help=f"noise seed (default {d.seed})")
-    add_device_options(p, d.device)
 
 
 def prepare_each(directory: str | None, names: list[str], inputs: tuple[str, ...]) -> list[Path]:
