@@ -112,7 +112,9 @@ class DreamConfig:
     seed: int = option(0, help="random seed of the jitter")
     pool: Pool = option("max", help="VGG pooling")
     device: str = option("auto", help="auto, cpu, cuda or mps")
-    frames: int = option(24, min=1, max=10_000, help="number of frames of a dream-zoom animation")
+    frames: int = option(
+        24, min=1, max=10_000, help="number of frames of a dream-zoom animation"
+    )
     zoom: float = option(
         0.05,
         min=0,

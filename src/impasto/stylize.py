@@ -48,14 +48,10 @@ class StylizeConfig:
     content_weight: float = option(5.0, above=0, help="weight of the content loss")
     style_weight: float = option(100.0, above=0, help="weight of the style loss")
     tv_weight: float = option(1e-3, min=0, help="total variation weight")
-    content_layers: tuple[str, ...] = option(
-        ("relu4_2",),
-        help="VGG-19 layers by name, each with an optional weight (default 1), e.g. relu4_2 or "
-        "relu3_2:0.5,relu4_2",
-    )
+    content_layers: tuple[str, ...] = option(("relu4_2",), help="VGG-19 layers whose features are matched")
     style_layers: tuple[str, ...] = option(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
-        help="VGG-19 layers by name with optional weights, e.g. relu1_1:2,relu2_1,relu3_1",
+        help="VGG-19 layers whose Gram matrices are matched",
     )
     content_layer_weights: tuple[float, ...] | None = option(
         None, above=0, cli=False, help="one weight per content layer (None: 1 each)"

@@ -165,8 +165,24 @@ def config_from_cli(args: argparse.Namespace) -> StylizeConfig:
 
 def add_stylize_options(p: argparse.ArgumentParser) -> None:
     """Every StylizeConfig option, derived from its declaration; the layer lists take weights."""
-    weighted = {"type": weighted_layers, "metavar": "L1[:W],L2"}
-    add_options(p, StylizeConfig, custom={"content_layers": weighted, "style_layers": weighted})
+    layers = {"type": weighted_layers, "metavar": "L1[:W],L2"}
+    content = StylizeConfig.content_layers, "relu4_2 or relu3_2:0.5,relu4_2"
+    style = StylizeConfig.style_layers, "relu1_1:2,relu2_1,relu3_1"
+    add_options(
+        p,
+        StylizeConfig,
+        custom={
+            "content_layers": {**layers, "help": _layers_help(*content)},
+            "style_layers": {**layers, "help": _layers_help(*style)},
+        },
+    )
+
+
+def _layers_help(default: tuple[str, ...], example: str) -> str:
+    return (
+        f"VGG-19 layers by name, each with an optional weight (default 1), e.g. {example} "
+        f"(default {','.join(default)})"
+    )
 
 
 def intermediate_path(out: Path, step: int) -> Path:
