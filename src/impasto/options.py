@@ -45,7 +45,6 @@ import threading
 import types
 import typing
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, Literal
 
 from .errors import ConfigError
@@ -140,8 +139,6 @@ class Option:
     def bounds(self) -> str:
         """The declared range in words: ``between 16 and 8192``, ``positive``, ``above 1 and at most 4``."""
         lo, hi = self.min, self.max
-        if lo is None and hi is None:
-            return ""
         if lo is not None and hi is not None:
             if not self.min_open and not self.max_open:
                 return f"between {_num(lo)} and {_num(hi)}"
@@ -152,7 +149,9 @@ class Option:
             if lo == 0:
                 return "positive" if self.min_open else "zero or positive"
             return f"above {_num(lo)}" if self.min_open else f"at least {_num(lo)}"
-        return f"below {_num(hi)}" if self.max_open else f"at most {_num(hi)}"
+        if hi is not None:
+            return f"below {_num(hi)}" if self.max_open else f"at most {_num(hi)}"
+        return ""
 
     def check(self, value: Any) -> None:
         """Raise one :class:`ConfigError` naming this field unless ``value`` fits the declaration."""
@@ -245,9 +244,18 @@ def _default(f: dataclasses.Field) -> Any:
     return None
 
 
-@cache
+_SPECS: dict[type, tuple[Option, ...]] = {}
+
+
 def options_of(cls: type) -> tuple[Option, ...]:
-    """The options of a config dataclass, in declaration order (``init=False`` fields left out)."""
+    """The options of a config dataclass, in declaration order (``init=False`` fields left out); read
+    once per class."""
+    if cls not in _SPECS:
+        _SPECS[cls] = _read_options(cls)
+    return _SPECS[cls]
+
+
+def _read_options(cls: type) -> tuple[Option, ...]:
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
     out = []

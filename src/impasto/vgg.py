@@ -84,7 +84,7 @@ class VGG19(nn.Module):
         self,
         weights: VGGWeights,
         *,
-        pool: Pool = "max",
+        pool: str = "max",
         last_layer: str = "relu5_4",
         padding_mode: str = "zeros",
         dtype: torch.dtype = torch.float32,

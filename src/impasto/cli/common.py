@@ -69,7 +69,7 @@ def _fmt(value: float) -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "?"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     h, rest = divmod(seconds, 3600)
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
@@ -87,8 +87,8 @@ class ProgressBar:
     def __init__(self, desc: str, *, extra: Callable[[ProgressEvent], None] | None = None) -> None:
         self.desc = desc
         self.extra = extra
-        self.bar = None
-        self.stage = None
+        self.bar: Any = None  # a tqdm bar, made at the first event on a terminal
+        self.stage: str | None = None
         self.tty = sys.stderr.isatty()
         self.logged_at: float | None = None
 

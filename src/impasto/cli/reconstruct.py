@@ -61,7 +61,7 @@ def check_all(out, each: list[Path], inputs: tuple[str, ...]) -> None:
 
 def write_each(paths: list[Path], cells) -> int:
     written = 0
-    for path, cell in zip(paths, cells):
+    for path, cell in zip(paths, cells, strict=False):  # no paths without --each
         if cell.image is not None:
             save_image(cell.image, path)
             written += 1

@@ -178,7 +178,7 @@ def _schema(tp) -> dict[str, Any]:
         return {**d, "nullable": type(None) in typing.get_args(tp)}
     if typing.get_origin(tp) is typing.Literal:
         return {"type": "string", "enum": [str(a) for a in typing.get_args(tp)]}
-    item = [a for a in typing.get_args(tp) if a is not Ellipsis][0]
+    item = next(a for a in typing.get_args(tp) if a is not Ellipsis)
     return {"type": "array", "items": {"type": names[item]}}
 
 
@@ -243,7 +243,7 @@ def convert(tp, raw: list[str], name: str):
                 errors.append(str(exc))
         raise FieldError(errors[0], field=name)
     if typing.get_origin(tp) in (tuple, list):
-        item = [a for a in typing.get_args(tp) if a is not Ellipsis][0]
+        item = next(a for a in typing.get_args(tp) if a is not Ellipsis)
         parts = [p for r in raw for p in r.split(",") if p.strip()]
         if len(parts) > 64:
             raise FieldError(f"{name} has too many items ({len(parts)})", field=name)
@@ -529,12 +529,13 @@ def _blame(kind: Kind, config, sizes: Sizes, cost: float) -> str:
     the size and iteration fields, which are each within their own limit here."""
     from .limits import ITER_FIELDS, is_size_field
 
+    estimate = kind.cost
     ranked = []
     for p in kind.params().values():
-        if isinstance(p.default, list) or getattr(config, p.field) == p.default:
+        if estimate is None or isinstance(p.default, list) or getattr(config, p.field) == p.default:
             continue
         try:
-            lower = kind.cost(dataclasses.replace(config, **{p.field: p.default}), sizes)
+            lower = estimate(dataclasses.replace(config, **{p.field: p.default}), sizes)
         except Exception:
             continue
         if lower < cost:
