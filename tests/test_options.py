@@ -14,6 +14,11 @@ from impasto.options import check, option, options_of
 from impasto.texture import TextureConfig
 
 
+def _one_word(value: str) -> None:
+    if " " in value:
+        raise ConfigError(f"name must be one word, got {value!r}", field="name")
+
+
 @dataclass(frozen=True)
 class Toy:
     size: int = option(64, min=16, max=256, help="side")
@@ -26,6 +31,7 @@ class Toy:
     blend: tuple[float, ...] | None = option(None, min=0)
     flag: bool = False
     """A plain field: its help is its docstring."""
+    name: str = option("toy", validate=_one_word)
 
     def __post_init__(self) -> None:
         check(self)
@@ -34,7 +40,12 @@ class Toy:
 def test_specs_read_types_choices_bounds_and_help():
     specs = {o.name: o for o in options_of(Toy)}
     assert [o.name for o in options_of(Toy)] == [f.name for f in fields(Toy)]
-    assert (specs["size"].scalar, specs["size"].min, specs["size"].max, specs["size"].help) == (int, 16, 256, "side")
+    assert (specs["size"].scalar, specs["size"].min, specs["size"].max, specs["size"].help) == (
+        int,
+        16,
+        256,
+        "side",
+    )
     assert specs["mode"].choices == ("a", "b", "c") and specs["mode"].kinds == ()
     assert specs["tile"].choices == ("auto", "off") and specs["tile"].kinds == (int,)
     assert specs["lr"].nullable and not specs["lr"].repeated and specs["lr"].min_open
@@ -59,6 +70,8 @@ def test_specs_read_types_choices_bounds_and_help():
         ({"lr": -1.0}, "lr", "lr must be positive"),
         ({"blend": (1.0, -0.5)}, "blend", "blend must be zero or positive, got -0.5"),
         ({"flag": "yes"}, "flag", "flag must be true or false"),
+        ({"name": "two words"}, "name", "name must be one word"),
+        ({"name": 3}, "name", "name must be a name or path, got 3"),
     ],
 )
 def test_check_names_the_field_and_its_rule(values, field, message):
@@ -127,7 +140,9 @@ def test_a_new_option_is_accepted_checked_and_listed_by_the_api(grainy, tmp_path
     from impasto.service.queue import SQLiteQueue
 
     settings = Settings(data_dir=tmp_path / "data")
-    client = TestClient(create_app(settings, SQLiteQueue(settings.data_dir)), base_url="http://127.0.0.1:8000")
+    client = TestClient(
+        create_app(settings, SQLiteQueue(settings.data_dir)), base_url="http://127.0.0.1:8000"
+    )
     png = io.BytesIO()
     Image.effect_noise((48, 48), 40).convert("RGB").save(png, format="PNG")
 

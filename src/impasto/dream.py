@@ -111,10 +111,8 @@ class DreamConfig:
     )
     seed: int = option(0, help="random seed of the jitter")
     pool: Pool = option("max", help="VGG pooling")
-    device: str = option("auto", help="auto, cpu, cuda or mps")
-    frames: int = option(
-        24, min=1, max=10_000, help="number of frames of a dream-zoom animation"
-    )
+    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
+    frames: int = option(24, min=1, max=10_000, help="number of frames of a dream-zoom animation")
     zoom: float = option(
         0.05,
         min=0,
@@ -141,7 +139,6 @@ class DreamConfig:
                         )
             if len(set(self.channels)) != len(self.channels):
                 raise ConfigError("channels must not repeat an index", field="channels")
-        check_device(self.device)
 
 
 @dataclass

@@ -44,6 +44,7 @@ import textwrap
 import threading
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -66,6 +67,7 @@ class _Declared:
     metavar: str | None
     cli: bool
     service: bool
+    validate: Callable[[Any], None] | None
 
 
 def option(
@@ -79,10 +81,12 @@ def option(
     metavar: str | None = None,
     cli: bool = True,
     service: bool = True,
+    validate: Callable[[Any], None] | None = None,
 ) -> Any:
     """A config field with its default, help and bounds: ``min``/``max`` inclusive, ``above``/``below``
-    exclusive (for a list, each item's). ``cli=False``/``service=False`` keep it off the command line or
-    out of the web form (e.g. a field the server decides)."""
+    exclusive (for a list, each item's). ``validate(value)`` is a rule of this field's own that bounds
+    and choices cannot say (e.g. a device name's syntax); it raises a ConfigError naming the field.
+    ``cli=False``/``service=False`` keep it off the command line or out of the web form."""
     if (min is not None and above is not None) or (max is not None and below is not None):
         raise TypeError("give min or above, max or below, not both")
     meta = _Declared(
@@ -94,6 +98,7 @@ def option(
         metavar=metavar,
         cli=cli,
         service=service,
+        validate=validate,
     )
     return dataclasses.field(default=default, metadata={_KEY: meta})
 
@@ -121,6 +126,7 @@ class Option:
     metavar: str | None = None
     cli: bool = True
     service: bool = True
+    validate: Callable[[Any], None] | None = None
 
     @property
     def label(self) -> str:
@@ -166,6 +172,8 @@ class Option:
                 self.check_item(item)
         else:
             self.check_item(value)
+        if self.validate is not None:
+            self.validate(value)
 
     def check_item(self, value: Any) -> None:
         """:meth:`check` for one value (one item of a list)."""
@@ -267,7 +275,7 @@ def _read_options(cls: type) -> tuple[Option, ...]:
         meta: _Declared | None = f.metadata.get(_KEY)
         extra: dict[str, Any] = {}
         if meta is not None:
-            extra = {k: v for k, v in dataclasses.asdict(meta).items() if k != "help"}
+            extra = {f.name: getattr(meta, f.name) for f in dataclasses.fields(meta) if f.name != "help"}
         help = meta.help if meta is not None and meta.help else docs.get(f.name, "")
         out.append(Option(f.name, tp, _default(f), help, kinds, choices, nullable, repeated, **extra))
     return tuple(out)

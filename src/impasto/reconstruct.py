@@ -83,11 +83,10 @@ class ReconstructConfig:
     optimizer: Optimizer = option("lbfgs", help="optimiser")
     lr: float | None = option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
     seed: int = option(0, help="seed of the white noise every cell starts from (the same for all cells)")
-    device: str = option("auto", help="auto, cpu, cuda or mps")
+    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
 
     def __post_init__(self) -> None:
         check(self)
-        check_device(self.device)
         if self.layers is not None:
             object.__setattr__(self, "layers", check_layer_set(self.layers, field="layers"))
 

@@ -155,7 +155,7 @@ class StylizeConfig:
                 f"start-size must be between {multiscale.MIN_SIZE} and {self.size} (--size), got {self.start_size}",
                 field="start_size",
             )
-        check_device(self.device)
+        check_device(self.device)  # defined below this class (the other configs: validate=check_device)
 
     def sizes(self) -> list[int]:
         """The coarse-to-fine schedule this config runs (one entry for a single-scale run)."""

@@ -95,11 +95,10 @@ class SweepConfig:
     optimizer: Optimizer = option("lbfgs", help="optimiser")
     lr: float | None = option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
     seed: int = option(0, help="noise seed")
-    device: str = option("auto", help="auto, cpu, cuda or mps")
+    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
 
     def __post_init__(self) -> None:
         check(self)
-        check_device(self.device)
         ratios = (self.ratios,) if isinstance(self.ratios, (int, float)) else tuple(self.ratios)
         if not ratios:
             raise ConfigError("ratios needs at least one content/style ratio", field="ratios")

@@ -139,11 +139,10 @@ class TextureConfig:
     optimizer: Optimizer = option("lbfgs", help="optimiser")
     lr: float | None = option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
     seed: int = option(0, help="noise seed")
-    device: str = option("auto", help="auto, cpu, cuda or mps")
+    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
 
     def __post_init__(self) -> None:
         check(self)
-        check_device(self.device)
         object.__setattr__(self, "style_layers", check_layer_set(self.style_layers, field="style_layers"))
         if not str(self.init):
             raise ConfigError(f"init must be 'noise' or an image path, got {self.init!r}", field="init")

@@ -112,12 +112,9 @@ def run_dream(args: argparse.Namespace) -> int:
     inputs = (args.image,) + ((args.guide,) if args.guide else ())
     out = check_output_path(args.output, inputs=inputs)
     config = _check_inputs(args)
-    bar = DreamBar("dream")
-    try:
-        load_cached(args.weights, notify=notify)  # fetches on first use, with a message, before the bar
+    load_cached(args.weights, notify=notify)  # fetches on first use, with a message, before the bar
+    with DreamBar("dream") as bar:
         result = dream(args.image, config, guide=args.guide, callback=bar, weights=args.weights)
-    finally:
-        bar.close()
     save_image(result.image, out, alpha=result.alpha)
     return finish(result.interrupted, f"wrote {out}", f"wrote the dream so far to {out}")
 
@@ -125,12 +122,9 @@ def run_dream(args: argparse.Namespace) -> int:
 def run_zoom(args: argparse.Namespace) -> int:
     out = check_animation_path(args.output, inputs=(args.image,) + ((args.guide,) if args.guide else ()))
     config = _check_inputs(args)
-    bar = DreamBar("dream-zoom")
-    try:
-        load_cached(args.weights, notify=notify)
+    load_cached(args.weights, notify=notify)
+    with DreamBar("dream-zoom") as bar:
         result = dream_zoom(args.image, config, guide=args.guide, callback=bar, weights=args.weights)
-    finally:
-        bar.close()
     save_animation(result.frames, out, fps=config.fps)
     n = len(result.frames)
     return finish(result.interrupted, f"wrote {out} ({n} frames)", f"wrote the {n} frame(s) so far to {out}")

@@ -37,17 +37,12 @@ def register(sub) -> None:
         "-o", "--output", required=True, help="output image (.png/.jpg/.webp), or a folder for a folder input"
     )
     add_options(p, FastConfig)
-    p.add_argument(
-        "--style-image",
-        dest="style_images",
-        action="append",
-        default=[],
-        metavar="PATH[:WEIGHT]",
-        help="paint with any painting instead of the model's styles (Ghiasi et al. 2017); repeat to "
-        "blend paintings, e.g. --style-image starry.jpg:0.7 --style-image scream.jpg:0.3 "
-        "(weights default to 1 and are normalised)",
+    add_style_image_options(
+        p,
+        "paint with any painting instead of the model's styles (Ghiasi et al. 2017); repeat to blend "
+        "paintings, e.g. --style-image starry.jpg:0.7 --style-image scream.jpg:0.3 (weights default to 1 "
+        "and are normalised)",
     )
-    add_options(p, ArbitraryConfig, only=("style_size",), custom={"style_size": {"help": STYLE_SIZE_HELP}})
     p.add_argument(
         "--format",
         default=".jpg",
@@ -56,6 +51,14 @@ def register(sub) -> None:
     )
     add_face_mask_option(p)
     p.set_defaults(run=run)
+
+
+def add_style_image_options(p: argparse.ArgumentParser, help: str) -> None:
+    """``--style-image PATH[:WEIGHT]`` (repeatable) and the arbitrary-style network's ``--style-size``."""
+    p.add_argument(
+        "--style-image", dest="style_images", action="append", default=[], metavar="PATH[:WEIGHT]", help=help
+    )
+    add_options(p, ArbitraryConfig, only=("style_size",), custom={"style_size": {"help": STYLE_SIZE_HELP}})
 
 
 def _images_in(folder: Path) -> list[Path]:

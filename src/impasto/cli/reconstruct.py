@@ -74,12 +74,9 @@ def run(args: argparse.Namespace) -> int:
     names = [f"{config.kind}_{i + 1}_{layers[-1]}.png" for i, layers in enumerate(config.layer_sets)]
     each = prepare_each(args.each, names, (args.image,))
     check_all(out, each, (args.image,))
-    bar = ProgressBar("reconstruct")
-    try:
-        load_cached(args.weights, notify=notify)
+    load_cached(args.weights, notify=notify)
+    with ProgressBar("reconstruct") as bar:
         result = reconstruct(args.image, config, callback=bar, weights=args.weights)
-    finally:
-        bar.close()
     save_figure(result.figure(with_original=not args.no_original), out)
     n = write_each(each, result.cells)
     extra = f" and {n} images in {args.each}" if each else ""

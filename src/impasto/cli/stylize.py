@@ -213,9 +213,8 @@ def run(args: argparse.Namespace) -> int:
         if args.save_every and event.step % args.save_every == 0 and event.image is not None:
             save_image(event.image, intermediate_path(out, event.step))
 
-    bar = ProgressBar("stylize", extra=save_intermediate)
-    try:
-        load_cached(args.weights)  # fetches on first use (message on stderr) before the bar starts
+    load_cached(args.weights)  # fetches on first use (message on stderr) before the bar starts
+    with ProgressBar("stylize", extra=save_intermediate) as bar:
         result = stylize(
             args.content,
             styles,
@@ -225,8 +224,6 @@ def run(args: argparse.Namespace) -> int:
             weights=args.weights,
             face_mask=args.face_mask,
         )
-    finally:
-        bar.close()
     save_image(result.image, out, alpha=result.alpha)
     return finish(result.interrupted, f"wrote {out}", f"wrote the best image so far to {out}")
 

@@ -48,12 +48,9 @@ def run(args: argparse.Namespace) -> int:
     ]
     each = prepare_each(args.each, names, inputs)
     check_all(out, each, inputs)
-    bar = ProgressBar("sweep")
-    try:
-        load_cached(args.weights, notify=notify)
+    load_cached(args.weights, notify=notify)
+    with ProgressBar("sweep") as bar:
         result = sweep(args.content, args.style, config, callback=bar, weights=args.weights)
-    finally:
-        bar.close()
     save_figure(result.figure(title=args.title), out)
     cells = [cell for row in result.cells for cell in row]
     n = write_each(each, cells)

@@ -46,12 +46,9 @@ def run(args: argparse.Namespace) -> int:
     check_outputs((out, preview), inputs)
     width, height = parse_size(args.size)
     config = config_from_args(TextureConfig, args, width=width, height=height)
-    bar = ProgressBar("texture")
-    try:
-        load_cached(args.weights, notify=notify)
+    load_cached(args.weights, notify=notify)
+    with ProgressBar("texture") as bar:
         result = synthesize_texture(args.style, config, callback=bar, weights=args.weights)
-    finally:
-        bar.close()
     save_image(result.image, out)
     if preview is not None:
         save_image(tile(result.image, 2, 2), preview)

@@ -9,7 +9,7 @@ from ..fast.arbitrary import ArbitraryConfig
 from ..fast.infer import FastConfig
 from ..fast.video import DEFAULT_TEMPORAL
 from .common import ProgressBar, add_options, config_from_args, number
-from .fast import STYLE_SIZE_HELP
+from .fast import add_style_image_options
 
 STRENGTH_HELP = (
     "0..1 pixel blend; with --style-image from the first frame's own style to the painting's (default "
@@ -33,16 +33,11 @@ def register(sub) -> None:
         only=("model", "style", "strength", "device", "precision"),
         custom={"strength": {"help": STRENGTH_HELP}},
     )
-    p.add_argument(
-        "--style-image",
-        dest="style_images",
-        action="append",
-        default=[],
-        metavar="PATH[:WEIGHT]",
-        help="paint with any painting instead of the model's styles (repeatable blend, as for "
-        "`impasto fast`); its style vector is computed once for all frames",
+    add_style_image_options(
+        p,
+        "paint with any painting instead of the model's styles (repeatable blend, as for `impasto fast`); "
+        "its style vector is computed once for all frames",
     )
-    add_options(p, ArbitraryConfig, only=("style_size",), custom={"style_size": {"help": STYLE_SIZE_HELP}})
     p.add_argument(
         "--temporal",
         type=number,
@@ -65,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
     check_video_output(args.output, args.input)
     probe(args.input)
     painter = _painter(args) if args.style_images else None
-    bar = ProgressBar("video")
-    try:
+    with ProgressBar("video") as bar:
         result = stylize_video(
             args.input,
             args.output,
@@ -76,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
             temporal=args.temporal,
             painter=painter,
         )
-    finally:
-        bar.close()
     h, w = result.size
     audio = "audio kept" if result.has_audio else "no audio"
     temporal = f"temporal blending {result.temporal:g}" if result.temporal else "no temporal blending"

@@ -67,7 +67,7 @@ class ArbitraryConfig:
         max=8192,
         help="longest side of the output (default: the input's native resolution)",
     )
-    device: str = option("auto", help="auto, cpu, cuda or mps")
+    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
     precision: Precision = option(
         "auto",
         help="the transformer's arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32 (the "
@@ -78,7 +78,6 @@ class ArbitraryConfig:
         check(self)
         if self.style_weights is not None and not sum(self.style_weights) > 0:
             raise ConfigError("style_weights sum to zero", field="style_weights")
-        check_device(self.device)
 
 
 _STATE: dict[str, torch.Tensor] = {}

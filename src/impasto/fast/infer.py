@@ -61,7 +61,7 @@ class FastConfig:
     size: int | None = option(
         None, min=16, max=8192, help="longest side of the output (default: the input's native resolution)"
     )
-    device: str = option("auto", help="auto, cpu, cuda or mps")
+    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
     precision: Precision = option(
         "auto",
         help="network arithmetic: auto = bf16 where the CPU/GPU runs it natively (AVX512-BF16/AMX, "
@@ -86,7 +86,6 @@ class FastConfig:
                 field="style",
             )
         parse_style(self.style)  # syntax only; indices are checked against the model at run time
-        check_device(self.device)
 
 
 def parse_style(spec: str) -> list[tuple[str, float]]:
