@@ -136,12 +136,6 @@ class ProgressBar:
             self.bar.close()
             self.bar = None
 
-    def __enter__(self) -> ProgressBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:  # closed however the run ends (Ctrl-C, an error)
-        self.close()
-
 
 def add_options(
     parser: argparse.ArgumentParser,

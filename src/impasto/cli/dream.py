@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import closing
 
 from ..dream import DreamConfig, check_animation_path, dream, dream_zoom, save_animation
 from ..images import check_output_path, load_image, save_image
@@ -113,7 +114,7 @@ def run_dream(args: argparse.Namespace) -> int:
     out = check_output_path(args.output, inputs=inputs)
     config = _check_inputs(args)
     load_cached(args.weights, notify=notify)  # fetches on first use, with a message, before the bar
-    with DreamBar("dream") as bar:
+    with closing(DreamBar("dream")) as bar:
         result = dream(args.image, config, guide=args.guide, callback=bar, weights=args.weights)
     save_image(result.image, out, alpha=result.alpha)
     return finish(result.interrupted, f"wrote {out}", f"wrote the dream so far to {out}")
@@ -123,7 +124,7 @@ def run_zoom(args: argparse.Namespace) -> int:
     out = check_animation_path(args.output, inputs=(args.image,) + ((args.guide,) if args.guide else ()))
     config = _check_inputs(args)
     load_cached(args.weights, notify=notify)
-    with DreamBar("dream-zoom") as bar:
+    with closing(DreamBar("dream-zoom")) as bar:
         result = dream_zoom(args.image, config, guide=args.guide, callback=bar, weights=args.weights)
     save_animation(result.frames, out, fps=config.fps)
     n = len(result.frames)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import closing
 from pathlib import Path
 
 from ..errors import ImageError
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     each = prepare_each(args.each, names, (args.image,))
     check_all(out, each, (args.image,))
     load_cached(args.weights, notify=notify)
-    with ProgressBar("reconstruct") as bar:
+    with closing(ProgressBar("reconstruct")) as bar:
         result = reconstruct(args.image, config, callback=bar, weights=args.weights)
     save_figure(result.figure(with_original=not args.no_original), out)
     n = write_each(each, result.cells)

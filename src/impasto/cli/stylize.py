@@ -9,6 +9,7 @@ import argparse
 import math
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 from ..errors import ConfigError, ImageError
@@ -214,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
             save_image(event.image, intermediate_path(out, event.step))
 
     load_cached(args.weights)  # fetches on first use (message on stderr) before the bar starts
-    with ProgressBar("stylize", extra=save_intermediate) as bar:
+    with closing(ProgressBar("stylize", extra=save_intermediate)) as bar:
         result = stylize(
             args.content,
             styles,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import closing
 
 from ..figures import save_figure
 from ..images import check_output_path
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     each = prepare_each(args.each, names, inputs)
     check_all(out, each, inputs)
     load_cached(args.weights, notify=notify)
-    with ProgressBar("sweep") as bar:
+    with closing(ProgressBar("sweep")) as bar:
         result = sweep(args.content, args.style, config, callback=bar, weights=args.weights)
     save_figure(result.figure(title=args.title), out)
     cells = [cell for row in result.cells for cell in row]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import closing
 
 from ..images import check_output_path, check_outputs, save_image
 from ..texture import TextureConfig, parse_size, synthesize_texture, tile
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     width, height = parse_size(args.size)
     config = config_from_args(TextureConfig, args, width=width, height=height)
     load_cached(args.weights, notify=notify)
-    with ProgressBar("texture") as bar:
+    with closing(ProgressBar("texture")) as bar:
         result = synthesize_texture(args.style, config, callback=bar, weights=args.weights)
     save_image(result.image, out)
     if preview is not None:

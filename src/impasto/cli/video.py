@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import closing
 
 from ..fast.arbitrary import ArbitraryConfig
 from ..fast.infer import FastConfig
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     check_video_output(args.output, args.input)
     probe(args.input)
     painter = _painter(args) if args.style_images else None
-    with ProgressBar("video") as bar:
+    with closing(ProgressBar("video")) as bar:
         result = stylize_video(
             args.input,
             args.output,
