@@ -67,18 +67,6 @@ class Face:
         return f"{round(self.x)} {round(self.y)} {round(self.w)} {round(self.h)} {self.score:.3f}"
 
 
-def check_options(faces: str, face_style: float) -> None:
-    """The config checks shared by every pipeline with ``faces``/``face_style`` fields."""
-    if faces not in FACES:
-        raise ConfigError(f"faces must be 'auto' or 'off', got {faces!r}", field="faces")
-    if (
-        isinstance(face_style, bool)
-        or not isinstance(face_style, int | float)
-        or not (0.0 <= face_style <= 1.0)
-    ):
-        raise ConfigError(f"face-style must be between 0 and 1, got {face_style!r}", field="face_style")
-
-
 # --------------------------------------------------------------------------------------------- fetch
 
 
@@ -262,7 +250,6 @@ def draw(image: Picture, faces: list[Face]):
 __all__ = [
     "FACES",
     "Face",
-    "check_options",
     "detect",
     "draw",
     "face_region",
