@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from impasto.figures import labelled_grid, save_figure  # noqa: E402
 from impasto.images import load_image, save_image  # noqa: E402
 from impasto.multiscale import SQRT2, schedule  # noqa: E402
-from impasto.stylize import config_fields, stylize  # noqa: E402
+from impasto.options import options_of  # noqa: E402
+from impasto.stylize import StylizeConfig, stylize  # noqa: E402
 
 EX = ROOT / "examples"
 CACHE = ROOT / "out" / "gallery"
@@ -181,7 +182,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     SIZE, ITERS = args.size, args.iters
     extra = {"size": min(EXTRA_SIZE, SIZE), "iters": min(EXTRA_ITERS, ITERS)}
-    if args.precision and "precision" in config_fields():
+    if args.precision and "precision" in {o.name for o in options_of(StylizeConfig)}:
         OPTIONS["precision"] = args.precision
     want = (lambda s: True) if not args.only else (lambda s: s in args.only)
     cells = (320, 240)

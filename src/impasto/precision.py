@@ -15,7 +15,7 @@ or produces a non-finite loss.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import torch
 
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from .optimize import Escalate
     from .vgg import VGG19
 
-PRECISIONS = ("auto", "bf16", "fp32")
+Precision = Literal["auto", "bf16", "fp32"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 
 

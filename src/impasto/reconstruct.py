@@ -16,18 +16,19 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Literal, get_args
 
 import torch
 from PIL import Image
 
 from . import losses
-from .errors import ConfigError
 from .figures import labelled_grid
-from .optimize import Callback, optimize
-from .stylize import ImageInput, as_picture, feature_extractor, resolve_device
-from .texture import MAX_SIDE, MIN_SIDE, check_common, check_int, check_layer_set, noise
+from .optimize import Callback, Optimizer, optimize
+from .options import check, option
+from .stylize import ImageInput, as_picture, check_device, feature_extractor, resolve_device
+from .texture import MAX_SIDE, MIN_SIDE, check_layer_set, noise
+from .vgg import Pool
 
-KINDS = ("content", "style")
 #: Gatys et al. 2016, Fig. 1. Their Caffe network's ReLUs are in place, so their "conv4_2" blob holds
 #: the rectified output; we take the names literally (the convolution's output, before the ReLU), which
 #: keeps the sign information and gives slightly sharper reconstructions. Pass relu*_2 for the other reading.
@@ -51,32 +52,41 @@ def set_label(layers: Sequence[str]) -> str:
     return f"{layers[0]} ... {layers[-1]}"
 
 
+Kind = Literal["content", "style"]
+KINDS: tuple[str, ...] = get_args(Kind)
+
+
 @dataclass(frozen=True)
 class ReconstructConfig:
-    """Every setting of :func:`reconstruct`, with its default (the CLI takes its defaults from here)."""
+    """Every setting of :func:`reconstruct`, declared once (the CLI reads it here)."""
 
-    kind: str = "content"
-    """``content`` (one cell per layer) or ``style`` (one cell per growing layer set)."""
-    layers: tuple[str, ...] | None = None
-    """Layers to reconstruct from; None takes Gatys et al.'s (conv1_2 … conv5_2 for content,
-    relu1_1 … relu5_1 for style, where cell k uses the first k of them)."""
-    size: int = 256
-    """Longest side of the image (and of every reconstruction), in pixels."""
-    iters: int = 300
-    """Optimiser iterations per cell."""
-    pool: str = "avg"
-    """Gatys et al. 2016 synthesise with average pooling ("slightly more appealing results")."""
-    optimizer: str = "lbfgs"
-    lr: float | None = None
-    seed: int = 0
-    """Seed of the white noise every cell starts from (the same noise for all cells)."""
-    device: str = "auto"
+    kind: Kind = option(
+        "content", cli=False, help="content (one cell per layer) or style (one cell per growing layer set)"
+    )
+    layers: tuple[str, ...] | None = option(
+        None,
+        metavar="L1,L2",
+        help="content: one cell per layer; style: cell k uses the first k layers (default "
+        + ",".join(CONTENT_LAYERS)
+        + " / "
+        + ",".join(STYLE_LAYERS)
+        + ", Gatys et al.'s)",
+    )
+    size: int = option(
+        256, min=MIN_SIDE, max=MAX_SIDE, help="longest side of the image and of each cell, in pixels"
+    )
+    iters: int = option(300, min=1, max=100_000, help="iterations per cell")
+    pool: Pool = option(
+        "avg",
+        help='VGG pooling (Gatys et al. 2016 synthesise with average pooling: "slightly more appealing")',
+    )
+    optimizer: Optimizer = option("lbfgs", help="optimiser")
+    lr: float | None = option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
+    seed: int = option(0, help="seed of the white noise every cell starts from (the same for all cells)")
+    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ConfigError(f"kind must be 'content' or 'style', got {self.kind!r}", field="kind")
-        check_int("size", self.size, MIN_SIDE, MAX_SIDE)
-        check_common(self)
+        check(self)
         if self.layers is not None:
             object.__setattr__(self, "layers", check_layer_set(self.layers, field="layers"))
 

@@ -13,140 +13,149 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 
 from . import colour, faces, losses, multiscale
 from .errors import ConfigError
+from .faces import Faces
 from .images import Picture, check_min_side, fit_longest, load_image, resize
 from .masks import MaskInput, fit_mask, load_mask
-from .optimize import Callback, LossFn, optimize
+from .optimize import Callback, LossFn, Optimizer, optimize
+from .options import check, option
+from .precision import Precision
 from .precision import apply as apply_precision
-from .precision import check as check_precision
 from .tiling import MIN_TILE, is_tiled, optimize_tiled
-from .vgg import VGG19, check_layers, deepest, min_side
+from .vgg import VGG19, Pool, check_layers, deepest, min_side
 from .weights import load_cached
 
 ImageInput = str | os.PathLike | Picture | torch.Tensor
 
-PRESERVE_COLOR = ("none", "luminance", "histogram")
+PreserveColor = Literal["none", "luminance", "histogram"]
+PRESERVE_COLOR: tuple[str, ...] = get_args(PreserveColor)
 
 
 @dataclass(frozen=True)
 class StylizeConfig:
-    """Every setting of :func:`stylize`, with its default (the CLI takes its defaults from here)."""
+    """Every setting of :func:`stylize`, declared once (:func:`impasto.options.option`): the CLI, the web
+    service and the checks take their defaults, bounds and help from here."""
 
-    size: int = 512
-    """Longest side of the output, in pixels."""
-    iters: int = 500
-    """Optimiser iterations (at each scale of a multi-scale run)."""
-    content_weight: float = 5.0
-    style_weight: float = 100.0
-    tv_weight: float = 1e-3
-    content_layers: tuple[str, ...] = ("relu4_2",)
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    content_layer_weights: tuple[float, ...] | None = None
-    """One weight per content layer (None: 1 each)."""
-    style_layer_weights: tuple[float, ...] | None = None
-    """One weight per style layer (None: 1 each)."""
-    style_blend_weights: tuple[float, ...] | None = None
-    """One weight per style image (None: equal). Without masks they are normalised to sum to 1 and the
-    Gram targets blended; with masks each scales its own region's style loss."""
-    style_scale: float = 1.0
-    """Style image's longest side relative to the output's."""
-    optimizer: str = "lbfgs"
-    lr: float | None = None
-    """Step size; None picks the optimiser's default (L-BFGS 1.0, Adam 0.02)."""
-    init: str = "content"
-    """``content``, ``noise`` or the path of an image to start from."""
-    seed: int = 0
-    pool: str = "max"
-    normalize_gradients: bool = False
-    """Divide each loss term's gradient by its L1 norm (as jcjohnson/neural-style)."""
-    preserve_color: str = "none"
-    """``none``, ``luminance`` (transfer on luminance, content's chroma) or ``histogram`` (style
-    image's colour mean/covariance matched to the content's first)."""
-    scales: int | None = None
-    """Number of coarse-to-fine scales; None: one up to 512 px, more above (see multiscale.schedule)."""
-    start_size: int | None = None
-    """Size of the first scale (None: automatic)."""
-    scale_factor: float = multiscale.SQRT2
-    """Growth between scales."""
-    device: str = "auto"
-    precision: str = "auto"
-    """VGG-19 arithmetic: ``auto`` (bfloat16 where the device runs it fast, else float32), ``bf16`` or
-    ``fp32``. Gram matrices, losses and the image stay float32 (see impasto.precision)."""
-    tile: int | None = None
-    """Refine in overlapping tiles of this many pixels against the whole style's statistics, to bound
-    memory (see impasto.tiling); None: the whole image at once. Tiled runs do not detect faces."""
+    size: int = option(512, min=16, max=8192, help="longest side of the output, in pixels")
+    iters: int = option(500, min=1, max=100_000, help="iterations (at each scale of a multi-scale run)")
+    content_weight: float = option(5.0, above=0, help="weight of the content loss")
+    style_weight: float = option(100.0, above=0, help="weight of the style loss")
+    tv_weight: float = option(1e-3, min=0, help="total variation weight")
+    content_layers: tuple[str, ...] = option(("relu4_2",), help="VGG-19 layers whose features are matched")
+    style_layers: tuple[str, ...] = option(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        help="VGG-19 layers whose Gram matrices are matched",
+    )
+    content_layer_weights: tuple[float, ...] | None = option(
+        None, above=0, cli=False, help="one weight per content layer (None: 1 each)"
+    )
+    style_layer_weights: tuple[float, ...] | None = option(
+        None, above=0, cli=False, help="one weight per style layer (None: 1 each)"
+    )
+    style_blend_weights: tuple[float, ...] | None = option(
+        None,
+        min=0,
+        cli=False,
+        help="one weight per style image (None: equal). Without masks they are normalised to sum to 1 "
+        "and the Gram targets blended; with masks each scales its own region's style loss",
+    )
+    style_scale: float = option(1.0, min=0.05, max=8.0, help="style image size relative to the output")
+    optimizer: Optimizer = option("lbfgs", help="optimiser")
+    lr: float | None = option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
+    init: str = option(
+        "content", metavar="content|noise|PATH", help="starting image: content, noise or a path"
+    )
+    seed: int = option(0, help="random seed")
+    pool: Pool = option("max", help="VGG pooling")
+    normalize_gradients: bool = option(
+        False,
+        help="divide each loss term's gradient by its L1 norm (as jcjohnson/neural-style); best with "
+        "--optimizer adam (L-BFGS tends to stop early with it)",
+    )
+    preserve_color: PreserveColor = option(
+        "none",
+        help="keep the content's colours (Gatys et al. 2016): 'luminance' transfers style on luminance only "
+        "and keeps the content's chroma; 'histogram' matches the style image's colour mean/covariance to "
+        "the content's first",
+    )
+    scales: int | None = option(
+        None,
+        min=1,
+        max=12,
+        help="coarse-to-fine scales, each √2 (--scale-factor) larger, ending at --size (default: 1 up to "
+        "512 px; above, starting at 512 px or below)",
+    )
+    start_size: int | None = option(
+        None,
+        min=multiscale.MIN_SIZE,
+        help="size of the first scale (with --scales: sizes spread geometrically from it)",
+    )
+    scale_factor: float = option(multiscale.SQRT2, min=1.01, max=4.0, help="growth between scales")
+    device: str = option("auto", help="auto, cpu, cuda or mps")
+    precision: Precision = option(
+        "auto",
+        help="VGG-19 arithmetic (Gram matrices, losses and the image stay fp32, see impasto.precision): "
+        "auto = bf16 where the CPU/GPU runs it natively (AMX, AVX-512 BF16, Ampere+), else fp32",
+    )
+    tile: int | None = option(
+        None,
+        min=MIN_TILE,
+        max=8192,
+        metavar="SIZE",
+        help="refine in overlapping SIZE px tiles with the whole style's statistics, for outputs too large "
+        "for memory (default: whole image; see impasto.tiling). Tiled runs do not detect faces",
+    )
     # --- portraits (impasto.faces) ---
-    faces: str = "auto"
-    """``auto``: detect faces in the content and paint them with less style and more content (a soft,
-    feathered region); ``off``: treat every pixel alike. Without faces the result is the same."""
-    face_style: float = 0.3
-    """Share of the style kept on faces, 0-1: a face pixel counts this much in the Gram statistics
-    (0: faces keep only content, 1: as elsewhere)."""
-    face_content: float = 3.0
-    """Content weight on faces, as a multiple of ``content_weight`` (1: as elsewhere)."""
+    faces: Faces = option(
+        "auto",
+        help="auto: detect faces (see `impasto faces`) and give them less style and more content, with a "
+        "feathered edge; off: every pixel alike. An image without faces comes out exactly as with off",
+    )
+    face_style: float = option(
+        0.3,
+        min=0.0,
+        max=1.0,
+        metavar="S",
+        help="share of the style kept on faces, 0-1: a face pixel counts this much in the Gram statistics",
+    )
+    face_content: float = option(
+        3.0,
+        min=1.0,
+        max=100.0,
+        metavar="K",
+        help="content weight on faces, as a multiple of --content-weight",
+    )
 
     def __post_init__(self) -> None:
-        _check_range("size", self.size, 16, 8192, integer=True)
-        _check_range("iters", self.iters, 1, 100_000, integer=True)
-        for name in ("content_weight", "style_weight"):
-            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
-                raise ConfigError(
-                    f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}", field=name
-                )
-        if not (self.tv_weight >= 0 and math.isfinite(self.tv_weight)):
-            raise ConfigError(f"tv-weight must be zero or positive, got {self.tv_weight}", field="tv_weight")
-        _check_range("style_scale", self.style_scale, 0.05, 8.0)
+        check(self)
         if self.size * self.style_scale > 8192:
             raise ConfigError(
                 f"style image would be {round(self.size * self.style_scale)} px (size × style-scale); the limit is 8192",
                 field="style_scale",
             )
-        if self.optimizer not in ("lbfgs", "adam"):
-            raise ConfigError(
-                f"optimizer must be 'lbfgs' or 'adam', got {self.optimizer!r}", field="optimizer"
-            )
-        if self.lr is not None and not (self.lr > 0):
-            raise ConfigError(f"lr must be positive, got {self.lr}", field="lr")
-        if self.pool not in ("max", "avg"):
-            raise ConfigError(f"pool must be 'max' or 'avg', got {self.pool!r}", field="pool")
         if not self.content_layers or not self.style_layers:
             raise ConfigError("at least one content layer and one style layer are needed", field="layers")
         check_layers(self.content_layers, field="content_layers")
         check_layers(self.style_layers, field="style_layers")
-        _check_weights(
+        _check_count(
             "content_layer_weights", self.content_layer_weights, len(self.content_layers), "content layers"
         )
-        _check_weights(
-            "style_layer_weights", self.style_layer_weights, len(self.style_layers), "style layers"
-        )
-        if self.style_blend_weights is not None:
-            _check_weights(
-                "style_blend_weights", self.style_blend_weights, None, "style images", zero_ok=True
-            )
-            if not sum(self.style_blend_weights) > 0:
-                raise ConfigError("style blend weights must not all be zero", field="style_blend_weights")
-        if self.preserve_color not in PRESERVE_COLOR:
+        _check_count("style_layer_weights", self.style_layer_weights, len(self.style_layers), "style layers")
+        if self.style_blend_weights is not None and not sum(self.style_blend_weights) > 0:
+            raise ConfigError("style blend weights must not all be zero", field="style_blend_weights")
+        if self.start_size is not None and self.start_size > self.size:
             raise ConfigError(
-                f"preserve-color must be one of {', '.join(PRESERVE_COLOR)}, got {self.preserve_color!r}",
-                field="preserve_color",
+                f"start-size must be between {multiscale.MIN_SIZE} and {self.size} (--size), got {self.start_size}",
+                field="start_size",
             )
-        if self.scales is not None:
-            _check_range("scales", self.scales, 1, 12, integer=True)
-        if self.start_size is not None:
-            _check_range("start_size", self.start_size, multiscale.MIN_SIZE, self.size, integer=True)
-        _check_range("scale_factor", self.scale_factor, 1.01, 4.0)
-        check_device(self.device)
-        check_precision(self.precision)
-        if self.tile is not None:
-            _check_range("tile", self.tile, MIN_TILE, 8192, integer=True)
-        faces.check_options(self.faces, self.face_style)
-        _check_range("face_content", self.face_content, 1.0, 100.0)
+        check_device(self.device)  # defined below this class (the other configs: validate=check_device)
 
     def sizes(self) -> list[int]:
         """The coarse-to-fine schedule this config runs (one entry for a single-scale run)."""
@@ -155,23 +164,12 @@ class StylizeConfig:
         )
 
 
-def _check_range(name: str, value, lo, hi, *, integer: bool = False) -> None:
-    if integer and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigError(f"{name.replace('_', '-')} must be an integer, got {value!r}", field=name)
-    if not (lo <= value <= hi):
-        raise ConfigError(f"{name.replace('_', '-')} must be between {lo} and {hi}, got {value}", field=name)
-
-
-def _check_weights(name: str, values, count: int | None, what: str, *, zero_ok: bool = False) -> None:
-    if values is None:
-        return
-    label = name.replace("_", "-")
-    if count is not None and len(values) != count:
-        raise ConfigError(f"{label}: {len(values)} weights given for {count} {what}", field=name)
-    for v in values:
-        if not (isinstance(v, int | float) and math.isfinite(v) and (v >= 0 if zero_ok else v > 0)):
-            rule = "zero or positive" if zero_ok else "positive"
-            raise ConfigError(f"{label} must be {rule}, got {v}", field=name)
+def _check_count(name: str, values: Sequence[float] | None, count: int, what: str) -> None:
+    """One weight per layer: the count is a rule across fields (each weight's sign is declared)."""
+    if values is not None and len(values) != count:
+        raise ConfigError(
+            f"{name.replace('_', '-')}: {len(values)} weights given for {count} {what}", field=name
+        )
 
 
 @dataclass
@@ -603,8 +601,3 @@ def initial_image(init: str, content: torch.Tensor, *, seed: int) -> torch.Tenso
     path = Path(init)
     pic = load_image(path, what="init image")
     return resize(pic.rgb, tuple(content.shape[-2:])).to(content.device)
-
-
-def config_fields() -> dict[str, object]:
-    """Field name → default, for deriving CLI options."""
-    return {f.name: f.default for f in fields(StylizeConfig)}

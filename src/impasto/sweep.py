@@ -22,6 +22,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 from PIL import Image
@@ -29,10 +30,12 @@ from PIL import Image
 from . import losses
 from .errors import ConfigError
 from .figures import labelled_grid
-from .optimize import Callback, optimize
+from .optimize import Callback, Optimizer, optimize
+from .options import check, option
 from .reconstruct import STYLE_LAYERS, Cell, cumulative, set_label
-from .stylize import ImageInput, as_picture, feature_extractor, resolve_device
-from .texture import MAX_SIDE, MIN_SIDE, check_common, check_int, check_layer_set, check_positive, noise
+from .stylize import ImageInput, as_picture, check_device, feature_extractor, resolve_device
+from .texture import MAX_SIDE, MIN_SIDE, check_layer_set, noise
+from .vgg import Pool
 
 #: Gatys et al. 2016, Fig. 3.
 RATIOS: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)
@@ -55,42 +58,53 @@ def format_ratio(r: float) -> str:
     return f"1e{exp}" if mant_s == "1" else f"{mant_s}e{exp}"
 
 
+SweepInit = Literal["noise", "content"]
+
+
 @dataclass(frozen=True)
 class SweepConfig:
-    """Every setting of :func:`sweep`, with its default (the CLI takes its defaults from here)."""
+    """Every setting of :func:`sweep`, declared once (the CLI reads it here)."""
 
-    ratios: tuple[float, ...] = RATIOS
-    """Content/style weight ratios α/β, one column each (paper normalisation, see the module doc)."""
-    rows: tuple[str, ...] = STYLE_LAYERS
-    """Row k matches the style on the first k of these layers (growing sets, as in the paper)."""
-    content_layer: str = "relu4_2"
-    """Gatys et al.'s conv4_2 (their Caffe ReLU is in place, so its blob is our relu4_2)."""
-    size: int = 256
-    """Longest side of each cell (the photo is resized to it; the painting too)."""
-    iters: int = 200
-    """Optimiser iterations per cell."""
-    init: str = "noise"
-    """``noise`` (as in the paper: every cell starts from the same white noise) or ``content``."""
-    pool: str = "avg"
-    """Gatys et al. 2016 synthesise with average pooling."""
-    optimizer: str = "lbfgs"
-    lr: float | None = None
-    seed: int = 0
-    device: str = "auto"
+    ratios: tuple[float, ...] = option(
+        RATIOS,
+        above=0,
+        metavar="R1,R2",
+        help="content/style weight ratios α/β, one column each (paper normalisation, see the module doc)",
+    )
+    rows: tuple[str, ...] = option(
+        STYLE_LAYERS,
+        metavar="L1,L2",
+        help="row k matches the style on the first k of these layers (growing sets, as in the paper)",
+    )
+    content_layer: str = option(
+        "relu4_2",
+        metavar="LAYER",
+        help="the content layer (Gatys et al.'s conv4_2: their Caffe ReLU is in place, so its blob is our relu4_2)",
+    )
+    size: int = option(
+        256,
+        min=MIN_SIDE,
+        max=MAX_SIDE,
+        help="longest side of each cell (the photo and the painting are resized to it)",
+    )
+    iters: int = option(200, min=1, max=100_000, help="iterations per cell")
+    init: SweepInit = option(
+        "noise", help="noise (as in the paper: every cell starts from the same white noise) or content"
+    )
+    pool: Pool = option("avg", help="VGG pooling (Gatys et al. 2016 synthesise with average pooling)")
+    optimizer: Optimizer = option("lbfgs", help="optimiser")
+    lr: float | None = option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
+    seed: int = option(0, help="noise seed")
+    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
 
     def __post_init__(self) -> None:
+        check(self)
         ratios = (self.ratios,) if isinstance(self.ratios, (int, float)) else tuple(self.ratios)
         if not ratios:
             raise ConfigError("ratios needs at least one content/style ratio", field="ratios")
-        for r in ratios:
-            check_positive("ratios", r)
         object.__setattr__(self, "ratios", tuple(float(r) for r in ratios))
         object.__setattr__(self, "rows", check_layer_set(self.rows, field="rows"))
         check_layer_set((self.content_layer,), field="content_layer")
-        check_int("size", self.size, MIN_SIDE, MAX_SIDE)
-        check_common(self)
-        if self.init not in ("noise", "content"):
-            raise ConfigError(f"init must be 'noise' or 'content', got {self.init!r}", field="init")
 
     @property
     def layer_sets(self) -> tuple[tuple[str, ...], ...]:

@@ -4,7 +4,7 @@ output can have any size, independent of the source's; with ``tileable`` every c
 around the image edges (circular padding), which makes the texture seamless when tiled.
 
 Also home of the small helpers the other synthesis pipelines (:mod:`impasto.reconstruct`,
-:mod:`impasto.sweep`) share: range checks, seeded noise, Gram targets.
+:mod:`impasto.sweep`) share: seeded noise, Gram targets, layer sets.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from . import losses
 from .errors import ConfigError
 from .images import load_image, resize
-from .optimize import Callback, optimize
+from .optimize import Callback, Optimizer, optimize
+from .options import check, option
 from .stylize import ImageInput, as_picture, check_device, check_layer_size, resolve_device
-from .vgg import LAYERS, VGG19, check_layers, deepest
+from .vgg import LAYERS, VGG19, Pool, check_layers, deepest
 from .weights import load_cached
 
 #: Largest side accepted for synthesised images.
@@ -34,15 +35,6 @@ MIN_SIDE = 16
 # Shared helpers (texture, reconstruct, sweep)
 
 
-def check_int(name: str, value, lo: int, hi: int) -> None:
-    """Raise one :class:`ConfigError` line unless ``value`` is an int in [lo, hi]."""
-    label = name.replace("_", "-")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{label} must be an integer, got {value!r}", field=name)
-    if not lo <= value <= hi:
-        raise ConfigError(f"{label} must be between {lo} and {hi}, got {value}", field=name)
-
-
 def check_positive(name: str, value) -> None:
     """Raise unless ``value`` is a finite number > 0."""
     label = name.replace("_", "-")
@@ -50,20 +42,6 @@ def check_positive(name: str, value) -> None:
         raise ConfigError(f"{label} must be a number, got {value!r}", field=name)
     if not (value > 0 and math.isfinite(value)):
         raise ConfigError(f"{label} must be a positive number, got {value}", field=name)
-
-
-def check_common(config) -> None:
-    """Fields every synthesis config has: iters, optimizer, lr, pool, device, seed."""
-    check_int("iters", config.iters, 1, 100_000)
-    if config.optimizer not in ("lbfgs", "adam"):
-        raise ConfigError(f"optimizer must be 'lbfgs' or 'adam', got {config.optimizer!r}", field="optimizer")
-    if config.lr is not None:
-        check_positive("lr", config.lr)
-    if config.pool not in ("max", "avg"):
-        raise ConfigError(f"pool must be 'max' or 'avg', got {config.pool!r}", field="pool")
-    if isinstance(config.seed, bool) or not isinstance(config.seed, int):
-        raise ConfigError(f"seed must be an integer, got {config.seed!r}", field="seed")
-    check_device(config.device)
 
 
 def check_layer_set(layers: Sequence[str], *, field: str) -> tuple[str, ...]:
@@ -126,40 +104,47 @@ def parse_size(text: str) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class TextureConfig:
-    """Every setting of :func:`synthesize_texture`, with its default (the CLI takes its defaults from here)."""
+    """Every setting of :func:`synthesize_texture`, declared once (the CLI and the service read it here)."""
 
-    width: int = 256
-    height: int = 256
-    iters: int = 300
-    """Optimiser iterations."""
-    style_size: int = 256
-    """Longest side the source image is resized to before its Gram matrices are taken. It sets the
-    scale of the pattern: the output repeats the source's features at this resolution."""
-    style_layers: tuple[str, ...] = ("relu1_1", "pool1", "pool2", "pool3", "pool4")
-    """Gatys et al. 2015 match conv1_1, pool1, pool2, pool3, pool4 (Caffe's in-place ReLU makes their
-    "conv1_1" our relu1_1)."""
-    style_weight: float = 1.0
-    """Scale of the style loss (the only loss; it matters for the optimiser's step sizes only)."""
-    pool: str = "avg"
-    """Gatys et al. 2015 replace max pooling by average pooling for textures."""
-    tileable: bool = False
-    """Circular padding in every convolution: the texture wraps around seamlessly."""
-    init: str = "noise"
-    """``noise`` (seeded white noise, as in the paper) or the path of an image to start from."""
-    optimizer: str = "lbfgs"
-    lr: float | None = None
-    """Step size; None picks the optimiser's default (L-BFGS 1.0, Adam 0.02)."""
-    seed: int = 0
-    device: str = "auto"
+    width: int = option(256, min=MIN_SIDE, max=MAX_SIDE, help="output width in pixels")
+    height: int = option(256, min=MIN_SIDE, max=MAX_SIDE, help="output height in pixels")
+    iters: int = option(300, min=1, max=100_000, help="iterations")
+    style_size: int = option(
+        256,
+        min=MIN_SIDE,
+        max=MAX_SIDE,
+        metavar="PX",
+        help="longest side the source is resized to before its statistics are taken; sets the scale of "
+        "the pattern (the output repeats the source's features at this resolution)",
+    )
+    style_layers: tuple[str, ...] = option(
+        ("relu1_1", "pool1", "pool2", "pool3", "pool4"),
+        help="layers whose Gram matrices are matched (Gatys et al. 2015: conv1_1, pool1-4; Caffe's "
+        "in-place ReLU makes their conv1_1 our relu1_1)",
+    )
+    style_weight: float = option(
+        1.0, above=0, help="scale of the style loss, > 0 (the only loss: it matters for the step sizes only)"
+    )
+    pool: Pool = option("avg", help="VGG pooling (Gatys et al. 2015 average for textures)")
+    tileable: bool = option(
+        False,
+        help="seamless texture: convolutions wrap around the edges (sides must be multiples of 16 with "
+        "the default layers; cannot start from an --init image)",
+    )
+    init: str = option(
+        "noise",
+        metavar="noise|PATH",
+        help="start from seeded white noise (as in the paper) or from an image",
+    )
+    optimizer: Optimizer = option("lbfgs", help="optimiser")
+    lr: float | None = option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
+    seed: int = option(0, help="noise seed")
+    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
 
     def __post_init__(self) -> None:
-        check_int("width", self.width, MIN_SIDE, MAX_SIDE)
-        check_int("height", self.height, MIN_SIDE, MAX_SIDE)
-        check_int("style_size", self.style_size, MIN_SIDE, MAX_SIDE)
-        check_common(self)
-        check_positive("style_weight", self.style_weight)
+        check(self)
         object.__setattr__(self, "style_layers", check_layer_set(self.style_layers, field="style_layers"))
-        if not isinstance(self.init, (str, os.PathLike)) or not str(self.init):
+        if not str(self.init):
             raise ConfigError(f"init must be 'noise' or an image path, got {self.init!r}", field="init")
         if self.tileable and str(self.init) != "noise":
             raise ConfigError(
@@ -260,11 +245,6 @@ def style_loss_of(
 def tile(image: torch.Tensor, nx: int = 2, ny: int = 2) -> torch.Tensor:
     """Repeat an image ``nx`` × ``ny`` times (to check a tileable texture by eye)."""
     return image.repeat(1, 1, ny, nx)
-
-
-def config_fields() -> dict[str, object]:
-    """Field name → default, for deriving CLI options."""
-    return {f.name: f.default for f in fields(TextureConfig)}
 
 
 __all__ = ["TextureConfig", "TextureResult", "parse_size", "synthesize_texture", "tile"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,9 @@ from .errors import ConfigError
 from .weights import CONV_NAMES, VGGWeights
 
 _BLOCK_SIZES = (2, 2, 4, 4, 4)
+
+#: VGG-19's pooling: the network's own max pooling, or average pooling (Gatys et al. for synthesis).
+Pool = Literal["max", "avg"]
 
 
 def _layer_names() -> tuple[str, ...]:
@@ -93,7 +97,7 @@ class VGG19(nn.Module):
             )
         # "circular" wraps each convolution around the image edges (seamless textures, impasto.texture).
         self.padding_mode = padding_mode
-        if pool not in ("max", "avg"):
+        if pool not in get_args(Pool):
             raise ConfigError(f"pool must be 'max' or 'avg', got {pool!r}", field="pool")
         check_layers([last_layer])
         self.pool = pool

@@ -1,14 +1,17 @@
-"""Pieces shared by the sub-commands: option types, the progress bar, output checks."""
+"""Pieces shared by the sub-commands: the options derived from a config's declarations
+(:func:`add_options`, :func:`config_from_args`), option types, the progress bar, the last line."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
 
 from ..errors import ConfigError
 from ..optimize import ProgressEvent
+from ..options import Option, options_of
 
 
 def positive_int(text: str) -> int:
@@ -45,24 +48,6 @@ def add_weights_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_device_options(
-    parser: argparse.ArgumentParser,
-    device: str,
-    precision: str | None = None,
-    what: str = "network arithmetic",
-) -> None:
-    """``--device`` and, when the pipeline has one, ``--precision`` (defaults from its config)."""
-    parser.add_argument("--device", default=device, help=f"auto, cpu, cuda or mps (default {device})")
-    if precision is not None:
-        parser.add_argument(
-            "--precision",
-            choices=("auto", "bf16", "fp32"),
-            default=precision,
-            help=f"{what}: auto = bf16 where the CPU/GPU runs it natively (AMX, AVX-512 BF16, "
-            f"Ampere+), else fp32 (default {precision})",
-        )
-
-
 def notify(message: str) -> None:
     print(f"impasto: {message}", file=sys.stderr)
 
@@ -84,7 +69,7 @@ def _fmt(value: float) -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "?"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     h, rest = divmod(seconds, 3600)
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
@@ -102,8 +87,8 @@ class ProgressBar:
     def __init__(self, desc: str, *, extra: Callable[[ProgressEvent], None] | None = None) -> None:
         self.desc = desc
         self.extra = extra
-        self.bar = None
-        self.stage = None
+        self.bar: Any = None  # a tqdm bar, made at the first event on a terminal
+        self.stage: str | None = None
         self.tty = sys.stderr.isatty()
         self.logged_at: float | None = None
 
@@ -150,6 +135,121 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def add_options(
+    parser: argparse.ArgumentParser,
+    config_cls: type,
+    *,
+    only: Collection[str] | None = None,
+    skip: Collection[str] = (),
+    custom: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    """Add a config's options to ``parser``, each derived from its declaration (:mod:`impasto.options`):
+    the flag from the field name (``style_weight`` → ``--style-weight``; a boolean whose default is True
+    → ``--no-x``), the type, choices, metavar, default and help from the spec (bounds are the config's
+    to check, so a bad value gives the same one-line message as from the API). ``only``/``skip`` pick
+    fields; ``custom`` maps a field to argparse keywords that replace the derived ones (e.g. a ``type``
+    for a richer syntax) plus ``flags``, the option strings, where a command keeps other names."""
+    custom = custom or {}
+    for o in options_of(config_cls):
+        if not o.cli or o.name in skip or (only is not None and o.name not in only):
+            continue
+        flags, kwargs = argument(o)
+        extra = dict(custom.get(o.name, {}))
+        flags = tuple(extra.pop("flags", flags))
+        kwargs.update(extra)
+        parser.add_argument(*flags, **kwargs)
+
+
+def argument(o: Option) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The argparse option strings and keywords of one declared option."""
+    kwargs: dict[str, Any] = {"dest": o.name, "default": o.default}
+    flags: tuple[str, ...] = (o.flag,)
+    if o.kinds == (bool,) and not o.repeated:
+        if o.default is True:
+            flags = (f"--no-{o.label}",)
+            kwargs["action"] = "store_false"
+        else:
+            kwargs["action"] = "store_true"
+        kwargs["help"] = _escape(o.help)
+        return flags, kwargs
+    if o.repeated:
+        kwargs["type"] = _list_of(o)
+        kwargs["metavar"] = o.metavar or "A,B"
+    elif not o.kinds and o.choices is not None:
+        kwargs["choices"] = o.choices
+    else:
+        kwargs["type"] = _value_of(o)
+    if o.metavar and not o.repeated:
+        kwargs["metavar"] = o.metavar
+    shown = "" if o.default is None or o.default == "" else f" (default {_shown(o.default)})"
+    kwargs["help"] = _escape(o.help) + shown
+    return flags, kwargs
+
+
+def _escape(text: str) -> str:
+    return text.replace("%", "%%")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(_shown(v) for v in value) or "none"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return _escape(str(value))
+
+
+def _value_of(o: Option) -> Callable[[str], Any]:
+    """Text → one value of ``o``'s type (one of its choices, else an int, a number or the text), within
+    its declared bounds."""
+
+    def convert(text: str) -> Any:
+        if o.choices is not None and text in o.choices:
+            return text
+        if int in o.kinds:
+            try:
+                return int(text)
+            except ValueError:
+                if float not in o.kinds:
+                    raise argparse.ArgumentTypeError(f"expected {o.expected()}, got {text!r}") from None
+        if float in o.kinds:
+            return number(text)
+        if str in o.kinds:
+            return text
+        raise argparse.ArgumentTypeError(f"expected {o.expected()}, got {text!r}")
+
+    def parse(text: str) -> Any:
+        value = convert(text)
+        try:
+            o.check_item(value)  # the declared bounds, as the config checks them: the message names the flag
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    parse.__name__ = o.label  # argparse names the option's type in its messages
+    return parse
+
+
+def _list_of(o: Option) -> Callable[[str], tuple[Any, ...]]:
+    """Comma-separated text → a tuple of ``o``'s item type."""
+    item = _value_of(o)
+    words = {int: "integers", float: "numbers", str: "names"}
+    what = " or ".join(words[k] for k in o.kinds if k in words) or "values"
+
+    def parse(text: str) -> tuple[Any, ...]:
+        try:
+            values = tuple(item(t.strip()) for t in text.split(",") if t.strip())
+        except argparse.ArgumentTypeError as exc:
+            if str(exc).startswith("expected"):  # not a value of the type at all
+                raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
+            raise
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}")
+        return values
+
+    parse.__name__ = o.label
+    return parse
 
 
 def config_from_args(config_cls, args: argparse.Namespace, **extra):

@@ -4,51 +4,27 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import closing
 
 from ..dream import DreamConfig, check_animation_path, dream, dream_zoom, save_animation
 from ..images import check_output_path, load_image, save_image
 from ..optimize import ProgressEvent
 from ..weights import load_cached
-from .common import (
-    ProgressBar,
-    add_device_options,
-    add_weights_option,
-    config_from_args,
-    finish,
-    layer_list,
-    notify,
-    number,
-    positive_int,
-)
-
-D = DreamConfig()
-
-
-def channel_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated channel indices, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected comma-separated channel indices")
-    return values
+from .common import ProgressBar, add_options, add_weights_option, config_from_args, finish, notify
 
 
 def size_option(text: str) -> int | None:
+    """``--size N`` or ``--size original`` (None: the input's own size)."""
     if text == "original":
         return None
-    return positive_int(text)
-
-
-def tile_option(text: str) -> int | str:
-    if text in ("auto", "off"):
-        return text
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a size in pixels, 'auto' or 'off', got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected a size in pixels or 'original', got {text!r}") from None
+
+
+#: The animation's options, which only dream-zoom takes.
+ZOOM_OPTIONS = ("frames", "zoom", "fps")
 
 
 def register(sub) -> None:
@@ -60,7 +36,7 @@ def register(sub) -> None:
     )
     p.add_argument("image", help="input image")
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp)")
-    add_dream_options(p)
+    add_dream_options(p, zoom=False)
     p.set_defaults(run=run_dream)
 
     z = sub.add_parser(
@@ -71,44 +47,21 @@ def register(sub) -> None:
     )
     z.add_argument("image", help="input image (the first frame)")
     z.add_argument("-o", "--output", required=True, help="output animation (.gif or .mp4)")
-    z.add_argument(
-        "--frames", type=positive_int, default=D.frames, help=f"number of frames (default {D.frames})"
-    )
-    z.add_argument(
-        "--zoom",
-        type=number,
-        default=D.zoom,
-        help=f"fraction of width and height cropped away between frames (default {D.zoom})",
-    )
-    z.add_argument("--fps", type=positive_int, default=D.fps, help=f"frames per second (default {D.fps})")
-    add_dream_options(z)
+    add_dream_options(z, zoom=True)
     z.set_defaults(run=run_zoom)
 
 
-def add_dream_options(p: argparse.ArgumentParser) -> None:
-    """Options mirroring DreamConfig; every default is read from it."""
-    p.add_argument(
-        "--layer",
-        "--layers",
-        dest="layers",
-        type=layer_list,
-        default=D.layers,
-        metavar="L1,L2",
-        help=f"VGG-19 layer(s) to amplify, e.g. relu3_3 (shallow) … relu5_2 (deep) "
-        f"(default {','.join(D.layers)})",
-    )
-    p.add_argument(
-        "--channels",
-        type=channel_list,
-        default=D.channels,
-        metavar="C1,C2",
-        help="only these channels of the layer(s) count (default: all)",
-    )
-    p.add_argument(
-        "--objective",
-        choices=("mean-square", "l2"),
-        default=D.objective,
-        help="mean squared activation (default) or the L2 norm of each layer's activations",
+def add_dream_options(p: argparse.ArgumentParser, *, zoom: bool) -> None:
+    """Every DreamConfig option, derived from its declaration (the animation's only with ``zoom``)."""
+    add_options(
+        p,
+        DreamConfig,
+        skip=() if zoom else ZOOM_OPTIONS,
+        custom={
+            "layers": {"flags": ("--layer", "--layers")},
+            "size": {"type": size_option},
+            "preserve_color": {"flags": ("--preserve-color", "--preserve-colour")},
+        },
     )
     p.add_argument(
         "--guide",
@@ -116,57 +69,6 @@ def add_dream_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="guided dreaming: push each position towards its best-matching feature of IMAGE",
     )
-    p.add_argument(
-        "--guide-size",
-        type=positive_int,
-        default=D.guide_size,
-        help=f"longest side of the guide image for its features (default {D.guide_size})",
-    )
-    p.add_argument("--octaves", type=int, default=D.octaves, help=f"number of scales (default {D.octaves})")
-    p.add_argument(
-        "--octave-scale",
-        type=number,
-        default=D.octave_scale,
-        help=f"size ratio between octaves, above 1 (default {D.octave_scale})",
-    )
-    p.add_argument("--steps", type=int, default=D.steps, help=f"ascent steps per octave (default {D.steps})")
-    p.add_argument(
-        "--step-size",
-        type=number,
-        default=D.step_size,
-        help=f"step length in [0, 1] image units (default {D.step_size:.4f} = 1.5/255)",
-    )
-    p.add_argument(
-        "--jitter",
-        type=int,
-        default=D.jitter,
-        help=f"largest random roll in pixels before each step (default {D.jitter})",
-    )
-    p.add_argument(
-        "--tile",
-        type=tile_option,
-        default=D.tile,
-        metavar="SIZE|auto|off",
-        help="compute the gradient in tiles of SIZE px to bound memory; auto tiles images "
-        "above 1024 px (default auto)",
-    )
-    p.add_argument(
-        "--size",
-        type=size_option,
-        default=D.size,
-        metavar="N|original",
-        help=f"longest side of the output (default {D.size})",
-    )
-    p.add_argument(
-        "--preserve-color",
-        "--preserve-colour",
-        dest="preserve_color",
-        action="store_true",
-        help="keep the input's colours: use only the dream's luminance",
-    )
-    p.add_argument("--seed", type=int, default=D.seed, help=f"random seed of the jitter (default {D.seed})")
-    p.add_argument("--pool", choices=("max", "avg"), default=D.pool, help=f"VGG pooling (default {D.pool})")
-    add_device_options(p, D.device)
     add_weights_option(p)
 
 
@@ -194,7 +96,7 @@ class DreamBar(ProgressBar):
 
 
 def _clock(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
 
 
@@ -211,12 +113,9 @@ def run_dream(args: argparse.Namespace) -> int:
     inputs = (args.image,) + ((args.guide,) if args.guide else ())
     out = check_output_path(args.output, inputs=inputs)
     config = _check_inputs(args)
-    bar = DreamBar("dream")
-    try:
-        load_cached(args.weights, notify=notify)  # fetches on first use, with a message, before the bar
+    load_cached(args.weights, notify=notify)  # fetches on first use, with a message, before the bar
+    with closing(DreamBar("dream")) as bar:
         result = dream(args.image, config, guide=args.guide, callback=bar, weights=args.weights)
-    finally:
-        bar.close()
     save_image(result.image, out, alpha=result.alpha)
     return finish(result.interrupted, f"wrote {out}", f"wrote the dream so far to {out}")
 
@@ -224,12 +123,9 @@ def run_dream(args: argparse.Namespace) -> int:
 def run_zoom(args: argparse.Namespace) -> int:
     out = check_animation_path(args.output, inputs=(args.image,) + ((args.guide,) if args.guide else ()))
     config = _check_inputs(args)
-    bar = DreamBar("dream-zoom")
-    try:
-        load_cached(args.weights, notify=notify)
+    load_cached(args.weights, notify=notify)
+    with closing(DreamBar("dream-zoom")) as bar:
         result = dream_zoom(args.image, config, guide=args.guide, callback=bar, weights=args.weights)
-    finally:
-        bar.close()
     save_animation(result.frames, out, fps=config.fps)
     n = len(result.frames)
     return finish(result.interrupted, f"wrote {out} ({n} frames)", f"wrote the {n} frame(s) so far to {out}")

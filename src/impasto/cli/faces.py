@@ -6,7 +6,7 @@ import argparse
 
 from .. import faces
 from ..images import check_output_path, load_image
-from .common import notify, number
+from .common import notify
 
 
 def register(sub) -> None:
@@ -54,23 +54,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_face_options(p: argparse.ArgumentParser, config, *, what: str = "style") -> None:
-    """``--faces``, ``--face-style`` and ``--face-mask`` (defaults from the pipeline's config)."""
-    p.add_argument(
-        "--faces",
-        choices=faces.FACES,
-        default=config.faces,
-        help=f"auto: detect faces (see `impasto faces`) and give them less {what}, with a feathered "
-        f"edge; off: every pixel alike. An image without faces comes out exactly as with off "
-        f"(default {config.faces})",
-    )
-    p.add_argument(
-        "--face-style",
-        type=number,
-        default=config.face_style,
-        metavar="S",
-        help=f"share of the {what} kept on faces, 0-1 (default {config.face_style})",
-    )
+def add_face_mask_option(p: argparse.ArgumentParser) -> None:
+    """``--face-mask`` (a path, so the command line's own; ``--faces``/``--face-style`` are the config's)."""
     p.add_argument(
         "--face-mask",
         default=None,

@@ -13,11 +13,15 @@ from ..errors import ConfigError, ImageError
 from ..fast.arbitrary import ArbitraryConfig
 from ..fast.infer import FastConfig, load, style_vector, stylize_picture
 from ..images import SAVE_FORMATS, check_output_path, check_outputs, save_image
-from .common import add_device_options, number, positive_int
-from .faces import add_face_options, check_face_mask
+from .common import add_options, config_from_args
+from .faces import add_face_mask_option, check_face_mask
 
 D = FastConfig()
-DA = ArbitraryConfig()
+#: ``--style-size`` is the arbitrary-style network's, which only ``--style-image`` uses.
+STYLE_SIZE_HELP = (
+    "with --style-image: side of the square the painting is resized to for the style predictor "
+    f"(default {ArbitraryConfig().style_size})"
+)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
@@ -32,47 +36,12 @@ def register(sub) -> None:
     p.add_argument(
         "-o", "--output", required=True, help="output image (.png/.jpg/.webp), or a folder for a folder input"
     )
-    p.add_argument(
-        "--model",
-        default=D.model,
-        metavar="NAME|PATH",
-        help="model name (see `impasto styles`) or .safetensors file (default: the shipped model)",
-    )
-    p.add_argument(
-        "--style",
-        default=D.style,
-        metavar="K|NAME|K:W,...",
-        help="style index or name, or a blend such as 0:0.5,3:0.5 (default %(default)s)",
-    )
-    p.add_argument(
-        "--style-image",
-        dest="style_images",
-        action="append",
-        default=[],
-        metavar="PATH[:WEIGHT]",
-        help="paint with any painting instead of the model's styles (Ghiasi et al. 2017); repeat to "
-        "blend paintings, e.g. --style-image starry.jpg:0.7 --style-image scream.jpg:0.3 "
-        "(weights default to 1 and are normalised)",
-    )
-    p.add_argument(
-        "--style-size",
-        type=positive_int,
-        default=DA.style_size,
-        help="with --style-image: side of the square the painting is resized to for the style "
-        "predictor (default %(default)s)",
-    )
-    p.add_argument(
-        "--strength",
-        type=number,
-        default=D.strength,
-        help="0 = the photo, 1 = fully stylized; a pixel blend in between, or with --style-image "
-        "an interpolation from the photo's own style to the painting's (default %(default)s)",
-    )
-    p.add_argument(
-        "--size",
-        type=positive_int,
-        default=D.size,
-        help="longest side of the output (default: the input's native resolution)",
+    add_options(p, FastConfig)
+    add_style_image_options(
+        p,
+        "paint with any painting instead of the model's styles (Ghiasi et al. 2017); repeat to blend "
+        "paintings, e.g. --style-image starry.jpg:0.7 --style-image scream.jpg:0.3 (weights default to 1 "
+        "and are normalised)",
     )
     p.add_argument(
         "--format",
@@ -80,9 +49,16 @@ def register(sub) -> None:
         choices=sorted(SAVE_FORMATS),
         help="output format for folder input (default .jpg)",
     )
-    add_device_options(p, D.device, D.precision)
-    add_face_options(p, D, what="strength")
+    add_face_mask_option(p)
     p.set_defaults(run=run)
+
+
+def add_style_image_options(p: argparse.ArgumentParser, help: str) -> None:
+    """``--style-image PATH[:WEIGHT]`` (repeatable) and the arbitrary-style network's ``--style-size``."""
+    p.add_argument(
+        "--style-image", dest="style_images", action="append", default=[], metavar="PATH[:WEIGHT]", help=help
+    )
+    add_options(p, ArbitraryConfig, only=("style_size",), custom={"style_size": {"help": STYLE_SIZE_HELP}})
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -112,16 +88,7 @@ def _jobs(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], bool]:
 def run(args: argparse.Namespace) -> int:
     if args.style_images:
         return _run_arbitrary(args)
-    config = FastConfig(
-        model=args.model,
-        style=args.style,
-        strength=args.strength,
-        size=args.size,
-        device=args.device,
-        precision=args.precision,
-        faces=args.faces,
-        face_style=args.face_style,
-    )
+    config = config_from_args(FastConfig, args)
     jobs, folder = _jobs(args)
     loaded = load(config.model)  # bad model files fail here, before any work
     style_vector(config.style, loaded.styles)  # as do bad style indices
@@ -148,14 +115,7 @@ def _run_arbitrary(args: argparse.Namespace) -> int:
             field="style_image",
         )
     paths, weights = style_specs(args.style_images)
-    config = ArbitraryConfig(
-        style_weights=weights,
-        strength=args.strength,
-        style_size=args.style_size,
-        size=args.size,
-        device=args.device,
-        precision=args.precision,
-    )
+    config = config_from_args(ArbitraryConfig, args, style_weights=weights)
     jobs, folder = _jobs(args)
     for path in paths:
         if not Path(path).is_file():

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import closing
 from pathlib import Path
 
 from ..errors import ImageError
 from ..figures import save_figure
 from ..images import check_output_path, check_outputs, save_image
-from ..reconstruct import CONTENT_LAYERS, KINDS, STYLE_LAYERS, ReconstructConfig, reconstruct
+from ..options import option_named
+from ..reconstruct import CONTENT_LAYERS, STYLE_LAYERS, ReconstructConfig, reconstruct
 from ..weights import load_cached
-from .common import (
-    ProgressBar,
-    add_device_options,
-    add_weights_option,
-    config_from_args,
-    finish,
-    layer_list,
-    notify,
-    number,
-    positive_int,
-)
-
-D = ReconstructConfig()
+from .common import ProgressBar, add_options, add_weights_option, config_from_args, finish, notify
 
 
 def register(sub) -> None:
@@ -34,7 +24,8 @@ def register(sub) -> None:
         f"({{{STYLE_LAYERS[0]}}}, {{{STYLE_LAYERS[0]}, {STYLE_LAYERS[1]}}}, ... up to {STYLE_LAYERS[-1]}). "
         "Writes one labelled grid image.",
     )
-    p.add_argument("kind", choices=KINDS, help="content or style reconstructions")
+    kind = option_named(ReconstructConfig, "kind")
+    p.add_argument("kind", choices=kind.choices, help=kind.help)
     p.add_argument("image", help="image to reconstruct")
     p.add_argument("-o", "--output", required=True, help="grid image (.png, .jpg, .webp)")
     p.add_argument(
@@ -43,37 +34,10 @@ def register(sub) -> None:
         default=None,
         help="also write every reconstruction to DIR (created if missing) as KIND_N_LAYER.png",
     )
-    p.add_argument(
-        "--layers",
-        type=layer_list,
-        default=None,
-        metavar="L1,L2",
-        help="content: one cell per layer; style: cell k uses the first k layers "
-        f"(default {','.join(CONTENT_LAYERS)} / {','.join(STYLE_LAYERS)})",
-    )
-    add_synthesis_options(p, D)
+    add_options(p, ReconstructConfig)
     p.add_argument("--no-original", action="store_true", help="leave the original out of the grid")
     add_weights_option(p)
     p.set_defaults(run=run)
-
-
-def add_synthesis_options(p: argparse.ArgumentParser, d) -> None:
-    """Options shared by reconstruct and sweep; defaults read from the config ``d``."""
-    p.add_argument(
-        "--size", type=positive_int, default=d.size, help=f"longest side of each cell (default {d.size})"
-    )
-    p.add_argument(
-        "--iters", type=positive_int, default=d.iters, help=f"iterations per cell (default {d.iters})"
-    )
-    p.add_argument("--pool", choices=("max", "avg"), default=d.pool, help=f"VGG pooling (default {d.pool})")
-    p.add_argument(
-        "--optimizer", choices=("lbfgs", "adam"), default=d.optimizer, help=f"(default {d.optimizer})"
-    )
-    p.add_argument(
-        "--lr", type=number, default=d.lr, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)"
-    )
-    p.add_argument("--seed", type=int, default=d.seed, help=f"noise seed (default {d.seed})")
-    add_device_options(p, d.device)
 
 
 def prepare_each(directory: str | None, names: list[str], inputs: tuple[str, ...]) -> list[Path]:
@@ -98,7 +62,7 @@ def check_all(out, each: list[Path], inputs: tuple[str, ...]) -> None:
 
 def write_each(paths: list[Path], cells) -> int:
     written = 0
-    for path, cell in zip(paths, cells):
+    for path, cell in zip(paths, cells, strict=False):  # no paths without --each
         if cell.image is not None:
             save_image(cell.image, path)
             written += 1
@@ -111,12 +75,9 @@ def run(args: argparse.Namespace) -> int:
     names = [f"{config.kind}_{i + 1}_{layers[-1]}.png" for i, layers in enumerate(config.layer_sets)]
     each = prepare_each(args.each, names, (args.image,))
     check_all(out, each, (args.image,))
-    bar = ProgressBar("reconstruct")
-    try:
-        load_cached(args.weights, notify=notify)
+    load_cached(args.weights, notify=notify)
+    with closing(ProgressBar("reconstruct")) as bar:
         result = reconstruct(args.image, config, callback=bar, weights=args.weights)
-    finally:
-        bar.close()
     save_figure(result.figure(with_original=not args.no_original), out)
     n = write_each(each, result.cells)
     extra = f" and {n} images in {args.each}" if each else ""

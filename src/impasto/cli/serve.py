@@ -76,7 +76,7 @@ def register(sub) -> None:
         default=None,
         help="directory of style images offered by the browser UI (default: examples/ of a checkout)",
     )
-    from ..service.kinds import field_docs
+    from ..options import field_docs
     from ..service.limits import Limits
 
     limits = p.add_argument_group("limits (a request above one is refused with 413, 422 or 429)")
@@ -96,8 +96,8 @@ def register(sub) -> None:
 
 
 def add_access_options(p) -> None:
+    from ..options import field_docs
     from ..service.auth import Access
-    from ..service.kinds import field_docs
 
     docs, d = {k: v.rstrip(".") for k, v in field_docs(Access).items()}, Access()
     g = p.add_argument_group("keys, sessions and hosts (see README: Sharing a server)")

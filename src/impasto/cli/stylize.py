@@ -9,6 +9,7 @@ import argparse
 import math
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 from ..errors import ConfigError, ImageError
@@ -18,18 +19,15 @@ from ..stylize import StyleCache, StylizeConfig, stylize
 from ..weights import load_cached
 from .common import (
     ProgressBar,
-    add_device_options,
+    add_options,
     add_weights_option,
     config_from_args,
     finish,
     layer_list,
-    number,
     positive_int,
 )
-from .faces import add_face_options, check_face_mask
+from .faces import add_face_mask_option, check_face_mask
 from .fast import IMAGE_SUFFIXES, _images_in
-
-D = StylizeConfig()
 
 
 def register(sub) -> None:
@@ -64,14 +62,7 @@ def register(sub) -> None:
         help="output image (.png, .jpg, .webp), or a folder when CONTENT is a folder",
     )
     add_stylize_options(p)
-    add_face_options(p, D)
-    p.add_argument(
-        "--face-content",
-        type=number,
-        default=D.face_content,
-        metavar="K",
-        help=f"content weight on faces, as a multiple of --content-weight (default {D.face_content})",
-    )
+    add_face_mask_option(p)
     p.add_argument(
         "--format",
         default=".png",
@@ -174,96 +165,24 @@ def config_from_cli(args: argparse.Namespace) -> StylizeConfig:
 
 
 def add_stylize_options(p: argparse.ArgumentParser) -> None:
-    """Options mirroring StylizeConfig; every default is read from it."""
-    p.add_argument(
-        "--size", type=positive_int, default=D.size, help=f"longest side of the output (default {D.size})"
+    """Every StylizeConfig option, derived from its declaration; the layer lists take weights."""
+    layers = {"type": weighted_layers, "metavar": "L1[:W],L2"}
+    content = StylizeConfig.content_layers, "relu4_2 or relu3_2:0.5,relu4_2"
+    style = StylizeConfig.style_layers, "relu1_1:2,relu2_1,relu3_1"
+    add_options(
+        p,
+        StylizeConfig,
+        custom={
+            "content_layers": {**layers, "help": _layers_help(*content)},
+            "style_layers": {**layers, "help": _layers_help(*style)},
+        },
     )
-    p.add_argument("--iters", type=positive_int, default=D.iters, help=f"iterations (default {D.iters})")
-    p.add_argument(
-        "--content-weight", type=number, default=D.content_weight, help=f"(default {D.content_weight})"
-    )
-    p.add_argument("--style-weight", type=number, default=D.style_weight, help=f"(default {D.style_weight})")
-    p.add_argument(
-        "--tv-weight",
-        type=number,
-        default=D.tv_weight,
-        help=f"total variation weight (default {D.tv_weight})",
-    )
-    p.add_argument(
-        "--content-layers",
-        type=weighted_layers,
-        default=D.content_layers,
-        metavar="L1[:W],L2",
-        help=f"VGG-19 layers by name, each with an optional weight (default 1), e.g. relu4_2 or "
-        f"relu3_2:0.5,relu4_2 (default {','.join(D.content_layers)})",
-    )
-    p.add_argument(
-        "--style-layers",
-        type=weighted_layers,
-        default=D.style_layers,
-        metavar="L1[:W],L2",
-        help=f"VGG-19 layers by name with optional weights, e.g. relu1_1:2,relu2_1,relu3_1 "
-        f"(default {','.join(D.style_layers)})",
-    )
-    p.add_argument(
-        "--style-scale",
-        type=number,
-        default=D.style_scale,
-        help=f"style image size relative to the output (default {D.style_scale})",
-    )
-    p.add_argument(
-        "--preserve-color",
-        choices=("none", "luminance", "histogram"),
-        default=D.preserve_color,
-        help="keep the content's colours (Gatys et al. 2016): 'luminance' transfers style on "
-        "luminance only and keeps the content's chroma; 'histogram' matches the style image's "
-        f"colour mean/covariance to the content's first (default {D.preserve_color})",
-    )
-    p.add_argument(
-        "--normalize-gradients",
-        action="store_true",
-        default=D.normalize_gradients,
-        help="divide each loss term's gradient by its L1 norm (as jcjohnson/neural-style); "
-        "best with --optimizer adam (L-BFGS tends to stop early with it)",
-    )
-    p.add_argument(
-        "--scales",
-        type=positive_int,
-        default=D.scales,
-        help="coarse-to-fine scales, each √2 (--scale-factor) larger, ending at --size "
-        "(default: 1 up to 512 px; above, starting at 512 px or below)",
-    )
-    p.add_argument(
-        "--start-size",
-        type=positive_int,
-        default=D.start_size,
-        help="size of the first scale (with --scales: sizes spread geometrically from it)",
-    )
-    p.add_argument(
-        "--scale-factor",
-        type=number,
-        default=D.scale_factor,
-        help=f"growth between scales (default {D.scale_factor:.4g})",
-    )
-    p.add_argument(
-        "--optimizer", choices=("lbfgs", "adam"), default=D.optimizer, help=f"(default {D.optimizer})"
-    )
-    p.add_argument(
-        "--lr", type=number, default=D.lr, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)"
-    )
-    p.add_argument(
-        "--init", default=D.init, metavar="content|noise|PATH", help=f"starting image (default {D.init})"
-    )
-    p.add_argument("--seed", type=int, default=D.seed, help=f"random seed (default {D.seed})")
-    p.add_argument("--pool", choices=("max", "avg"), default=D.pool, help=f"VGG pooling (default {D.pool})")
-    add_device_options(p, D.device, D.precision, what="VGG-19 arithmetic (losses stay fp32)")
-    p.add_argument(
-        "--tile",
-        type=positive_int,
-        default=D.tile,
-        metavar="SIZE",
-        help="refine in overlapping SIZE px tiles with the whole style's statistics, for outputs too "
-        "large for memory (default: whole image)",
+
+
+def _layers_help(default: tuple[str, ...], example: str) -> str:
+    return (
+        f"VGG-19 layers by name, each with an optional weight (default 1), e.g. {example} "
+        f"(default {','.join(default)})"
     )
 
 
@@ -295,9 +214,8 @@ def run(args: argparse.Namespace) -> int:
         if args.save_every and event.step % args.save_every == 0 and event.image is not None:
             save_image(event.image, intermediate_path(out, event.step))
 
-    bar = ProgressBar("stylize", extra=save_intermediate)
-    try:
-        load_cached(args.weights)  # fetches on first use (message on stderr) before the bar starts
+    load_cached(args.weights)  # fetches on first use (message on stderr) before the bar starts
+    with closing(ProgressBar("stylize", extra=save_intermediate)) as bar:
         result = stylize(
             args.content,
             styles,
@@ -307,8 +225,6 @@ def run(args: argparse.Namespace) -> int:
             weights=args.weights,
             face_mask=args.face_mask,
         )
-    finally:
-        bar.close()
     save_image(result.image, out, alpha=result.alpha)
     return finish(result.interrupted, f"wrote {out}", f"wrote the best image so far to {out}")
 

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import closing
 
 from ..figures import save_figure
 from ..images import check_output_path
-from ..sweep import SweepConfig, format_ratio, sweep
+from ..sweep import SweepConfig, sweep
 from ..weights import load_cached
-from .common import ProgressBar, add_weights_option, config_from_args, layer_list, notify
-from .reconstruct import add_synthesis_options, check_all, prepare_each, write_each
-
-D = SweepConfig()
-
-
-def ratio_list(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers such as 1e-5,1e-3, got {text!r}"
-        ) from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected comma-separated numbers such as 1e-5,1e-3")
-    return values
+from .common import ProgressBar, add_options, add_weights_option, config_from_args, notify
+from .reconstruct import check_all, prepare_each, write_each
 
 
 def register(sub) -> None:
@@ -39,29 +26,7 @@ def register(sub) -> None:
     p.add_argument("content", help="content photo")
     p.add_argument("style", help="style image (painting)")
     p.add_argument("-o", "--output", required=True, help="contact sheet (.png, .jpg, .webp)")
-    p.add_argument(
-        "--ratios",
-        type=ratio_list,
-        default=D.ratios,
-        metavar="R1,R2",
-        help=f"content/style weight ratios, one column each (default "
-        f"{','.join(format_ratio(r) for r in D.ratios)})",
-    )
-    p.add_argument(
-        "--rows",
-        type=layer_list,
-        default=D.rows,
-        metavar="L1,L2",
-        help=f"style layers; row k uses the first k of them (default {','.join(D.rows)})",
-    )
-    p.add_argument("--content-layer", default=D.content_layer, help=f"(default {D.content_layer})")
-    p.add_argument(
-        "--init",
-        choices=("noise", "content"),
-        default=D.init,
-        help=f"every cell starts from the same white noise (paper) or from the photo (default {D.init})",
-    )
-    add_synthesis_options(p, D)
+    add_options(p, SweepConfig)
     p.add_argument(
         "--each",
         metavar="DIR",
@@ -84,12 +49,9 @@ def run(args: argparse.Namespace) -> int:
     ]
     each = prepare_each(args.each, names, inputs)
     check_all(out, each, inputs)
-    bar = ProgressBar("sweep")
-    try:
-        load_cached(args.weights, notify=notify)
+    load_cached(args.weights, notify=notify)
+    with closing(ProgressBar("sweep")) as bar:
         result = sweep(args.content, args.style, config, callback=bar, weights=args.weights)
-    finally:
-        bar.close()
     save_figure(result.figure(title=args.title), out)
     cells = [cell for row in result.cells for cell in row]
     n = write_each(each, cells)

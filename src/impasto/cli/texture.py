@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import closing
 
 from ..images import check_output_path, check_outputs, save_image
 from ..texture import TextureConfig, parse_size, synthesize_texture, tile
 from ..weights import load_cached
-from .common import (
-    ProgressBar,
-    add_device_options,
-    add_weights_option,
-    config_from_args,
-    finish,
-    layer_list,
-    notify,
-    number,
-    positive_int,
-)
+from .common import ProgressBar, add_options, add_weights_option, config_from_args, finish, notify
 
 D = TextureConfig()
 
@@ -38,60 +29,13 @@ def register(sub) -> None:
         metavar="WxH",
         help=f"output width x height, or one number for a square (default {D.width}x{D.height})",
     )
-    p.add_argument(
-        "--style-size",
-        type=positive_int,
-        default=D.style_size,
-        metavar="PX",
-        help="longest side the source is resized to before its statistics are taken; sets the "
-        f"scale of the pattern (default {D.style_size})",
-    )
-    p.add_argument("--iters", type=positive_int, default=D.iters, help=f"iterations (default {D.iters})")
-    p.add_argument(
-        "--style-layers",
-        type=layer_list,
-        default=D.style_layers,
-        metavar="L1,L2",
-        help=f"layers whose Gram matrices are matched (default {','.join(D.style_layers)})",
-    )
-    p.add_argument(
-        "--style-weight",
-        type=number,
-        default=D.style_weight,
-        help=f"scale of the style loss, > 0 (default {D.style_weight})",
-    )
-    p.add_argument(
-        "--pool",
-        choices=("max", "avg"),
-        default=D.pool,
-        help=f"VGG pooling (default {D.pool}, as Gatys et al. for textures)",
-    )
-    p.add_argument(
-        "--tileable",
-        action="store_true",
-        help="seamless texture: convolutions wrap around the edges (sides must be multiples of 16 "
-        "with the default layers; cannot start from an --init image)",
-    )
+    add_options(p, TextureConfig, skip=("width", "height"))
     p.add_argument(
         "--tiled-preview",
         metavar="PATH",
         default=None,
         help="also write the texture tiled 2x2, to check the seams by eye",
     )
-    p.add_argument(
-        "--init",
-        default=D.init,
-        metavar="noise|PATH",
-        help="start from seeded white noise (default) or from an image",
-    )
-    p.add_argument(
-        "--optimizer", choices=("lbfgs", "adam"), default=D.optimizer, help=f"(default {D.optimizer})"
-    )
-    p.add_argument(
-        "--lr", type=number, default=D.lr, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)"
-    )
-    p.add_argument("--seed", type=int, default=D.seed, help=f"noise seed (default {D.seed})")
-    add_device_options(p, D.device)
     add_weights_option(p)
     p.set_defaults(run=run)
 
@@ -103,12 +47,9 @@ def run(args: argparse.Namespace) -> int:
     check_outputs((out, preview), inputs)
     width, height = parse_size(args.size)
     config = config_from_args(TextureConfig, args, width=width, height=height)
-    bar = ProgressBar("texture")
-    try:
-        load_cached(args.weights, notify=notify)
+    load_cached(args.weights, notify=notify)
+    with closing(ProgressBar("texture")) as bar:
         result = synthesize_texture(args.style, config, callback=bar, weights=args.weights)
-    finally:
-        bar.close()
     save_image(result.image, out)
     if preview is not None:
         save_image(tile(result.image, 2, 2), preview)

@@ -9,9 +9,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..fast.train import TrainConfig, train, validation_photo
 from ..weights import load_cached
-from .common import ProgressBar, add_weights_option, layer_list, notify, number, positive_int
-
-D = TrainConfig(styles=("x",), data=("x",))
+from .common import ProgressBar, add_options, add_weights_option, config_from_args, notify, positive_int
 
 
 def register(sub) -> None:
@@ -52,74 +50,7 @@ def register(sub) -> None:
         default=None,
         help="fine-tune the new --style images into this existing model (only their γ, β)",
     )
-    p.add_argument(
-        "--steps", type=positive_int, default=D.steps, help=f"total steps of the run (default {D.steps})"
-    )
-    p.add_argument(
-        "--max-minutes",
-        type=number,
-        default=None,
-        help="stop this session after N minutes (checkpointed; run again to continue)",
-    )
-    p.add_argument(
-        "--width",
-        type=positive_int,
-        default=D.width,
-        help=f"first-layer channels (default {D.width}; Johnson et al.: 32)",
-    )
-    p.add_argument("--blocks", type=int, default=D.blocks, help=f"residual blocks (default {D.blocks})")
-    p.add_argument("--crop", type=positive_int, default=D.crop, help=f"training crop size (default {D.crop})")
-    p.add_argument("--batch", type=positive_int, default=D.batch, help=f"batch size (default {D.batch})")
-    p.add_argument(
-        "--style-size",
-        type=positive_int,
-        default=D.style_size,
-        help=f"style image longest side (default {D.style_size})",
-    )
-    p.add_argument("--lr", type=number, default=D.lr, help=f"Adam learning rate (default {D.lr})")
-    p.add_argument(
-        "--content-weight", type=number, default=D.content_weight, help=f"(default {D.content_weight})"
-    )
-    p.add_argument("--style-weight", type=number, default=D.style_weight, help=f"(default {D.style_weight})")
-    p.add_argument("--tv-weight", type=number, default=D.tv_weight, help=f"(default {D.tv_weight})")
-    p.add_argument(
-        "--stability-weight",
-        type=number,
-        default=D.stability_weight,
-        help=f"Gupta et al. 2017 stability loss against video flicker (default {D.stability_weight})",
-    )
-    p.add_argument(
-        "--stability-noise", type=number, default=D.stability_noise, help=f"(default {D.stability_noise})"
-    )
-    p.add_argument(
-        "--content-layers",
-        type=layer_list,
-        default=D.content_layers,
-        metavar="L1,L2",
-        help=f"(default {','.join(D.content_layers)})",
-    )
-    p.add_argument(
-        "--style-layers",
-        type=layer_list,
-        default=D.style_layers,
-        metavar="L1,L2",
-        help=f"(default {','.join(D.style_layers)})",
-    )
-    p.add_argument(
-        "--no-bf16", dest="bf16", action="store_false", help="train in float32 instead of bf16 autocast"
-    )
-    p.add_argument(
-        "--checkpoint-every",
-        type=positive_int,
-        default=D.checkpoint_every,
-        help=f"steps (default {D.checkpoint_every})",
-    )
-    p.add_argument(
-        "--preview-every",
-        type=positive_int,
-        default=D.preview_every,
-        help=f"steps (default {D.preview_every})",
-    )
+    add_options(p, TrainConfig)
     p.add_argument(
         "--preview",
         metavar="PHOTO",
@@ -133,8 +64,6 @@ def register(sub) -> None:
         help="CPU threads for torch (default: torch's choice; 1 is often faster on a busy machine)",
     )
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
-    p.add_argument("--seed", type=int, default=D.seed)
-    p.add_argument("--description", default="", help="free text stored in the model's metadata")
     add_weights_option(p)
     p.set_defaults(run=run)
 
@@ -181,32 +110,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"output '{out}' must end in .safetensors", field="output")
     if not out.parent.is_dir():
         raise ConfigError(f"output directory '{out.parent}' does not exist", field="output")
-    config = TrainConfig(
+    config = config_from_args(
+        TrainConfig,
+        args,
         styles=tuple(args.styles),
         data=tuple(args.data),
         output=str(out),
         style_names=tuple(args.style_names or ()),
-        width=args.width,
-        blocks=args.blocks,
-        crop=args.crop,
-        batch=args.batch,
-        style_size=args.style_size,
-        steps=args.steps,
-        lr=args.lr,
-        content_weight=args.content_weight,
-        style_weight=args.style_weight,
-        tv_weight=args.tv_weight,
-        stability_weight=args.stability_weight,
-        stability_noise=args.stability_noise,
-        content_layers=args.content_layers,
-        style_layers=args.style_layers,
-        bf16=args.bf16,
-        checkpoint_every=args.checkpoint_every,
-        preview_every=args.preview_every,
-        max_minutes=args.max_minutes,
-        seed=args.seed,
-        add_style_to=args.add_style_to,
-        description=args.description,
     )
     check_train_outputs(config, args.preview)
     if args.threads:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import closing
 
 from ..fast.arbitrary import ArbitraryConfig
 from ..fast.infer import FastConfig
 from ..fast.video import DEFAULT_TEMPORAL
-from .common import ProgressBar, add_device_options, number
+from .common import ProgressBar, add_options, config_from_args, number
+from .fast import add_style_image_options
 
-D = FastConfig()
+STRENGTH_HELP = (
+    "0..1 pixel blend; with --style-image from the first frame's own style to the painting's (default "
+    f"{FastConfig().strength})"
+)
 
 
 def register(sub) -> None:
@@ -23,31 +28,16 @@ def register(sub) -> None:
     )
     p.add_argument("input", help="input video")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, .mov, .webm, .avi)")
-    p.add_argument("--model", default=D.model, metavar="NAME|PATH", help="model (default: the shipped model)")
-    p.add_argument(
-        "--style", default=D.style, metavar="K|NAME|K:W,...", help="style or blend (default %(default)s)"
+    add_options(
+        p,
+        FastConfig,
+        only=("model", "style", "strength", "device", "precision"),
+        custom={"strength": {"help": STRENGTH_HELP}},
     )
-    p.add_argument(
-        "--style-image",
-        dest="style_images",
-        action="append",
-        default=[],
-        metavar="PATH[:WEIGHT]",
-        help="paint with any painting instead of the model's styles (repeatable blend, as for "
-        "`impasto fast`); its style vector is computed once for all frames",
-    )
-    p.add_argument(
-        "--style-size",
-        type=int,
-        default=ArbitraryConfig().style_size,
-        help="with --style-image: the style predictor's input size (default %(default)s)",
-    )
-    p.add_argument(
-        "--strength",
-        type=number,
-        default=D.strength,
-        help="0..1 pixel blend; with --style-image from the first frame's own style to the painting's "
-        "(default %(default)s)",
+    add_style_image_options(
+        p,
+        "paint with any painting instead of the model's styles (repeatable blend, as for `impasto fast`); "
+        "its style vector is computed once for all frames",
     )
     p.add_argument(
         "--temporal",
@@ -59,7 +49,6 @@ def register(sub) -> None:
         "0 = every frame on its own (default %(default)s)",
     )
     p.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default %(default)s)")
-    add_device_options(p, D.device, D.precision)
     p.set_defaults(run=run)
 
 
@@ -67,19 +56,12 @@ def run(args: argparse.Namespace) -> int:
     from ..fast.temporal import TemporalBlender
     from ..fast.video import check_video_output, probe, stylize_video
 
-    config = FastConfig(
-        model=args.model,
-        style=args.style,
-        strength=args.strength,
-        device=args.device,
-        precision=args.precision,
-    )
+    config = config_from_args(FastConfig, args)
     TemporalBlender(args.temporal)  # the weight, and OpenCV when it is needed, before any work
     check_video_output(args.output, args.input)
     probe(args.input)
     painter = _painter(args) if args.style_images else None
-    bar = ProgressBar("video")
-    try:
+    with closing(ProgressBar("video")) as bar:
         result = stylize_video(
             args.input,
             args.output,
@@ -89,8 +71,6 @@ def run(args: argparse.Namespace) -> int:
             temporal=args.temporal,
             painter=painter,
         )
-    finally:
-        bar.close()
     h, w = result.size
     audio = "audio kept" if result.has_audio else "no audio"
     temporal = f"temporal blending {result.temporal:g}" if result.temporal else "no temporal blending"
@@ -108,11 +88,5 @@ def _painter(args: argparse.Namespace):
     from .stylize import style_specs
 
     paths, weights = style_specs(args.style_images)
-    config = ArbitraryConfig(
-        style_weights=weights,
-        strength=args.strength,
-        style_size=args.style_size,
-        device=args.device,
-        precision=args.precision,
-    )
+    config = config_from_args(ArbitraryConfig, args, style_weights=weights)
     return painter(paths, config)

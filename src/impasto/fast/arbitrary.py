@@ -16,7 +16,6 @@ keep their size in pixels and the output is as sharp as the photo.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -26,7 +25,8 @@ import torch
 
 from ..errors import ConfigError
 from ..images import Picture, check_min_side, load_image, resize
-from ..precision import check as check_precision
+from ..options import check, option
+from ..precision import Precision
 from ..precision import resolve as resolve_precision
 from ..stylize import check_device, resolve_device
 from .arbitrary_net import STYLE_DIM, ArbitraryTransformer, StylePredictor, transformer_for_inference
@@ -40,61 +40,44 @@ MIN_CONTENT_SIDE = 16
 
 @dataclass(frozen=True)
 class ArbitraryConfig:
-    """Settings of :func:`stylize_arbitrary` (CLI and web service take their defaults from here)."""
+    """Settings of :func:`stylize_arbitrary`, declared once (CLI and web service read them here)."""
 
-    style_weights: tuple[float, ...] | None = None
-    """Blend weights, one per style image (normalised to sum to 1); None = equal weights."""
-    strength: float = 1.0
-    """0 = the photo's own style vector (close to the photo), 1 = the painting's; interpolated between."""
-    style_size: int = 256
-    """Side of the square the painting is centre-cropped and resized to for the style predictor
-    (Magenta trained it at 256)."""
-    size: int | None = None
-    """Longest side of the output; None keeps the input's native resolution."""
-    device: str = "auto"
-    precision: str = "auto"
-    """The transformer's arithmetic: ``auto`` = bf16 where the CPU/GPU runs it natively, else fp32
-    (the style predictor always runs in fp32: once per painting)."""
+    style_weights: tuple[float, ...] | None = option(
+        None,
+        min=0,
+        cli=False,
+        help="blend weights, one per style image (normalised to sum to 1); None = equal",
+    )
+    strength: float = option(
+        1.0,
+        min=0.0,
+        max=1.0,
+        help="0 = the photo's own style vector (close to the photo), 1 = the painting's; interpolated between",
+    )
+    style_size: int = option(
+        256,
+        min=32,
+        max=1024,
+        help="side of the square the painting is centre-cropped and resized to for the style predictor "
+        "(Magenta trained it at 256)",
+    )
+    size: int | None = option(
+        None,
+        min=MIN_CONTENT_SIDE,
+        max=8192,
+        help="longest side of the output (default: the input's native resolution)",
+    )
+    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
+    precision: Precision = option(
+        "auto",
+        help="the transformer's arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32 (the "
+        "style predictor always runs in fp32: once per painting)",
+    )
 
     def __post_init__(self) -> None:
-        if self.style_weights is not None:
-            ws = tuple(self.style_weights)
-            if not ws or any(
-                isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0
-                for w in ws
-            ):
-                raise ConfigError(
-                    f"style_weights must be zero or positive numbers, got {self.style_weights!r}",
-                    field="style_weights",
-                )
-            if sum(ws) <= 0:
-                raise ConfigError("style_weights sum to zero", field="style_weights")
-        if (
-            isinstance(self.strength, bool)
-            or not isinstance(self.strength, (int, float))
-            or not (0.0 <= self.strength <= 1.0)
-        ):
-            raise ConfigError(f"strength must be between 0 and 1, got {self.strength!r}", field="strength")
-        if (
-            isinstance(self.style_size, bool)
-            or not isinstance(self.style_size, int)
-            or not 32 <= self.style_size <= 1024
-        ):
-            raise ConfigError(
-                f"style_size must be an integer between 32 and 1024, got {self.style_size!r}",
-                field="style_size",
-            )
-        if self.size is not None and (
-            isinstance(self.size, bool)
-            or not isinstance(self.size, int)
-            or not MIN_CONTENT_SIDE <= self.size <= 8192
-        ):
-            raise ConfigError(
-                f"size must be an integer between {MIN_CONTENT_SIDE} and 8192, got {self.size!r}",
-                field="size",
-            )
-        check_device(self.device)
-        check_precision(self.precision)
+        check(self)
+        if self.style_weights is not None and not sum(self.style_weights) > 0:
+            raise ConfigError("style_weights sum to zero", field="style_weights")
 
 
 _STATE: dict[str, torch.Tensor] = {}

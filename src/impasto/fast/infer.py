@@ -25,8 +25,10 @@ import torch
 
 from .. import faces
 from ..errors import ConfigError
+from ..faces import Faces
 from ..images import Picture, check_min_side, fit_longest, load_image, resize
-from ..precision import check as check_precision
+from ..options import check, option
+from ..precision import Precision
 from ..precision import resolve as resolve_precision
 from ..stylize import check_device, resolve_device
 from .models import ModelError, load_model, resolve_model, style_names
@@ -37,50 +39,53 @@ ImageInput = str | os.PathLike | Picture | torch.Tensor
 
 @dataclass(frozen=True)
 class FastConfig:
-    """Settings of :func:`stylize_fast` (the CLI and the web service take their defaults from here)."""
+    """Settings of :func:`stylize_fast`, declared once (the CLI and the web service read them here)."""
 
-    model: str | None = None
-    """Model name (see :func:`impasto.fast.available_models`) or file path; None = the shipped default."""
-    style: str = "0"
-    """A style index (``"3"``), a style name, or a blend ``"0:0.5,3:0.5"`` (weights are normalised)."""
-    strength: float = 1.0
-    """0 = the content photo, 1 = fully stylized; in between a pixel blend of the two."""
-    size: int | None = None
-    """Longest side of the output; None keeps the input's native resolution."""
-    device: str = "auto"
-    precision: str = "auto"
-    """``auto`` runs the network in bfloat16 where the device computes it natively (AVX512-BF16/AMX,
-    Ampere+ GPUs; ≈ 2× faster on this project's CPU, mean pixel change ≈ 0.5/255), else float32."""
-    faces: str = "auto"
-    """``auto``: detect faces and stylize them with a lower strength (a soft, feathered region);
-    ``off``: one strength everywhere. Without faces the result is the same."""
-    face_style: float = 0.3
-    """Share of the strength kept on faces, 0-1."""
+    model: str | None = option(
+        None,
+        metavar="NAME|PATH",
+        help="model name (see `impasto styles`) or .safetensors file (default: the shipped model)",
+    )
+    style: str = option(
+        "0",
+        metavar="K|NAME|K:W,...",
+        help="style index or name, or a blend such as 0:0.5,3:0.5 (weights are normalised)",
+    )
+    strength: float = option(
+        1.0,
+        min=0.0,
+        max=1.0,
+        help="0 = the photo, 1 = fully stylized; a pixel blend in between, or with --style-image an "
+        "interpolation from the photo's own style to the painting's",
+    )
+    size: int | None = option(
+        None, min=16, max=8192, help="longest side of the output (default: the input's native resolution)"
+    )
+    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
+    precision: Precision = option(
+        "auto",
+        help="network arithmetic: auto = bf16 where the CPU/GPU runs it natively (AVX512-BF16/AMX, "
+        "Ampere+; ≈ 2× faster, mean pixel change ≈ 0.5/255), else fp32",
+    )
+    faces: Faces = option(
+        "auto",
+        help="auto: detect faces (see `impasto faces`) and give them a lower strength, with a feathered "
+        "edge; off: one strength everywhere. An image without faces comes out exactly as with off",
+    )
+    face_style: float = option(
+        0.3, min=0.0, max=1.0, metavar="S", help="share of the strength kept on faces, 0-1"
+    )
 
     def __post_init__(self) -> None:
-        if self.model is not None and (
-            not isinstance(self.model, (str, os.PathLike)) or not str(self.model).strip()
-        ):
+        check(self)
+        if self.model is not None and not str(self.model).strip():
             raise ConfigError(f"model must be a model name or file path, got {self.model!r}", field="model")
-        if not isinstance(self.style, str) or not self.style.strip():
+        if not self.style.strip():
             raise ConfigError(
                 f"style must be an index, a name or a blend like '0:0.5,3:0.5', got {self.style!r}",
                 field="style",
             )
         parse_style(self.style)  # syntax only; indices are checked against the model at run time
-        if (
-            isinstance(self.strength, bool)
-            or not isinstance(self.strength, (int, float))
-            or not (0.0 <= self.strength <= 1.0)
-        ):
-            raise ConfigError(f"strength must be between 0 and 1, got {self.strength!r}", field="strength")
-        if self.size is not None and (
-            isinstance(self.size, bool) or not isinstance(self.size, int) or not 16 <= self.size <= 8192
-        ):
-            raise ConfigError(f"size must be an integer between 16 and 8192, got {self.size!r}", field="size")
-        check_device(self.device)
-        check_precision(self.precision)
-        faces.check_options(self.faces, self.face_style)
 
 
 def parse_style(spec: str) -> list[tuple[str, float]]:

@@ -25,6 +25,7 @@ from .. import losses
 from ..errors import ConfigError, ImpastoError
 from ..images import atomic_write, load_image, open_image, save_image
 from ..optimize import ProgressEvent
+from ..options import check, option
 from ..stylize import feature_extractor
 from ..vgg import check_layers
 from .models import load_model, save_model
@@ -43,61 +44,62 @@ class DataError(ImpastoError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of :func:`train` (the CLI takes its defaults from here)."""
+    """Every setting of :func:`train`, declared once (the CLI reads it here)."""
 
-    styles: tuple[str, ...] = ()
-    """Style images, one per style (order = style index)."""
-    data: tuple[str, ...] = ()
-    """Directories of training photos (searched recursively)."""
-    output: str = "model.safetensors"
-    style_names: tuple[str, ...] = ()
-    """Display names (default: the style files' stems)."""
-    width: int = 16
-    """Channels of the first layer (Johnson et al. use 32; 16 is the fast variant)."""
-    blocks: int = 5
-    crop: int = 128
-    """Training crop size (Johnson et al.: 256)."""
-    batch: int = 4
-    style_size: int = 256
-    """Longest side of the style images when their Gram matrices are computed."""
-    steps: int = 2000
-    lr: float = 2e-3
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    tv_weight: float = 1e3
-    stability_weight: float = 0.0
-    """Gupta et al. 2017 stability loss weight (0 = off)."""
-    stability_noise: float = 0.04
-    """Standard deviation of the Gaussian pixel noise for the stability loss ([0, 1] scale)."""
-    content_layers: tuple[str, ...] = ("relu2_2",)
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-    bf16: bool = True
-    """bfloat16 autocast for the transformer and VGG (losses and Gram matrices stay float32)."""
-    checkpoint_every: int = 50
-    preview_every: int = 100
-    max_minutes: float | None = None
-    seed: int = 0
-    add_style_to: str | None = None
-    """Existing model: keep its styles and weights, train only the new styles' γ, β (Dumoulin et al.)."""
-    description: str = ""
+    styles: tuple[str, ...] = option((), cli=False, help="style images, one per style (order = style index)")
+    data: tuple[str, ...] = option(
+        (), cli=False, help="directories of training photos (searched recursively)"
+    )
+    output: str = option("model.safetensors", cli=False, help="model file to write (.safetensors)")
+    style_names: tuple[str, ...] = option(
+        (), cli=False, help="display names (default: the style files' stems)"
+    )
+    width: int = option(
+        16, min=2, max=256, help="first-layer channels (Johnson et al.: 32; 16 is the fast variant)"
+    )
+    blocks: int = option(5, min=0, max=16, help="residual blocks")
+    crop: int = option(
+        128, min=32, max=2048, help="training crop size, a multiple of 4 (Johnson et al.: 256)"
+    )
+    batch: int = option(4, min=1, max=256, help="batch size")
+    style_size: int = option(
+        256, min=32, max=4096, help="style image longest side when their Gram matrices are computed"
+    )
+    steps: int = option(2000, min=1, max=10_000_000, help="total steps of the run")
+    lr: float = option(2e-3, above=0, help="Adam learning rate")
+    content_weight: float = option(1.0, above=0, help="weight of the content loss")
+    style_weight: float = option(10.0, above=0, help="weight of the style loss")
+    tv_weight: float = option(1e3, min=0, help="total variation weight")
+    stability_weight: float = option(
+        0.0, min=0, help="Gupta et al. 2017 stability loss against video flicker (0 = off)"
+    )
+    stability_noise: float = option(
+        0.04, min=0, help="standard deviation of the stability loss's Gaussian pixel noise ([0, 1] scale)"
+    )
+    content_layers: tuple[str, ...] = option(("relu2_2",), metavar="L1,L2", help="VGG-19 content layers")
+    style_layers: tuple[str, ...] = option(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1"), metavar="L1,L2", help="VGG-19 style layers"
+    )
+    bf16: bool = option(
+        True,
+        help="bfloat16 autocast for the transformer and VGG (losses and Gram matrices stay float32); "
+        "--no-bf16 trains in float32",
+    )
+    checkpoint_every: int = option(50, min=1, max=10**9, help="steps between checkpoints")
+    preview_every: int = option(100, min=1, max=10**9, help="steps between previews")
+    max_minutes: float | None = option(
+        None, above=0, help="stop this session after N minutes (checkpointed; run again to continue)"
+    )
+    seed: int = option(0, help="random seed")
+    add_style_to: str | None = option(
+        None,
+        cli=False,
+        help="existing model: keep its styles and weights, train only the new styles' γ, β (Dumoulin et al.)",
+    )
+    description: str = option("", help="free text stored in the model's metadata")
 
     def __post_init__(self) -> None:
-        for name, lo, hi in (
-            ("width", 2, 256),
-            ("blocks", 0, 16),
-            ("crop", 32, 2048),
-            ("batch", 1, 256),
-            ("style_size", 32, 4096),
-            ("steps", 1, 10_000_000),
-            ("checkpoint_every", 1, 10**9),
-            ("preview_every", 1, 10**9),
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise ConfigError(
-                    f"{name.replace('_', '-')} must be an integer between {lo} and {hi}, got {value!r}",
-                    field=name,
-                )
+        check(self)
         if not self.styles:
             raise ConfigError("at least one style image is needed (--style)", field="styles")
         if not self.data:
@@ -107,19 +109,6 @@ class TrainConfig:
                 f"{len(self.style_names)} style names given for {len(self.styles)} styles",
                 field="style_names",
             )
-        for name in ("lr", "content_weight", "style_weight"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(
-                    f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}", field=name
-                )
-        for name in ("tv_weight", "stability_weight", "stability_noise"):
-            if not getattr(self, name) >= 0:
-                raise ConfigError(
-                    f"{name.replace('_', '-')} must be zero or positive, got {getattr(self, name)}",
-                    field=name,
-                )
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise ConfigError(f"max-minutes must be positive, got {self.max_minutes}", field="max_minutes")
         if self.crop % 4:
             raise ConfigError(f"crop must be a multiple of 4, got {self.crop}", field="crop")
         check_layers(self.content_layers, field="content_layers")

@@ -1,22 +1,19 @@
 """Job kinds: which library pipeline each runs, which files it takes, and how form fields become its
 typed config.
 
-The form → config mapping is derived from the config dataclass itself (``dataclasses.fields`` and the
-type hints), and the config's own ``__post_init__`` validates the values, so a field added to
-``StylizeConfig`` (or any other config) is accepted by the API without touching this module. Fields
-whose type cannot come from a form (paths, nested objects) and server-side settings (``device``) are
-not exposed.
+The form fields, their types, choices, bounds and help (``GET /v1/kinds``) are derived from the config's
+declarations (:func:`impasto.options.options_of`), and the config's own ``__post_init__`` validates the
+values against the same declarations, so a field added to ``StylizeConfig`` (or any other config) is
+accepted, checked and listed by the API without touching this module. Fields whose type cannot come
+from a form (paths, nested objects), fields declared ``service=False`` and server-side settings
+(``device``) are not exposed.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
-import inspect
 import math
-import textwrap
-import threading
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -25,6 +22,22 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ImpastoError
+from ..options import Option, field_docs, options_of
+
+__all__ = [
+    "FieldError",
+    "FileField",
+    "Kind",
+    "Param",
+    "build_config",
+    "check_job",
+    "convert",
+    "field_docs",
+    "job_budget",
+    "load_kinds",
+    "make_config",
+    "params_to_config",
+]
 
 #: Fields the server decides, never a client.
 SERVER_FIELDS = frozenset({"device", "weights", "dtype", "threads", "checkpoint", "output"})
@@ -56,8 +69,10 @@ class Kind:
     aliases: Mapping[str, str] = field(default_factory=dict)
     """Form field name → config field name, where they differ."""
     hidden: frozenset[str] = frozenset()
+    """Config fields a client may not send, besides those declared ``service=False``."""
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    """Config field → the only values a client may send (e.g. ``init``: not a server path)."""
+    """Config field → the only values a client may send where they are fewer than the declared ones
+    (e.g. ``init``: not a server path; ``model``: the installed models)."""
     check_sizes: Callable[[Any, Sizes], None] | None = None
     """Raises :class:`~impasto.errors.ImageError` when an upload (sizes by file field, (h, w) each) is too
     small for the pipeline under this config — the library's own check, run at submit."""
@@ -74,45 +89,47 @@ class Kind:
 
     def params(self) -> dict[str, Param]:
         """Form name → description of every parameter a client may send."""
-        hints = typing.get_type_hints(self.config_cls)
-        docs = field_docs(self.config_cls)
         out: dict[str, Param] = {}
-        for f in dataclasses.fields(self.config_cls):
-            if f.name in SERVER_FIELDS or f.name in self.hidden or not f.init:
+        for o in options_of(self.config_cls):
+            if not o.service or o.name in SERVER_FIELDS or o.name in self.hidden or not _supported(o.type):
                 continue
-            tp = hints.get(f.name, str)
-            if not _supported(tp):
-                continue
-            default = (
-                f.default
-                if f.default is not dataclasses.MISSING
-                else (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-            )  # type: ignore[misc]
-            out[self.form_name(f.name)] = Param(
-                self.form_name(f.name),
-                f.name,
-                tp,
-                _jsonable(default),
-                docs.get(f.name, ""),
-                self.choices.get(f.name),
-            )
+            name = self.form_name(o.name)
+            out[name] = Param(name, o.name, o.type, _jsonable(o.default), o.help, self.choices.get(o.name), o)
         return out
 
 
 @dataclass(frozen=True)
 class Param:
+    """One form field: a config option under its form name."""
+
     name: str
     field: str
     type: Any
     default: Any
     doc: str
     choices: tuple[str, ...] | None = None
+    option: Option | None = None
 
     def describe(self) -> dict[str, Any]:
+        """JSON-schema-like description: type, default, declared bounds (``minimum``/``maximum``, or the
+        exclusive forms; for a list, of each item), choices (``enum``) and the help text (``doc``)."""
         d = {"name": self.name, **_schema(self.type), "default": self.default, "doc": self.doc}
+        if self.option is not None:
+            bounds = _bounds(self.option)
+            target = d["items"] if d.get("type") == "array" else d
+            target.update(bounds)
         if self.choices:
             d["enum"] = list(self.choices)
         return d
+
+
+def _bounds(o: Option) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if o.min is not None:
+        out["exclusiveMinimum" if o.min_open else "minimum"] = o.min
+    if o.max is not None:
+        out["exclusiveMaximum" if o.max_open else "maximum"] = o.max
+    return out
 
 
 @dataclass
@@ -161,7 +178,7 @@ def _schema(tp) -> dict[str, Any]:
         return {**d, "nullable": type(None) in typing.get_args(tp)}
     if typing.get_origin(tp) is typing.Literal:
         return {"type": "string", "enum": [str(a) for a in typing.get_args(tp)]}
-    item = [a for a in typing.get_args(tp) if a is not Ellipsis][0]
+    item = next(a for a in typing.get_args(tp) if a is not Ellipsis)
     return {"type": "array", "items": {"type": names[item]}}
 
 
@@ -226,7 +243,7 @@ def convert(tp, raw: list[str], name: str):
                 errors.append(str(exc))
         raise FieldError(errors[0], field=name)
     if typing.get_origin(tp) in (tuple, list):
-        item = [a for a in typing.get_args(tp) if a is not Ellipsis][0]
+        item = next(a for a in typing.get_args(tp) if a is not Ellipsis)
         parts = [p for r in raw for p in r.split(",") if p.strip()]
         if len(parts) > 64:
             raise FieldError(f"{name} has too many items ({len(parts)})", field=name)
@@ -234,39 +251,6 @@ def convert(tp, raw: list[str], name: str):
     if len(raw) != 1:
         raise FieldError(f"{name} was given {len(raw)} times; give it once", field=name)
     return _scalar(tp, raw[0], name)
-
-
-_DOCS: dict[type, dict[str, str]] = {}
-_DOCS_LOCK = threading.Lock()
-
-
-def field_docs(cls) -> dict[str, str]:
-    """Attribute docstrings (the string literal under a dataclass field), read from the source once
-    per class. Under a lock: CPython 3.11's parser run from two request threads at once fails with
-    "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905; found by schemathesis)."""
-    with _DOCS_LOCK:
-        if cls not in _DOCS:
-            _DOCS[cls] = _parse_field_docs(cls)
-        return dict(_DOCS[cls])
-
-
-def _parse_field_docs(cls) -> dict[str, str]:
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    except (OSError, TypeError, SyntaxError):
-        return {}
-    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    docs: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:]):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(nxt, ast.Expr)
-            and isinstance(nxt.value, ast.Constant)
-            and isinstance(nxt.value.value, str)
-        ):
-            docs[node.target.id] = " ".join(nxt.value.value.split())
-    return docs
 
 
 # -- building configs -------------------------------------------------------------------------
@@ -364,9 +348,8 @@ def _run_fast(config, paths, callback) -> Outcome:
     return _outcome(mod.stylize_fast(content, config))
 
 
-#: Portraits (impasto.faces): the optional upload giving the face region by hand, and the choices.
+#: Portraits (impasto.faces): the optional upload giving the face region by hand.
 FACE_MASK = FileField("face_mask", "face mask image", required=False)
-FACE_CHOICES = {"faces": ("auto", "off")}
 
 
 def _face_mask(paths: Mapping[str, list[Path]]) -> str | None:
@@ -529,7 +512,7 @@ def job_budget(kind: Kind, limits) -> float:
 
     if kind.cost is None:
         return limits.max_work
-    names = {f.name for f in dataclasses.fields(kind.config_cls) if f.init}
+    names = {o.name for o in options_of(kind.config_cls)}
     changes = {n: limits.max_size for n in SIZE_FIELDS if n in names}
     changes.update({n: limits.max_iters for n in ITER_FIELDS if n in names})
     square = [(limits.max_size, limits.max_size)]
@@ -546,12 +529,13 @@ def _blame(kind: Kind, config, sizes: Sizes, cost: float) -> str:
     the size and iteration fields, which are each within their own limit here."""
     from .limits import ITER_FIELDS, is_size_field
 
+    estimate = kind.cost
     ranked = []
     for p in kind.params().values():
-        if isinstance(p.default, list) or getattr(config, p.field) == p.default:
+        if estimate is None or isinstance(p.default, list) or getattr(config, p.field) == p.default:
             continue
         try:
-            lower = kind.cost(dataclasses.replace(config, **{p.field: p.default}), sizes)
+            lower = estimate(dataclasses.replace(config, **{p.field: p.default}), sizes)
         except Exception:
             continue
         if lower < cost:
@@ -585,10 +569,6 @@ def load_kinds() -> dict[str, Kind]:
     kinds: dict[str, Kind] = {}
     cfg = _load("stylize", "StylizeConfig")
     if cfg is not None:
-        choices = {"init": ("content", "noise"), "optimizer": ("lbfgs", "adam"), "pool": ("max", "avg")}
-        colour = _load("stylize", "PRESERVE_COLOR")
-        if colour:
-            choices["preserve_color"] = tuple(colour)
         kinds["stylize"] = Kind(
             "stylize",
             "Style transfer (Gatys)",
@@ -600,7 +580,7 @@ def load_kinds() -> dict[str, Kind]:
                 FACE_MASK,
             ),
             _run_stylize,
-            choices={**choices, **FACE_CHOICES},
+            choices={"init": ("content", "noise")},  # a start image is uploaded, never a server path
             check_sizes=_stylize_sizes,
             cost=_stylize_cost,
             derived_sizes=lambda c: {"style_scale": round(c.size * c.style_scale)},
@@ -619,7 +599,7 @@ def load_kinds() -> dict[str, Kind]:
             ),
             _run_fast,
             aliases={"style_index": "style"},
-            choices={"model": models, **FACE_CHOICES},
+            choices={"model": models},
             check_sizes=_fast_sizes,
             cost=_fast_cost,
         )
@@ -631,7 +611,7 @@ def load_kinds() -> dict[str, Kind]:
             cfg,
             (FileField("style", "texture image"),),
             _run_texture,
-            choices={"init": ("noise",), "optimizer": ("lbfgs", "adam"), "pool": ("max", "avg")},
+            choices={"init": ("noise",)},
             check_sizes=_texture_sizes,
             cost=_texture_cost,
         )
@@ -644,7 +624,6 @@ def load_kinds() -> dict[str, Kind]:
             (FileField("content", "image"),),
             _run_dream,
             hidden=frozenset({"frames", "zoom", "fps"}),  # animation settings: not a single image
-            choices={"pool": ("max", "avg")},
             check_sizes=_dream_sizes,
             cost=_dream_cost,
         )

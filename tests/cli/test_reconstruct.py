@@ -1,0 +1,103 @@
+"""`impasto reconstruct`: the grid and --each files, options from ReconstructConfig, Ctrl-C."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from impasto.reconstruct import ReconstructConfig
+
+
+def test_cli_writes_grid_and_each_image(run_cli, content_path, tmp_path, vgg_weights):
+    out, each = tmp_path / "grid.png", tmp_path / "cells"
+    code, _, err = run_cli(
+        "reconstruct",
+        "style",
+        content_path,
+        "-o",
+        out,
+        "--size",
+        "24",
+        "--iters",
+        "2",
+        "--layers",
+        "relu1_1,relu2_1",
+        "--each",
+        each,
+        "--device",
+        "cpu",
+    )
+    assert code == 0, err
+    assert Image.open(out).height > 24
+    assert sorted(p.name for p in each.iterdir()) == ["style_1_relu1_1.png", "style_2_relu2_1.png"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("content", "IMG", "--layers", "conv1_2,conv2_9"), "unknown VGG-19 layer 'conv2_9'"),
+        (("style", "IMG", "--size", "8"), "size must be between 16"),
+        (("style", "IMG", "--size", "abc"), "expected an integer"),
+        (("style", "missing.jpg"), "does not exist"),
+    ],
+)
+def test_cli_bad_input_is_one_line_exit_2_and_no_output(run_cli, content_path, tmp_path, args, message):
+    out = tmp_path / "grid.png"
+    args = tuple(
+        str(content_path) if a == "IMG" else str(tmp_path / a) if a.endswith(".jpg") else a for a in args
+    )
+    code, _, err = run_cli("reconstruct", *args, "-o", out)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cli_defaults_come_from_the_config():
+    from impasto.cli import build_parser
+
+    args = build_parser().parse_args(["reconstruct", "style", "i.jpg", "-o", "o.png"])
+    d = ReconstructConfig()
+    for name in ("layers", "size", "iters", "pool", "optimizer", "lr", "seed", "device"):
+        assert getattr(args, name) == getattr(d, name), name
+
+
+def test_cli_ctrl_c_writes_the_finished_cells_and_exits_130(
+    run_cli, content_path, tmp_path, monkeypatch, vgg_weights
+):
+    import impasto.cli.reconstruct as cli
+
+    class CtrlCInSecondCell:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __call__(self, event):
+            if event.stage.startswith("cell 2/"):
+                raise KeyboardInterrupt
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(cli, "ProgressBar", CtrlCInSecondCell)
+    out, each = tmp_path / "grid.png", tmp_path / "cells"
+    code, _, err = run_cli(
+        "reconstruct",
+        "content",
+        content_path,
+        "-o",
+        out,
+        "--size",
+        "24",
+        "--iters",
+        "3",
+        "--layers",
+        "conv1_2,conv2_2,conv3_2",
+        "--each",
+        each,
+        "--device",
+        "cpu",
+    )
+    assert code == 130
+    assert "interrupted; wrote 2/3 cells" in err
+    assert out.exists()
+    assert sorted(p.name for p in each.iterdir()) == ["content_1_conv1_2.png", "content_2_conv2_2.png"]
