@@ -32,7 +32,7 @@ from impasto import losses  # noqa: E402
 from impasto.fast import load, style_vector  # noqa: E402
 from impasto.fast.infer import apply  # noqa: E402
 from impasto.images import load_image, resize  # noqa: E402
-from impasto.stylize import feature_extractor  # noqa: E402
+from impasto.vgg import feature_extractor  # noqa: E402
 
 PHOTO = ROOT / "examples" / "tubingen.jpg"
 PAINTING = ROOT / "examples" / "starry_night.jpg"

@@ -27,7 +27,7 @@ from impasto.dream import (
 from impasto.errors import ConfigError
 from impasto.images import resize
 from impasto.optimize import Cancelled
-from impasto.stylize import feature_extractor
+from impasto.vgg import feature_extractor
 
 
 @pytest.fixture(scope="module")

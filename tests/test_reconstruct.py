@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from impasto.errors import ConfigError
+from impasto.images import noise
 from impasto.optimize import Cancelled
 from impasto.reconstruct import CONTENT_LAYERS, ReconstructConfig, cumulative, reconstruct
-from impasto.texture import noise
 
 SIZE = 32
 

@@ -13,9 +13,11 @@ import torch
 from impasto import colour
 from impasto.cli import build_parser
 from impasto.cli.stylize import config_from_cli, parse_style_spec
+from impasto.device import check_device
 from impasto.errors import ConfigError
 from impasto.images import load_image
-from impasto.stylize import StylizeConfig, check_device, feature_extractor, make_loss, style_targets, stylize
+from impasto.stylize import StylizeConfig, make_loss, style_targets, stylize
+from impasto.vgg import feature_extractor
 
 SCREAM = "the_scream.jpg"
 

@@ -11,15 +11,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from impasto.errors import ConfigError
-from impasto.texture import (
-    TextureConfig,
-    noise,
-    parse_size,
-    style_loss_of,
-    synthesize_texture,
-    tile,
-    wrap_multiple,
-)
+from impasto.images import noise
+from impasto.texture import TextureConfig, parse_size, style_loss_of, synthesize_texture, tile
+from impasto.vgg import wrap_multiple
 
 # Shallow layers converge in few iterations at tiny sizes; wrap multiple 4.
 FAST_LAYERS = ("relu1_1", "pool1", "pool2")

@@ -30,14 +30,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .checks import check_int as _check_int
 from .colour import combine_luminance
+from .device import check_device, resolve_device
 from .errors import ConfigError, ImageError
-from .images import Picture, atomic_write, check_min_side, fit_longest, resize, to_pil
+from .images import ImageInput, as_picture, atomic_write, check_min_side, fit_longest, resize, to_pil
 from .optimize import Callback, Cancelled, ProgressEvent
-from .stylize import as_picture, check_device, feature_extractor, resolve_device
-from .vgg import CHANNELS, VGG19, check_layers, min_side, stride
-
-ImageInput = str | os.PathLike | Picture | torch.Tensor
+from .precision import check as check_precision
+from .vgg import CHANNELS, VGG19, WeightsInput, check_layers, feature_extractor, min_side, stride
 
 #: Objectives of plain (unguided) dreaming.
 OBJECTIVES = ("mean-square", "l2")
@@ -85,6 +85,7 @@ class DreamConfig:
     seed: int = 0
     pool: str = "max"
     device: str = "auto"
+    precision: str = "auto"
     frames: int = 24
     """Frames of a :func:`dream_zoom` animation."""
     zoom: float = 0.05
@@ -141,17 +142,11 @@ class DreamConfig:
         if self.pool not in ("max", "avg"):
             raise ConfigError(f"pool must be 'max' or 'avg', got {self.pool!r}", field="pool")
         check_device(self.device)
+        check_precision(self.precision)
         _check_int("frames", self.frames, 1, 10_000)
         if not (isinstance(self.zoom, (int, float)) and 0 <= self.zoom < 0.5):
             raise ConfigError(f"zoom must be at least 0 and below 0.5, got {self.zoom}", field="zoom")
         _check_int("fps", self.fps, 1, 120)
-
-
-def _check_int(name: str, value, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name.replace('_', '-')} must be an integer, got {value!r}", field=name)
-    if not (lo <= value <= hi):
-        raise ConfigError(f"{name.replace('_', '-')} must be between {lo} and {hi}, got {value}", field=name)
 
 
 def config_fields() -> dict[str, object]:
@@ -482,7 +477,9 @@ def _prepare(image: ImageInput, config: DreamConfig, guide: ImageInput | None, w
     pic = as_picture(image, config.size, what="image")
     guide_pic = None if guide is None else as_picture(guide, config.guide_size, what="guide image")
     check_sizes(config, pic.size, None if guide_pic is None else guide_pic.size)
-    vgg = feature_extractor(config.layers, pool=config.pool, weights=weights, device=device)
+    vgg = feature_extractor(
+        config.layers, pool=config.pool, weights=weights, device=device, precision=config.precision
+    )
     guide_feats = None
     if guide_pic is not None:
         with torch.no_grad():
@@ -538,7 +535,7 @@ def dream(
     *,
     guide: ImageInput | None = None,
     callback: Callback | None = None,
-    weights: str | os.PathLike | None = None,
+    weights: WeightsInput = None,
     **overrides,
 ) -> DreamResult:
     """Dream on ``image`` (a path, a :class:`~impasto.images.Picture` or a (1, 3, H, W) tensor in [0, 1]).
@@ -577,7 +574,7 @@ def dream_zoom(
     *,
     guide: ImageInput | None = None,
     callback: Callback | None = None,
-    weights: str | os.PathLike | None = None,
+    weights: WeightsInput = None,
     **overrides,
 ) -> ZoomResult:
     """The notebook's zoom feedback loop: dream, keep the frame, zoom in, repeat (``config.frames`` times).

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,11 @@ class Picture:
     def size(self) -> tuple[int, int]:
         """(height, width)."""
         return int(self.rgb.shape[-2]), int(self.rgb.shape[-1])
+
+
+#: What every pipeline accepts as an image: a file path, a :class:`Picture` or a (1, 3, H, W) /
+#: (3, H, W) float tensor in [0, 1].
+ImageInput = str | os.PathLike | Picture | torch.Tensor
 
 
 def max_pixels() -> int:
@@ -213,6 +219,46 @@ def load_image(
         raise
     except Exception as exc:
         raise ImageError(f"{what} '{path}' cannot be converted to RGB ({im.mode}): {exc}") from None
+
+
+def as_picture(image: ImageInput, size: int | None, *, what: str) -> Picture:
+    """A path, Picture or tensor as a Picture whose longest side is ``size`` (None: as it is)."""
+    if isinstance(image, Picture):
+        return Picture(resize(image.rgb, fit_longest(image.size, size)), image.alpha) if size else image
+    if isinstance(image, torch.Tensor):
+        t = (image if image.dim() == 4 else image.unsqueeze(0)).float()
+        return Picture(resize(t, fit_longest((int(t.shape[-2]), int(t.shape[-1])), size)) if size else t)
+    return load_image(image, size, what=what)
+
+
+def noise(shape: Sequence[int], *, seed: int, device: torch.device | None = None) -> torch.Tensor:
+    """Uniform white noise in [0, 1] from a seeded generator (the same seed gives the same image on
+    every device).
+
+    >>> a, b = noise((1, 3, 4, 4), seed=1), noise((1, 3, 4, 4), seed=1)
+    >>> bool((a == b).all()), 0 <= float(a.min()) <= float(a.max()) <= 1
+    (True, True)
+    """
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(tuple(shape), generator=gen).to(device or torch.device("cpu"))
+
+
+def initial_image(
+    init: str | os.PathLike,
+    shape: Sequence[int],
+    *,
+    seed: int,
+    device: torch.device | None = None,
+    content: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The image an optimisation starts from: ``content`` (a copy of ``content``), ``noise`` (seeded
+    white noise of ``shape``) or an image file resized to ``shape``'s height and width."""
+    if str(init) == "content" and content is not None:
+        return content.clone()
+    if str(init) == "noise":
+        return noise(shape, seed=seed, device=device)
+    hw = (int(shape[-2]), int(shape[-1]))
+    return resize(load_image(Path(init), what="init image").rgb, hw).to(device or torch.device("cpu"))
 
 
 def check_min_side(

@@ -13,7 +13,6 @@ One VGG-19 and one forward pass of the image serve every cell.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -21,11 +20,14 @@ import torch
 from PIL import Image
 
 from . import losses
+from .checks import MAX_SIDE, MIN_SIDE, check_common, check_int, check_layer_set, check_layer_size
+from .device import resolve_device
 from .errors import ConfigError
 from .figures import labelled_grid
+from .images import ImageInput, as_picture, initial_image
 from .optimize import Callback, optimize
-from .stylize import ImageInput, as_picture, feature_extractor, resolve_device
-from .texture import MAX_SIDE, MIN_SIDE, check_common, check_int, check_layer_set, noise
+from .precision import escalation
+from .vgg import WeightsInput, feature_extractor
 
 KINDS = ("content", "style")
 #: Gatys et al. 2016, Fig. 1. Their Caffe network's ReLUs are in place, so their "conv4_2" blob holds
@@ -71,6 +73,7 @@ class ReconstructConfig:
     seed: int = 0
     """Seed of the white noise every cell starts from (the same noise for all cells)."""
     device: str = "auto"
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -130,7 +133,7 @@ def reconstruct(
     config: ReconstructConfig | None = None,
     *,
     callback: Callback | None = None,
-    weights: str | os.PathLike | None = None,
+    weights: WeightsInput = None,
     **overrides,
 ) -> ReconstructResult:
     """Reconstruct ``image`` from white noise, one cell per layer (set) of ``config``.
@@ -143,13 +146,16 @@ def reconstruct(
     device = resolve_device(config.device)
     sets = config.layer_sets
     every = tuple(dict.fromkeys(name for s in sets for name in s))
-    target = as_picture(image, config.size, what="image", layers=every).rgb.to(device)
-    vgg = feature_extractor(every, pool=config.pool, weights=weights, device=device)
+    target = as_picture(image, config.size, what="image").rgb.to(device)
+    check_layer_size(tuple(target.shape[-2:]), every, "image")
+    vgg = feature_extractor(
+        every, pool=config.pool, weights=weights, device=device, precision=config.precision
+    )
     with torch.no_grad():  # one forward pass of the image serves every cell
         feats = vgg(target, every)
         targets = feats if config.kind == "content" else {k: losses.gram(v) for k, v in feats.items()}
     del feats
-    start = noise(target.shape, seed=config.seed, device=device)
+    start = initial_image("noise", target.shape, seed=config.seed, device=device)
 
     cells = [Cell(set_label(s), s) for s in sets]
     interrupted = False
@@ -164,6 +170,7 @@ def reconstruct(
             lr=config.lr,
             callback=callback,
             stage=stage,
+            escalate=escalation(vgg),
         )
         cell.image, cell.history, cell.interrupted = result.image.cpu(), result.history, result.interrupted
         if result.interrupted:

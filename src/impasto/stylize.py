@@ -11,25 +11,23 @@ Style Transfer") and a coarse-to-fine schedule (:mod:`impasto.multiscale`). The 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 
 import torch
 
 from . import colour, faces, losses, multiscale
+from .checks import check_layer_size, check_style_counts
+from .checks import check_range as _check_range
+from .device import check_device, resolve_device
 from .errors import ConfigError
-from .images import Picture, check_min_side, fit_longest, load_image, resize
+from .images import ImageInput, as_picture, fit_longest, initial_image, resize
 from .masks import MaskInput, fit_mask, load_mask
 from .optimize import Callback, LossFn, optimize
-from .precision import apply as apply_precision
 from .precision import check as check_precision
+from .precision import escalation
 from .tiling import MIN_TILE, is_tiled, optimize_tiled
-from .vgg import VGG19, check_layers, deepest, min_side
-from .weights import load_cached
-
-ImageInput = str | os.PathLike | Picture | torch.Tensor
+from .vgg import VGG19, WeightsInput, check_layers, feature_extractor
 
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 
@@ -155,13 +153,6 @@ class StylizeConfig:
         )
 
 
-def _check_range(name: str, value, lo, hi, *, integer: bool = False) -> None:
-    if integer and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigError(f"{name.replace('_', '-')} must be an integer, got {value!r}", field=name)
-    if not (lo <= value <= hi):
-        raise ConfigError(f"{name.replace('_', '-')} must be between {lo} and {hi}, got {value}", field=name)
-
-
 def _check_weights(name: str, values, count: int | None, what: str, *, zero_ok: bool = False) -> None:
     if values is None:
         return
@@ -195,68 +186,6 @@ class StyleTarget:
     """(1, 1, H, W) region in [0, 1] (any size: resized to each layer), or None for everywhere."""
 
 
-def check_device(name: str) -> None:
-    """Syntax of a device name (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``); whether it exists is
-    :func:`resolve_device`'s business, at run time."""
-    if not isinstance(name, str) or (
-        name not in ("auto", "cpu", "cuda", "mps") and not name.startswith("cuda:")
-    ):
-        raise ConfigError(f"device must be auto, cpu, cuda or mps, got {name!r}", field="device")
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but CUDA is not available", field="device")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("device 'mps' requested but MPS is not available", field="device")
-    return torch.device(name)
-
-
-def feature_extractor(
-    layers, *, pool: str = "max", weights: str | os.PathLike | None = None, device: torch.device | None = None
-) -> VGG19:
-    """A VGG-19 truncated after the deepest of ``layers`` (weights loaded once per process)."""
-    vgg = VGG19(load_cached(weights), pool=pool, last_layer=deepest(layers))
-    return vgg.to(device or torch.device("cpu"))
-
-
-def as_picture(
-    image: ImageInput, size: int | None, *, what: str, layers: Sequence[str] = (), field: str | None = None
-) -> Picture:
-    """A path, Picture or tensor as a Picture whose longest side is ``size``; with ``layers``, refused
-    (one line naming ``field``) when narrower than those VGG layers need (:func:`check_layer_size`)."""
-    if isinstance(image, Picture):
-        pic = Picture(resize(image.rgb, _fit(image.size, size)), image.alpha) if size else image
-    elif isinstance(image, torch.Tensor):
-        t = image if image.dim() == 4 else image.unsqueeze(0)
-        pic = Picture(resize(t.float(), _fit(tuple(t.shape[-2:]), size)) if size else t.float())
-    else:
-        pic = load_image(image, size, what=what)
-    if layers:
-        check_layer_size(pic.size, layers, what, field=field)
-    return pic
-
-
-def check_layer_size(
-    hw: tuple[int, int], layers: Sequence[str], what: str, *, field: str | None = None, at: str = ""
-) -> None:
-    """An image of working size ``hw`` must be at least the deepest layer's stride on each side."""
-    check_min_side(
-        hw,
-        min_side(layers),
-        f"{what}{at}",
-        why=f"layer '{deepest(layers)}'",
-        field=field,
-        hint=" (use a larger size, or a less elongated image)",
-    )
-
-
 def check_sizes(
     config: StylizeConfig, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]]
 ) -> None:
@@ -279,10 +208,6 @@ def check_sizes(
         check_layer_size(hw, layers, what, field="style", at=f" at {max(hw)} px (size × style-scale)")
 
 
-def _fit(hw, size):
-    return fit_longest(hw, size) if size else hw
-
-
 # --------------------------------------------------------------------------------------------------
 # Targets and loss
 
@@ -301,14 +226,7 @@ def style_targets(
     style): one target per style, confined to its mask and scaled by its (unnormalised) weight.
     """
     weights = list(weights) if weights is not None else [1.0] * len(styles)
-    if len(weights) != len(styles):
-        raise ConfigError(
-            f"{len(weights)} blend weights given for {len(styles)} style images", field="style_blend_weights"
-        )
-    if masks is not None and len(masks) != len(styles):
-        raise ConfigError(
-            f"{len(masks)} masks given for {len(styles)} style images; give one mask per style", field="mask"
-        )
+    check_style_counts(len(styles), masks=None if masks is None else len(masks), blend_weights=len(weights))
     per_style = []
     with torch.no_grad():
         for s in styles:
@@ -460,7 +378,7 @@ def stylize(
     *,
     masks: Sequence[MaskInput] | None = None,
     callback: Callback | None = None,
-    weights: str | os.PathLike | None = None,
+    weights: WeightsInput = None,
     face_mask: MaskInput | None = None,
     cache: StyleCache | None = None,
     **overrides,
@@ -475,7 +393,11 @@ def stylize(
     """
     config = replace(config or StylizeConfig(), **overrides)
     styles = list(style) if isinstance(style, list | tuple) else [style]
-    _check_counts(config, styles, masks)
+    check_style_counts(
+        len(styles),
+        masks=None if masks is None else len(masks),
+        blend_weights=None if config.style_blend_weights is None else len(config.style_blend_weights),
+    )
     if masks is not None and config.tile is not None:
         raise ConfigError("--tile cannot be combined with --mask yet; drop one of them", field="tile")
     if face_mask is not None and config.tile is not None:
@@ -500,8 +422,10 @@ def stylize(
     shareable = cache is not None and mask_full is None and config.preserve_color == "none"
 
     all_layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
-    vgg = feature_extractor(all_layers, pool=config.pool, weights=weights, device=device)
-    escalate = apply_precision(vgg, config.precision, device)
+    vgg = feature_extractor(
+        all_layers, pool=config.pool, weights=weights, device=device, precision=config.precision
+    )
+    escalate = escalation(vgg)
     image, history, interrupted = None, [], False
     for i, size in enumerate(sizes):
         hw = fit_longest(content_pic.size, size)
@@ -526,7 +450,7 @@ def stylize(
         tiled = is_tiled(config.tile, hw)
         loss_fn = None if tiled else make_loss(vgg, config, c, targets, content_weight_map=c_map)
         if image is None:
-            init = initial_image(config.init, c, seed=config.seed)
+            init = initial_image(config.init, c.shape, seed=config.seed, device=c.device, content=c)
             init = colour.grey(init) if config.preserve_color == "luminance" else init
         else:
             init = resize(image, hw).to(device)
@@ -562,21 +486,6 @@ def stylize(
     return StylizeResult(image, history, interrupted, content_pic.alpha)
 
 
-def _check_counts(config: StylizeConfig, styles: list, masks) -> None:
-    if not styles:
-        raise ConfigError("at least one style image is needed", field="style")
-    n = len(styles)
-    if config.style_blend_weights is not None and len(config.style_blend_weights) != n:
-        raise ConfigError(
-            f"{len(config.style_blend_weights)} blend weights given for {n} style images",
-            field="style_blend_weights",
-        )
-    if masks is not None and len(masks) != n:
-        raise ConfigError(
-            f"{len(masks)} masks given for {n} style images; give one mask per style", field="mask"
-        )
-
-
 def prepare_colour(mode: str, content: torch.Tensor, styles: list[torch.Tensor]):
     """The content and style images the network sees under ``preserve_color`` (Gatys et al. 2016)."""
     if mode == "luminance":
@@ -591,18 +500,6 @@ def finish_colour(mode: str, image: torch.Tensor, content: torch.Tensor) -> torc
     if mode != "luminance":
         return image
     return colour.combine_luminance(image, resize(content, tuple(image.shape[-2:])))
-
-
-def initial_image(init: str, content: torch.Tensor, *, seed: int) -> torch.Tensor:
-    """``content``, ``noise`` (uniform white noise, seeded) or an image file resized to the content."""
-    if init == "content":
-        return content.clone()
-    if init == "noise":
-        gen = torch.Generator().manual_seed(seed)
-        return torch.rand(content.shape, generator=gen).to(content.device)
-    path = Path(init)
-    pic = load_image(path, what="init image")
-    return resize(pic.rgb, tuple(content.shape[-2:])).to(content.device)
 
 
 def config_fields() -> dict[str, object]:

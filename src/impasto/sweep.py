@@ -19,7 +19,6 @@ matrices computed once (at every layer any row uses), one starting image for all
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -27,12 +26,23 @@ import torch
 from PIL import Image
 
 from . import losses
+from .checks import (
+    MAX_SIDE,
+    MIN_SIDE,
+    check_common,
+    check_int,
+    check_layer_set,
+    check_layer_size,
+    check_positive,
+)
+from .device import resolve_device
 from .errors import ConfigError
 from .figures import labelled_grid
+from .images import ImageInput, as_picture, initial_image
 from .optimize import Callback, optimize
+from .precision import escalation
 from .reconstruct import STYLE_LAYERS, Cell, cumulative, set_label
-from .stylize import ImageInput, as_picture, feature_extractor, resolve_device
-from .texture import MAX_SIDE, MIN_SIDE, check_common, check_int, check_layer_set, check_positive, noise
+from .vgg import WeightsInput, feature_extractor
 
 #: Gatys et al. 2016, Fig. 3.
 RATIOS: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)
@@ -77,6 +87,7 @@ class SweepConfig:
     lr: float | None = None
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         ratios = (self.ratios,) if isinstance(self.ratios, (int, float)) else tuple(self.ratios)
@@ -134,7 +145,7 @@ def sweep(
     config: SweepConfig | None = None,
     *,
     callback: Callback | None = None,
-    weights: str | os.PathLike | None = None,
+    weights: WeightsInput = None,
     **overrides,
 ) -> SweepResult:
     """Stylise ``content`` with ``style`` once per (layer set, ratio) cell; see :class:`SweepConfig`.
@@ -147,15 +158,17 @@ def sweep(
     sets = config.layer_sets
     style_layers = tuple(config.rows)
     every = style_layers + (config.content_layer,)  # the cells start from an image of the content's size
-    c = as_picture(content, config.size, what="content image", layers=every).rgb.to(device)
-    s = as_picture(style, config.size, what="style image", layers=style_layers).rgb.to(device)
+    c = as_picture(content, config.size, what="content image").rgb.to(device)
+    check_layer_size(tuple(c.shape[-2:]), every, "content image")
+    s = as_picture(style, config.size, what="style image").rgb.to(device)
+    check_layer_size(tuple(s.shape[-2:]), style_layers, "style image")
     vgg = feature_extractor(
-        style_layers + (config.content_layer,), pool=config.pool, weights=weights, device=device
+        every, pool=config.pool, weights=weights, device=device, precision=config.precision
     )
     with torch.no_grad():  # every target once, for all cells
         content_target = vgg(c, (config.content_layer,))[config.content_layer]
         grams = {k: losses.gram(v) for k, v in vgg(s, style_layers).items()}
-    start = noise(c.shape, seed=config.seed, device=device) if config.init == "noise" else c.clone()
+    start = initial_image(config.init, c.shape, seed=config.seed, device=device, content=c)
 
     cells = [
         [Cell(f"{set_label(layers)}, ratio {format_ratio(r)}", layers) for r in config.ratios]
@@ -176,6 +189,7 @@ def sweep(
                 lr=config.lr,
                 callback=callback,
                 stage=f"cell {k}/{n} ({cell.label})",
+                escalate=escalation(vgg),
             )
             cell.image, cell.history, cell.interrupted = (
                 result.image.cpu(),

@@ -8,6 +8,7 @@ only the layers up to the deepest one it was built for.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 
 import torch
@@ -15,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
-from .weights import CONV_NAMES, VGGWeights
+from .precision import apply as apply_precision
+from .weights import CONV_NAMES, VGGWeights, load_cached
 
 _BLOCK_SIZES = (2, 2, 4, 4, 4)
 
@@ -67,6 +69,17 @@ def min_side(layers: Iterable[str]) -> int:
     """Smallest input side (px) for which every layer of ``layers`` has a feature map: the deepest
     layer's stride (VGG's 2×2 pools floor, so a narrower input pools to nothing and torch raises)."""
     return max(stride(k) for k in check_layers(layers))
+
+
+def wrap_multiple(layers: Iterable[str]) -> int:
+    """Side lengths must be multiples of this for a feature map at ``layers`` to wrap around exactly:
+    2 to the number of pooling layers up to the deepest one.
+
+    >>> wrap_multiple(["relu1_1", "pool2"]), wrap_multiple(["relu5_1"])
+    (4, 16)
+    """
+    stop = _INDEX[deepest(layers)]
+    return 2 ** sum(1 for name in LAYERS[: stop + 1] if name.startswith("pool"))
 
 
 class VGG19(nn.Module):
@@ -183,4 +196,42 @@ class VGG19(nn.Module):
         return out
 
 
-__all__ = ["CHANNELS", "CONV_NAMES", "LAYERS", "VGG19", "check_layers", "deepest"]
+#: What a pipeline's ``weights`` argument may be: a weight file, weights already loaded, or None for
+#: the verified default (fetched on first use).
+WeightsInput = str | os.PathLike | VGGWeights | None
+
+
+def feature_extractor(
+    layers: Iterable[str],
+    *,
+    pool: str = "max",
+    weights: WeightsInput = None,
+    device: torch.device | None = None,
+    padding_mode: str = "zeros",
+    precision: str | None = None,
+) -> VGG19:
+    """The VGG-19 of every pipeline: built from the (once per process) loaded weights, truncated after
+    the deepest of ``layers``, moved to ``device``; with ``precision`` (``auto``, ``bf16``, ``fp32``)
+    its convolutions set to run in what that resolves to on the device (:func:`impasto.precision.apply`,
+    whose escalation hook :func:`impasto.precision.escalation` gives)."""
+    loaded = weights if isinstance(weights, VGGWeights) else load_cached(weights)
+    device = device or torch.device("cpu")
+    vgg = VGG19(loaded, pool=pool, last_layer=deepest(layers), padding_mode=padding_mode).to(device)
+    if precision is not None:
+        apply_precision(vgg, precision, device)
+    return vgg
+
+
+__all__ = [
+    "CHANNELS",
+    "CONV_NAMES",
+    "LAYERS",
+    "VGG19",
+    "WeightsInput",
+    "check_layers",
+    "deepest",
+    "feature_extractor",
+    "min_side",
+    "stride",
+    "wrap_multiple",
+]

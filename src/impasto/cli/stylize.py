@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..checks import check_style_counts
 from ..errors import ConfigError, ImageError
 from ..images import SAVE_FORMATS, check_output_path, check_outputs, load_image, save_image
 from ..optimize import ProgressEvent
@@ -288,8 +289,7 @@ def run(args: argparse.Namespace) -> int:
             inputs,
         )
     masks = list(args.masks) or None
-    if masks is not None and len(masks) != len(styles):
-        raise ConfigError(f"{len(masks)} masks given for {len(styles)} style images; give one mask per style")
+    check_style_counts(len(styles), masks=None if masks is None else len(masks))
 
     def save_intermediate(event) -> None:
         if args.save_every and event.step % args.save_every == 0 and event.image is not None:
@@ -297,14 +297,14 @@ def run(args: argparse.Namespace) -> int:
 
     bar = ProgressBar("stylize", extra=save_intermediate)
     try:
-        load_cached(args.weights)  # fetches on first use (message on stderr) before the bar starts
+        vgg_weights = load_cached(args.weights)  # fetched on first use (message on stderr) before the bar
         result = stylize(
             args.content,
             styles,
             config,
             masks=masks,
             callback=bar,
-            weights=args.weights,
+            weights=vgg_weights,
             face_mask=args.face_mask,
         )
     finally:
@@ -375,7 +375,7 @@ def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfi
         raise ConfigError("--save-every is for a single photo, not a folder", field="save_every")
     for i, style in enumerate(styles):  # a bad style image would otherwise look like a bad photo each time
         load_image(style, 16, what=f"style image {i + 1}" if len(styles) > 1 else "style image")
-    load_cached(args.weights)
+    vgg_weights = load_cached(args.weights)
     jobs = [(f, out / (f.stem + args.format)) for f in files]
     extra = [p for p in (args.face_mask, None if args.init in ("content", "noise") else args.init) if p]
     # a.jpg and a.png would both become a.png: refused before anything is written
@@ -395,7 +395,7 @@ def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfi
                     styles,
                     config,
                     callback=progress,
-                    weights=args.weights,
+                    weights=vgg_weights,
                     face_mask=args.face_mask,
                     cache=cache,
                 )

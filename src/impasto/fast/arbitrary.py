@@ -24,13 +24,13 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from ..device import check_device, resolve_device
 from ..errors import ConfigError
-from ..images import Picture, check_min_side, load_image, resize
+from ..images import ImageInput, Picture, check_min_side, load_image, resize
 from ..precision import check as check_precision
 from ..precision import resolve as resolve_precision
-from ..stylize import check_device, resolve_device
 from .arbitrary_net import STYLE_DIM, ArbitraryTransformer, StylePredictor, transformer_for_inference
-from .infer import ImageInput, _as_tensor, _memory_format
+from .infer import _as_tensor, _memory_format
 
 #: Smallest side of a style image: below this a painting holds no brushwork to predict a style from.
 MIN_STYLE_SIDE = 32

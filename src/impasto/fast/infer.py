@@ -24,15 +24,13 @@ from pathlib import Path
 import torch
 
 from .. import faces
+from ..device import check_device, resolve_device
 from ..errors import ConfigError
-from ..images import Picture, check_min_side, fit_longest, load_image, resize
+from ..images import ImageInput, Picture, check_min_side, fit_longest, load_image, resize
 from ..precision import check as check_precision
 from ..precision import resolve as resolve_precision
-from ..stylize import check_device, resolve_device
 from .models import ModelError, load_model, resolve_model, style_names
 from .network import TransformerNet, for_inference
-
-ImageInput = str | os.PathLike | Picture | torch.Tensor
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import check_positive
 from ..errors import ConfigError, ImpastoError
-from ..texture import check_positive
 
 
 class TemporalError(ImpastoError):

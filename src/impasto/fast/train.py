@@ -25,8 +25,7 @@ from .. import losses
 from ..errors import ConfigError, ImpastoError
 from ..images import atomic_write, load_image, open_image, save_image
 from ..optimize import ProgressEvent
-from ..stylize import feature_extractor
-from ..vgg import check_layers
+from ..vgg import check_layers, feature_extractor
 from .models import load_model, save_model
 from .network import TransformerNet
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..device import resolve_device
 from ..errors import ImpastoError
 from ..images import check_outputs
 from ..optimize import ProgressEvent
-from ..stylize import resolve_device
 from .infer import FastConfig, apply, check_size, load, style_vector
 from .temporal import TemporalBlender
 
