@@ -266,3 +266,16 @@ def test_cli_zoom_rejects_unknown_extension(run_cli, tmp_path, content_path):
     code, _, err = run_cli("dream-zoom", content_path, "-o", out)
     assert code == 2 and "unknown extension '.avi'" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("guided", [False, True])
+def test_bf16_dream_agrees_with_fp32(small, tiny_style, vgg_weights, guided):
+    """``precision`` reaches the network: the bf16 dream differs (it ran in bfloat16) but only slightly."""
+    cfg = DreamConfig(layers=("relu3_1",), octaves=1, steps=3, size=None, jitter=0, tile="off", device="cpu")
+    guide = tiny_style if guided else None
+    fp32 = dream(small, cfg, guide=guide, precision="fp32")
+    bf16 = dream(small, cfg, guide=guide, precision="bf16")
+    diff = (fp32.image - bf16.image).abs()
+    assert 0 < float(diff.mean()) < 0.01, float(diff.mean())
+    for a, b in zip(fp32.history, bf16.history, strict=True):
+        assert abs(a["objective"] - b["objective"]) <= 0.05 * abs(a["objective"]), (a, b)

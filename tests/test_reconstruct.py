@@ -192,3 +192,15 @@ def test_cli_ctrl_c_writes_the_finished_cells_and_exits_130(
     assert "interrupted; wrote 2/3 cells" in err
     assert out.exists()
     assert sorted(p.name for p in each.iterdir()) == ["content_1_conv1_2.png", "content_2_conv2_2.png"]
+
+
+@pytest.mark.parametrize("kind", ["content", "style"])
+def test_bf16_reconstruction_agrees_with_fp32(tiny_content, vgg_weights, kind):
+    """``precision`` reaches the network: bf16 cells differ from fp32 ones but their losses stay close."""
+    cfg = ReconstructConfig(kind=kind, layers=("relu1_1", "relu2_1"), size=32, iters=6, device="cpu")
+    fp32 = reconstruct(tiny_content, cfg, precision="fp32")
+    bf16 = reconstruct(tiny_content, cfg, precision="bf16")
+    for a, b in zip(fp32.cells, bf16.cells, strict=True):
+        assert 0 < float((a.image - b.image).abs().mean()) < 0.05
+        lf, lb = a.history[-1]["total"], b.history[-1]["total"]
+        assert abs(lb - lf) <= 0.3 * lf, (a.label, lf, lb)

@@ -157,3 +157,15 @@ def test_cli_defaults_come_from_the_config():
         "device",
     ):
         assert getattr(args, name) == getattr(d, name), name
+
+
+@pytest.mark.parametrize("init", ["noise", "content"])
+def test_bf16_sweep_agrees_with_fp32(tiny_content, tiny_style, vgg_weights, init):
+    """``precision`` reaches the network: bf16 cells differ from fp32 ones but their losses stay close."""
+    cfg = SweepConfig(rows=("relu1_1",), ratios=(1e-3,), size=32, iters=6, init=init, device="cpu")
+    fp32 = sweep(tiny_content, tiny_style, cfg, precision="fp32")
+    bf16 = sweep(tiny_content, tiny_style, cfg, precision="bf16")
+    a, b = fp32.cells[0][0], bf16.cells[0][0]
+    assert 0 < float((a.image - b.image).abs().mean()) < 0.05
+    lf, lb = a.history[-1]["total"], b.history[-1]["total"]
+    assert abs(lb - lf) <= 0.3 * lf, (lf, lb)

@@ -161,3 +161,18 @@ def test_cli_defaults_come_from_the_config():
         "device",
     ):
         assert getattr(args, name) == getattr(d, name), name
+
+
+@pytest.mark.parametrize("tileable", [False, True])
+def test_bf16_texture_agrees_with_fp32(tiny_style, vgg_weights, tileable):
+    """``precision`` reaches the network: bf16 gives a different image (it really ran in bfloat16) whose
+    style loss is close to the fp32 run's."""
+    cfg = TextureConfig(
+        width=32, height=32, style_size=32, iters=6, style_layers=FAST_LAYERS, tileable=tileable, device="cpu"
+    )
+    fp32 = synthesize_texture(tiny_style, cfg, precision="fp32")
+    bf16 = synthesize_texture(tiny_style, cfg, precision="bf16")
+    diff = (fp32.image - bf16.image).abs()
+    assert 0 < float(diff.mean()) < 0.05
+    lf, lb = fp32.history[-1]["total"], bf16.history[-1]["total"]
+    assert abs(lb - lf) <= 0.3 * lf, (lf, lb)

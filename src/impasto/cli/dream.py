@@ -166,7 +166,7 @@ def add_dream_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=D.seed, help=f"random seed of the jitter (default {D.seed})")
     p.add_argument("--pool", choices=("max", "avg"), default=D.pool, help=f"VGG pooling (default {D.pool})")
-    add_device_options(p, D.device)
+    add_device_options(p, D.device, D.precision)
     add_weights_option(p)
 
 

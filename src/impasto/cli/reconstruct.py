@@ -73,7 +73,7 @@ def add_synthesis_options(p: argparse.ArgumentParser, d) -> None:
         "--lr", type=number, default=d.lr, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)"
     )
     p.add_argument("--seed", type=int, default=d.seed, help=f"noise seed (default {d.seed})")
-    add_device_options(p, d.device)
+    add_device_options(p, d.device, d.precision)
 
 
 def prepare_each(directory: str | None, names: list[str], inputs: tuple[str, ...]) -> list[Path]:

@@ -91,7 +91,7 @@ def register(sub) -> None:
         "--lr", type=number, default=D.lr, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)"
     )
     p.add_argument("--seed", type=int, default=D.seed, help=f"noise seed (default {D.seed})")
-    add_device_options(p, D.device)
+    add_device_options(p, D.device, D.precision)
     add_weights_option(p)
     p.set_defaults(run=run)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..fast.train import TrainConfig, train, validation_photo
+from ..precision import PRECISIONS
 from ..weights import load_cached
 from .common import ProgressBar, add_weights_option, layer_list, notify, number, positive_int
 
@@ -106,7 +107,14 @@ def register(sub) -> None:
         help=f"(default {','.join(D.style_layers)})",
     )
     p.add_argument(
-        "--no-bf16", dest="bf16", action="store_false", help="train in float32 instead of bf16 autocast"
+        "--precision",
+        choices=PRECISIONS,
+        default=D.precision,
+        help="transformer (autocast) and VGG-19 arithmetic: auto = bf16 where the CPU runs it natively "
+        f"(AMX, AVX-512 BF16), else fp32 (default {D.precision})",
+    )
+    p.add_argument(
+        "--no-bf16", dest="precision", action="store_const", const="fp32", help="= --precision fp32"
     )
     p.add_argument(
         "--checkpoint-every",
@@ -200,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
         stability_noise=args.stability_noise,
         content_layers=args.content_layers,
         style_layers=args.style_layers,
-        bf16=args.bf16,
+        precision=args.precision,
         checkpoint_every=args.checkpoint_every,
         preview_every=args.preview_every,
         max_minutes=args.max_minutes,

@@ -25,6 +25,8 @@ from .. import losses
 from ..errors import ConfigError, ImpastoError
 from ..images import atomic_write, load_image, open_image, save_image
 from ..optimize import ProgressEvent
+from ..precision import apply as apply_precision
+from ..precision import check as check_precision
 from ..vgg import check_layers, feature_extractor
 from .models import load_model, save_model
 from .network import TransformerNet
@@ -70,8 +72,9 @@ class TrainConfig:
     """Standard deviation of the Gaussian pixel noise for the stability loss ([0, 1] scale)."""
     content_layers: tuple[str, ...] = ("relu2_2",)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-    bf16: bool = True
-    """bfloat16 autocast for the transformer and VGG (losses and Gram matrices stay float32)."""
+    precision: str = "auto"
+    """``auto`` (bfloat16 where the CPU runs it fast, else float32), ``bf16`` or ``fp32``: the
+    transformer under autocast and VGG-19 in that dtype; losses and Gram matrices stay float32."""
     checkpoint_every: int = 50
     preview_every: int = 100
     max_minutes: float | None = None
@@ -123,6 +126,7 @@ class TrainConfig:
             raise ConfigError(f"crop must be a multiple of 4, got {self.crop}", field="crop")
         check_layers(self.content_layers, field="content_layers")
         check_layers(self.style_layers, field="style_layers")
+        check_precision(self.precision)
 
     @property
     def checkpoint(self) -> Path:
@@ -220,17 +224,17 @@ class PerceptualLoss:
                 for k in config.style_layers:
                     grams[k].append(losses.gram(feats[k])[0])
         self.grams = {k: torch.stack(v) for k, v in grams.items()}  # (n_styles, C, C)
-        if config.bf16:
-            # Mixed precision: VGG convolutions in bfloat16 (AMX on this CPU); Gram matrices and losses
-            # are computed in float32 by impasto.losses.
-            self.vgg.set_compute(torch.bfloat16, channels_last=True)
+        # Mixed precision (impasto.precision, as every VGG pipeline): VGG convolutions in bfloat16 where
+        # the CPU runs it fast; Gram matrices and losses are computed in float32 by impasto.losses.
+        apply_precision(self.vgg, config.precision, "cpu")
+        self.bf16 = self.vgg.dtype == torch.bfloat16
 
     def __call__(
         self, net: TransformerNet, x: torch.Tensor, styles: torch.Tensor, gen: torch.Generator | None = None
     ):
         c = self.config
         onehot = F.one_hot(styles, net.n_styles).float()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             y = net(x, onehot)
         with torch.no_grad():
             content_t = self.vgg(x, c.content_layers)
@@ -249,7 +253,7 @@ class PerceptualLoss:
             # Gupta et al. 2017: the output for a slightly noisy input should equal the output for the
             # clean one (no optical flow needed); we use Gaussian pixel noise.
             noise = torch.randn(x.shape, generator=gen) * c.stability_noise
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 y_noisy = net((x + noise).clamp(0, 1), onehot)
             parts["stability"] = c.stability_weight * ((y_noisy.float() - y.float()) ** 2).mean()
         total = sum(parts.values())
@@ -290,14 +294,23 @@ def _settings(config: TrainConfig) -> dict:
         "stability_noise",
         "content_layers",
         "style_layers",
-        "bf16",
+        "precision",
         "seed",
     )
     return {k: getattr(config, k) for k in keep}
 
 
 #: Settings that may change when a run is resumed (the change is recorded in the model's metadata).
-TUNABLE = ("lr", "content_weight", "style_weight", "tv_weight", "stability_weight", "stability_noise")
+#: ``precision`` changes only the arithmetic (and checkpoints from before it existed have ``bf16``).
+TUNABLE = (
+    "lr",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "stability_weight",
+    "stability_noise",
+    "precision",
+)
 
 
 def _same_run(saved: dict, config: TrainConfig) -> str | None:
