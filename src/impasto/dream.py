@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -35,7 +34,8 @@ from .colour import combine_luminance
 from .device import check_device, resolve_device
 from .errors import ConfigError, ImageError
 from .images import ImageInput, as_picture, atomic_write, check_min_side, fit_longest, resize, to_pil
-from .optimize import Callback, Cancelled, ProgressEvent
+from .optimize import Callback, Cancelled
+from .progress import Clock, Stage
 from .precision import check as check_precision
 from .vgg import CHANNELS, VGG19, WeightsInput, check_layers, feature_extractor, min_side, stride
 
@@ -422,27 +422,6 @@ def _step(vgg, objective, x, config, tile, gen) -> tuple[float, torch.Tensor]:
     return value, x.clamp(0, 1)
 
 
-@dataclass
-class _Clock:
-    """Progress across octaves (and frames): ETA weighted by pixels, since a step costs ~ its area."""
-
-    total_steps: int
-    total_work: float
-    callback: Callback | None
-    start: float = field(default_factory=time.perf_counter)
-    steps: int = 0
-    work: float = 0.0
-
-    def tick(self, area: float, losses: dict[str, float], image: torch.Tensor, stage: str) -> None:
-        self.steps += 1
-        self.work += area
-        if self.callback is None:
-            return
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / self.work * (self.total_work - self.work) if self.work else None
-        self.callback(ProgressEvent(self.steps, self.total_steps, losses, elapsed, eta, image, stage))
-
-
 def check_sizes(
     config: DreamConfig, image_hw: tuple[int, int], guide_hw: tuple[int, int] | None = None
 ) -> None:
@@ -498,11 +477,12 @@ def _dream_octaves(
     base: torch.Tensor,
     config: DreamConfig,
     gen,
-    clock: _Clock,
+    clock: Clock,
+    first_stage: int,
     history: list,
-    label: str = "",
 ) -> tuple[torch.Tensor, bool]:
-    """The notebook's ``deepdream``: returns the full-size dream and whether it was interrupted."""
+    """The notebook's ``deepdream``: returns the full-size dream and whether it was interrupted.
+    Octave ``o`` reports as stage ``first_stage + o`` of ``clock`` (:func:`_stages`)."""
     sizes = octave_sizes(tuple(base.shape[-2:]), config.octaves, config.octave_scale)
     bases = [resize(base, s) for s in sizes]
     detail = torch.zeros_like(bases[0])
@@ -511,13 +491,10 @@ def _dream_octaves(
         for o, octave_base in enumerate(bases):
             detail = _resize_detail(detail, tuple(octave_base.shape[-2:]))
             x = (octave_base + detail).clamp(0, 1)
-            h, w = octave_base.shape[-2:]
-            stage = f"{label}octave {o + 1}/{len(bases)} ({w}x{h})"
             for i in range(config.steps):
                 value, x = _step(vgg, objective, x, config, config.tile, gen)
-                losses = {"objective": value}
                 history.append({"objective": value, "octave": o + 1, "step": i + 1})
-                clock.tick(h * w, losses, x, stage)
+                clock.report(first_stage + o, i + 1, {"objective": value}, x)
             detail = x - octave_base
     except (KeyboardInterrupt, Cancelled):
         # Keep the work: the current detail carried to full size, as the next octave would start.
@@ -525,8 +502,17 @@ def _dream_octaves(
     return x, False
 
 
-def _total_work(hw, config: DreamConfig) -> float:
-    return float(sum(h * w for h, w in octave_sizes(hw, config.octaves, config.octave_scale))) * config.steps
+def _stages(hw: tuple[int, int], config: DreamConfig, frames: int | None = None) -> list[Stage]:
+    """The progress schedule: each octave (of each frame) a stage whose step costs its pixels."""
+    octaves = octave_sizes(hw, config.octaves, config.octave_scale)
+    stages = []
+    for n in range(frames or 1):
+        label = f"frame {n + 1}/{frames} " if frames else ""
+        stages += [
+            Stage(f"{label}octave {o + 1}/{len(octaves)} ({w}x{h})", config.steps, h * w)
+            for o, (h, w) in enumerate(octaves)
+        ]
+    return stages
 
 
 def dream(
@@ -548,11 +534,9 @@ def dream(
     pic, vgg, objective, device = _prepare(image, config, guide, weights)
     base = pic.rgb.to(device)
     gen = torch.Generator().manual_seed(config.seed)
-    hw = tuple(base.shape[-2:])
-    steps = len(octave_sizes(hw, config.octaves, config.octave_scale)) * config.steps
-    clock = _Clock(steps, _total_work(hw, config), callback)
+    clock = Clock(_stages((int(base.shape[-2]), int(base.shape[-1])), config), callback)
     history: list[dict[str, float]] = []
-    x, interrupted = _dream_octaves(vgg, objective, base, config, gen, clock, history)
+    x, interrupted = _dream_octaves(vgg, objective, base, config, gen, clock, 0, history)
     if config.preserve_color:
         x = keep_colour(x, base)
     return DreamResult(x.cpu(), history, interrupted, pic.alpha)
@@ -586,15 +570,15 @@ def dream_zoom(
     pic, vgg, objective, device = _prepare(image, config, guide, weights)
     frame = pic.rgb.to(device)
     gen = torch.Generator().manual_seed(config.seed)
-    hw = tuple(frame.shape[-2:])
-    per_frame = len(octave_sizes(hw, config.octaves, config.octave_scale)) * config.steps
-    clock = _Clock(per_frame * config.frames, _total_work(hw, config) * config.frames, callback)
+    stages = _stages((int(frame.shape[-2]), int(frame.shape[-1])), config, config.frames)
+    clock = Clock(stages, callback)
+    per_frame = len(stages) // config.frames
     frames: list[torch.Tensor] = []
     history: list[dict[str, float]] = []
     for n in range(config.frames):
         source = frame
         frame, interrupted = _dream_octaves(
-            vgg, objective, source, config, gen, clock, history, label=f"frame {n + 1}/{config.frames} "
+            vgg, objective, source, config, gen, clock, n * per_frame, history
         )
         if config.preserve_color:
             frame = keep_colour(frame, source)

@@ -1,7 +1,8 @@
 """The optimisation loop shared by every image-optimising pipeline (stylize, texture, reconstruct).
 
 It knows nothing about style: it minimises ``loss_fn(image) -> (total, breakdown)`` over the pixels,
-reports each step through a callback receiving a frozen :class:`ProgressEvent`, keeps the best image
+reports each step through a callback receiving a frozen :class:`~impasto.progress.ProgressEvent` (or
+through ``report``, one stage of a larger :class:`~impasto.progress.Clock`), keeps the best image
 seen, and on Ctrl-C (``KeyboardInterrupt``) or :class:`Cancelled` returns that best image instead of
 losing the work.
 """
@@ -9,33 +10,18 @@ losing the work.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
+
+from .progress import Callback, Clock, ProgressEvent, Report
 
 LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, Mapping[str, torch.Tensor]]]
 
 
 class Cancelled(Exception):
     """Raise from a progress callback to stop an optimisation early (the best image is kept)."""
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One step of a long-running pipeline, as a callback sees it."""
-
-    step: int
-    total: int
-    losses: Mapping[str, float]
-    elapsed: float
-    eta: float | None
-    image: torch.Tensor | None = None  # current image, (1, 3, H, W) in [0, 1]; do not modify
-    stage: str = ""  # e.g. "scale 2/3 (362 px)"; empty for single-stage runs
-
-
-Callback = Callable[[ProgressEvent], None]
 
 
 @dataclass
@@ -45,6 +31,9 @@ class OptimizeResult:
     interrupted: bool = False
     stop_reason: str = ""
     steps: int = 0
+
+
+__all__ = ["Callback", "Cancelled", "LossFn", "OptimizeResult", "ProgressEvent", "lbfgs_history", "optimize"]
 
 
 class _NonFinite(Exception):
@@ -82,6 +71,7 @@ def optimize(
     clamp: bool = True,
     history_size: int | None = None,
     escalate: Escalate | None = None,
+    report: Report | None = None,
 ) -> OptimizeResult:
     """Minimise ``loss_fn`` over a copy of ``image`` (never modified) for ``iters`` iterations.
 
@@ -89,12 +79,15 @@ def optimize(
     ``history_size`` (L-BFGS) defaults to what 256 MiB holds, 5 to 100 pairs (:func:`lbfgs_history`).
     If the loss turns non-finite or L-BFGS stops before ``iters`` and ``escalate(reason)`` returns
     True, the run restarts from the best image with a fresh optimiser for the remaining iterations.
+    ``report`` (one stage of a pipeline's :class:`~impasto.progress.Clock`) replaces ``callback`` and
+    ``stage`` when the run is part of a larger schedule.
     """
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"unknown optimizer {optimizer!r}")
     history: list[dict[str, float]] = []
     best = {"loss": math.inf, "image": image.detach().clone()}
-    start = time.perf_counter()
+    if report is None:
+        report = Clock.single(iters, callback, stage).reporter(0) if callback is not None else None
     steps_done = 0
     x = image.detach().clone().requires_grad_(True)
 
@@ -108,14 +101,12 @@ def optimize(
             best["image"] = x.detach().clamp(0, 1) if clamp else x.detach().clone()
         return total, parts, value
 
-    def report(step: int, parts: Mapping[str, torch.Tensor], value: float) -> None:
+    def record(step: int, parts: Mapping[str, torch.Tensor], value: float) -> None:
         losses = {k: float(v.detach()) for k, v in parts.items()}
         losses["total"] = value
         history.append(losses)
-        if callback is not None:
-            elapsed = time.perf_counter() - start
-            eta = elapsed / step * (iters - step) if step else None
-            callback(ProgressEvent(step, iters, losses, elapsed, eta, x.detach().clamp(0, 1), stage))
+        if report is not None:
+            report(step, losses, x.detach().clamp(0, 1))
 
     def run_lbfgs(budget: int) -> None:
         nonlocal steps_done
@@ -140,7 +131,7 @@ def optimize(
             n_iter = offset + state.get("n_iter", 0)
             if n_iter > steps_done:  # first evaluation of a new iteration
                 steps_done = n_iter
-                report(n_iter, parts, value)
+                record(n_iter, parts, value)
             return total
 
         opt.step(closure)
@@ -157,7 +148,7 @@ def optimize(
                 with torch.no_grad():
                     x.clamp_(0, 1)
             steps_done += 1
-            report(steps_done, parts, value)
+            record(steps_done, parts, value)
 
     interrupted, reason = False, ""
     try:

@@ -27,6 +27,7 @@ from .figures import labelled_grid
 from .images import ImageInput, as_picture, initial_image
 from .optimize import Callback, optimize
 from .precision import escalation
+from .progress import Clock, Stage
 from .vgg import WeightsInput, feature_extractor
 
 KINDS = ("content", "style")
@@ -158,19 +159,20 @@ def reconstruct(
     start = initial_image("noise", target.shape, seed=config.seed, device=device)
 
     cells = [Cell(set_label(s), s) for s in sets]
+    clock = Clock(
+        [Stage(f"cell {i + 1}/{len(cells)} ({c.label})", config.iters) for i, c in enumerate(cells)], callback
+    )
     interrupted = False
     for i, cell in enumerate(cells):
         loss_fn = _loss_fn(vgg, targets, cell.layers, config.kind)
-        stage = f"cell {i + 1}/{len(cells)} ({cell.label})"
         result = optimize(
             start,
             loss_fn,
             iters=config.iters,
             optimizer=config.optimizer,
             lr=config.lr,
-            callback=callback,
-            stage=stage,
             escalate=escalation(vgg),
+            report=clock.reporter(i),
         )
         cell.image, cell.history, cell.interrupted = result.image.cpu(), result.history, result.interrupted
         if result.interrupted:

@@ -26,7 +26,8 @@ from .masks import MaskInput, fit_mask, load_mask
 from .optimize import Callback, LossFn, optimize
 from .precision import check as check_precision
 from .precision import escalation
-from .tiling import MIN_TILE, is_tiled, optimize_tiled
+from .progress import Clock, Stage
+from .tiling import MIN_TILE, is_tiled, optimize_tiled, tile_stages
 from .vgg import VGG19, WeightsInput, check_layers, feature_extractor
 
 PRESERVE_COLOR = ("none", "luminance", "histogram")
@@ -426,6 +427,7 @@ def stylize(
         all_layers, pool=config.pool, weights=weights, device=device, precision=config.precision
     )
     escalate = escalation(vgg)
+    clock, first = _clock(config, content_pic.size, sizes, callback)
     image, history, interrupted = None, [], False
     for i, size in enumerate(sizes):
         hw = fit_longest(content_pic.size, size)
@@ -463,9 +465,9 @@ def stylize(
                 iters=config.iters,
                 optimizer=config.optimizer,
                 lr=config.lr,
-                callback=callback,
-                stage=multiscale.stage_label(i, sizes),
                 escalate=escalate,
+                clock=clock,
+                first_stage=first[i],
             )
         else:
             result = optimize(
@@ -474,9 +476,8 @@ def stylize(
                 iters=config.iters,
                 optimizer=config.optimizer,
                 lr=config.lr,
-                callback=callback,
-                stage=multiscale.stage_label(i, sizes),
                 escalate=escalate,
+                report=None if clock is None else clock.reporter(first[i]),
             )
         image, interrupted = result.image, result.interrupted
         history += result.history
@@ -484,6 +485,25 @@ def stylize(
             break
     image = finish_colour(config.preserve_color, image.cpu(), content_pic.rgb)
     return StylizeResult(image, history, interrupted, content_pic.alpha)
+
+
+def _clock(
+    config: StylizeConfig, content_hw: tuple[int, int], sizes: Sequence[int], callback: Callback | None
+) -> tuple[Clock | None, list[int]]:
+    """The progress schedule of a run: each scale (or each tile of a tiled scale) a stage whose step
+    costs its pixels; and the index of each scale's first stage."""
+    stages: list[Stage] = []
+    first: list[int] = []
+    for i, size in enumerate(sizes):
+        hw = fit_longest(content_hw, size)
+        first.append(len(stages))
+        label = multiscale.stage_label(i, sizes)
+        if is_tiled(config.tile, hw):
+            assert config.tile is not None
+            stages += tile_stages(hw, config.tile, iters=config.iters, label=label)
+        else:
+            stages.append(Stage(label, config.iters, hw[0] * hw[1]))
+    return (None if callback is None else Clock(stages, callback)), first
 
 
 def prepare_colour(mode: str, content: torch.Tensor, styles: list[torch.Tensor]):

@@ -41,6 +41,7 @@ from .figures import labelled_grid
 from .images import ImageInput, as_picture, initial_image
 from .optimize import Callback, optimize
 from .precision import escalation
+from .progress import Clock, Stage
 from .reconstruct import STYLE_LAYERS, Cell, cumulative, set_label
 from .vgg import WeightsInput, feature_extractor
 
@@ -175,11 +176,12 @@ def sweep(
         for layers in sets
     ]
     n = len(sets) * len(config.ratios)
+    labels = [f"cell {k + 1}/{n} ({cell.label})" for k, cell in enumerate(c for row in cells for c in row)]
+    clock = Clock([Stage(label, config.iters) for label in labels], callback)
     interrupted = False
     k = 0
     for row in cells:
-        for cell, ratio in zip(row, config.ratios):
-            k += 1
+        for cell, ratio in zip(row, config.ratios, strict=True):
             loss_fn = _gatys_loss_fn(vgg, config.content_layer, content_target, grams, cell.layers, ratio)
             result = optimize(
                 start,
@@ -187,10 +189,10 @@ def sweep(
                 iters=config.iters,
                 optimizer=config.optimizer,
                 lr=config.lr,
-                callback=callback,
-                stage=f"cell {k}/{n} ({cell.label})",
                 escalate=escalation(vgg),
+                report=clock.reporter(k),
             )
+            k += 1
             cell.image, cell.history, cell.interrupted = (
                 result.image.cpu(),
                 result.history,

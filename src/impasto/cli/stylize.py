@@ -8,13 +8,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
 from ..checks import check_style_counts
 from ..errors import ConfigError, ImageError
 from ..images import SAVE_FORMATS, check_output_path, check_outputs, load_image, save_image
-from ..optimize import ProgressEvent
+from ..progress import Clock, Stage
 from ..stylize import StyleCache, StylizeConfig, stylize
 from ..weights import load_cached
 from .common import (
@@ -316,36 +315,6 @@ def run(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------ folders
 
 
-class _FolderProgress:
-    """One progress bar over every photo of a folder: each photo's events, shifted by the iterations
-    of the photos (and scales) before it, fed to one :class:`ProgressBar`."""
-
-    def __init__(self, photos: int, per_photo: int) -> None:
-        self.bar = ProgressBar(f"stylize {photos} photos")
-        self.total = photos * per_photo
-        self.per_photo = per_photo
-        self.started = time.monotonic()
-        self.base = 0
-        self.stage: str | None = None
-        self.stage_offset = 0
-        self.last_total = 0
-
-    def photo(self, index: int) -> None:
-        self.base, self.stage, self.stage_offset, self.last_total = index * self.per_photo, None, 0, 0
-
-    def __call__(self, event: ProgressEvent) -> None:
-        if self.stage is not None and event.stage != self.stage:
-            self.stage_offset += self.last_total
-        self.stage, self.last_total = event.stage, event.total
-        step = min(self.total, self.base + self.stage_offset + event.step)
-        elapsed = time.monotonic() - self.started
-        eta = elapsed / step * (self.total - step) if step else None
-        self.bar(ProgressEvent(step, self.total, event.losses, elapsed, eta))
-
-    def close(self) -> None:
-        self.bar.close()
-
-
 def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfig) -> int:
     """Paint every photo of a folder into ``-o OUTDIR``: style targets computed once per scale, one
     progress bar, an unreadable photo reported and skipped, Ctrl-C keeping the photos finished."""
@@ -384,17 +353,19 @@ def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfi
     for src, dst in jobs:
         check_output_path(dst, inputs=(src, *styles, *extra))
     cache = StyleCache()
-    progress = _FolderProgress(len(jobs), config.iters * len(config.sizes()))
+    bar = ProgressBar(f"stylize {len(jobs)} photos")
+    # one stage per photo; each photo's events (step over its whole schedule) relayed as that stage's
+    per_photo = config.iters * len(config.sizes())
+    progress = Clock([Stage("", per_photo)] * len(jobs), bar)
     written, skipped, interrupted = 0, 0, False
     try:
         for k, (src, dst) in enumerate(jobs):
-            progress.photo(k)
             try:
                 result = stylize(
                     src,
                     styles,
                     config,
-                    callback=progress,
+                    callback=progress.relay(k),
                     weights=vgg_weights,
                     face_mask=args.face_mask,
                     cache=cache,
@@ -411,7 +382,7 @@ def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfi
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        progress.close()
+        bar.close()
     done = f"wrote {written} of {len(jobs)} images to {out}"
     if interrupted:
         print(f"impasto: interrupted; {done} (the photos finished before Ctrl-C)", file=sys.stderr)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .. import losses
 from ..errors import ConfigError, ImpastoError
 from ..images import atomic_write, load_image, open_image, save_image
-from ..optimize import ProgressEvent
+from ..progress import Callback, Clock
 from ..precision import apply as apply_precision
 from ..precision import check as check_precision
 from ..vgg import check_layers, feature_extractor
@@ -330,7 +330,7 @@ def _same_run(saved: dict, config: TrainConfig) -> str | None:
 def train(
     config: TrainConfig,
     *,
-    callback: Callable[[ProgressEvent], None] | None = None,
+    callback: Callback | None = None,
     warn: Warn | None = None,
     resume: bool = True,
     weights=None,
@@ -453,8 +453,8 @@ def train(
 
     if validation is not None:
         config.preview_dir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    first_step = step
+    clock = Clock.single(config.steps, callback, done=step, elapsed_before=seconds_before)
+    start = clock.start
     interrupted, reason = False, "done"
     session_budget = None if config.max_minutes is None else config.max_minutes * 60.0
     try:
@@ -480,9 +480,7 @@ def train(
             if validation is not None and step % config.preview_every == 0:
                 preview = render_preview(net, validation)
                 save_image(preview, config.preview_dir / f"step{step:06d}.png")
-            if callback is not None:
-                eta = elapsed / (step - first_step) * (config.steps - step)
-                callback(ProgressEvent(step, config.steps, row, seconds_before + elapsed, eta, preview))
+            clock.report(0, step, row, preview)
             if session_budget is not None and elapsed >= session_budget:
                 reason = "max-minutes reached"
                 break

@@ -22,7 +22,7 @@ import torch
 from ..device import resolve_device
 from ..errors import ImpastoError
 from ..images import check_outputs
-from ..optimize import ProgressEvent
+from ..progress import Callback, Clock
 from .infer import FastConfig, apply, check_size, load, style_vector
 from .temporal import TemporalBlender
 
@@ -138,7 +138,7 @@ def stylize_video(
     output: str | os.PathLike,
     config: FastConfig | None = None,
     *,
-    callback: Callable[[ProgressEvent], None] | None = None,
+    callback: Callback | None = None,
     crf: int = 18,
     temporal: float = DEFAULT_TEMPORAL,
     painter: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -159,7 +159,8 @@ def stylize_video(
     style = style_vector(config.style, loaded.styles) if loaded is not None else None
     device = resolve_device(config.device)
     tmp = out_path.with_name(f".{out_path.name}.part{out_path.suffix}")
-    start = time.perf_counter()
+    clock = Clock.single(total, callback)  # total: the container's frame count, 0 if unknown
+    start = clock.start
     frames = 0
     change_in = change_out = 0.0
     prev_in = prev_out = None
@@ -214,10 +215,7 @@ def stylize_video(
                         for p in vout.encode(vf):
                             out.mux(p)
                         frames += 1
-                        if callback is not None:
-                            elapsed = time.perf_counter() - start
-                            eta = elapsed / frames * max(0, total - frames) if total else None
-                            callback(ProgressEvent(frames, max(total, frames), {}, elapsed, eta))
+                        clock.report(0, frames, {})
             except KeyboardInterrupt:
                 interrupted = True
             for p in vout.encode():
