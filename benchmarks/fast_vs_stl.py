@@ -185,7 +185,7 @@ def main() -> int:
                 cl_ = sum(float(losses.content_loss(f[k], ctarget[k])) for k in cl_layers)
                 quality.append((label, name, sl, cl_))
     if args.save:
-        from impasto.images import save_image
+        from impasto.output import save_image
 
         Path(args.save).mkdir(parents=True, exist_ok=True)
         for name, img in candidates.items():

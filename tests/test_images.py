@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from impasto.errors import ImageError, UnsupportedFormatError
-from impasto.images import check_output_path, check_outputs, fit_longest, load_image, resize, save_image
+from impasto.images import fit_longest, load_image, resize
+from impasto.output import check_output_path, check_outputs, save_image
 
 
 def _gradient(w: int = 40, h: int = 30) -> Image.Image:

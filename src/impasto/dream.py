@@ -20,23 +20,21 @@ octave schedule (:func:`dream`) and the zoom feedback loop (:func:`dream_zoom`).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from .checks import check_int as _check_int
 from .colour import combine_luminance
 from .device import check_device, resolve_device
-from .errors import ConfigError, ImageError
-from .images import ImageInput, as_picture, atomic_write, check_min_side, fit_longest, resize, to_pil
+from .errors import ConfigError
+from .images import ImageInput, as_picture, check_min_side, fit_longest, resize
 from .optimize import Callback, Cancelled
-from .progress import Clock, Stage
+from .output import ANIMATION_FORMATS, check_animation_path, save_animation
 from .precision import check as check_precision
+from .progress import Clock, Stage
 from .vgg import CHANNELS, VGG19, WeightsInput, check_layers, feature_extractor, min_side, stride
 
 #: Objectives of plain (unguided) dreaming.
@@ -49,8 +47,6 @@ AUTO_TILE = 512
 TILE_MARGIN = 64
 #: Octaves whose shorter side would fall below this are skipped (too small to dream on).
 MIN_OCTAVE_SIDE = 32
-#: Animation formats of :func:`save_animation`.
-ANIMATION_FORMATS = (".gif", ".mp4")
 
 
 @dataclass(frozen=True)
@@ -589,96 +585,13 @@ def dream_zoom(
     return ZoomResult(frames, False)
 
 
-# --------------------------------------------------------------------------------------------------
-# Animation files.
-
-
-def check_animation_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
-    """Validate an animation output path before any work (extension, directory, not an input, PyAV
-    for MP4)."""
-    from .images import check_output_path, check_outputs
-
-    p = Path(path)
-    ext = p.suffix.lower()
-    if ext not in ANIMATION_FORMATS:
-        raise ImageError(f"output '{p}' has unknown extension '{p.suffix or '(none)'}'; use .gif or .mp4")
-    # check_output_path knows still-image extensions only: check the rest with a stand-in name.
-    check_output_path(p.with_suffix(".png"))
-    if p.is_dir():
-        raise ImageError(f"output '{p}' is a directory")
-    check_outputs((p,), inputs)
-    if ext == ".mp4":
-        _require_av()
-    return p
-
-
-def _require_av():
-    try:
-        import av
-    except ImportError:
-        raise ImageError("writing .mp4 needs PyAV: pip install 'impasto[video]' (or write a .gif)") from None
-    return av
-
-
-def save_animation(frames: Sequence[torch.Tensor], path: str | os.PathLike, *, fps: int = 12) -> Path:
-    """Write frames as an animated GIF (Pillow, looping) or an H.264 MP4 (PyAV), atomically.
-
-    MP4 frames are cropped to even width and height (a requirement of yuv420p).
-    """
-    p = check_animation_path(path)
-    if not frames:
-        raise ValueError("no frames to save")
-    pictures = [to_pil(f) for f in frames]
-    if p.suffix.lower() == ".gif":
-        # One adaptive palette per frame; Pillow's default conversion would dither to a web palette.
-        quantized = [
-            im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-            for im in pictures
-        ]
-
-        def write(fh) -> None:
-            quantized[0].save(
-                fh,
-                format="GIF",
-                save_all=True,
-                append_images=quantized[1:],
-                duration=round(1000 / fps),
-                loop=0,
-                optimize=False,
-                disposal=1,
-            )
-
-        atomic_write(p, write)
-        return p
-
-    av = _require_av()
-    import numpy as np
-
-    w, h = pictures[0].width // 2 * 2, pictures[0].height // 2 * 2
-    if w == 0 or h == 0:
-        raise ImageError(f"frames of {pictures[0].width}x{pictures[0].height} are too small for MP4")
-
-    def write_mp4(fh) -> None:
-        with av.open(fh, mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.options = {"crf": "20"}
-            for im in pictures:
-                arr = np.ascontiguousarray(np.asarray(im)[:h, :w])
-                for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-
-    atomic_write(p, write_mp4)
-    return p
-
-
 __all__ = [
+    "ANIMATION_FORMATS",
     "DreamConfig",
     "DreamResult",
     "Objective",
     "ZoomResult",
+    "check_animation_path",
     "dream",
     "dream_zoom",
     "gradient",

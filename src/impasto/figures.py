@@ -97,7 +97,8 @@ def save_figure(figure: Image.Image, path) -> None:
     """Write a Pillow figure atomically (format from the extension)."""
     from pathlib import Path
 
-    from .images import SAVE_FORMATS, atomic_write, check_output_path
+    from .images import SAVE_FORMATS
+    from .output import atomic_write, check_output_path
 
     p = check_output_path(Path(path))
     fmt = SAVE_FORMATS[p.suffix.lower()]

@@ -7,11 +7,11 @@ network's own convention happens only inside the feature extractor (:mod:`impast
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -306,113 +306,14 @@ def to_pil(image: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Imag
     return im
 
 
-def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
-    """Validate an output path before any work: known extension, writable directory, not an input."""
-    p = Path(path)
-    ext = p.suffix.lower()
-    if ext not in SAVE_FORMATS:
-        known = ", ".join(sorted(SAVE_FORMATS))
-        raise ImageError(f"output '{p}' has unknown extension '{p.suffix or '(none)'}'; use one of {known}")
-    if p.is_dir():
-        raise ImageError(f"output '{p}' is a directory")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ImageError(f"output directory '{parent}' does not exist")
-    try:  # a real probe: os.access() says yes to root even on read-only file systems
-        fd, probe = tempfile.mkstemp(prefix=".impasto-probe-", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError:
-        raise ImageError(f"output directory '{parent}' is not writable") from None
-    check_outputs((p,), inputs)
-    return p
+#: Names that moved to :mod:`impasto.output` (every output-writing helper lives there now); kept
+#: importable from here, resolved lazily (output imports this module, not the other way round).
+_MOVED_TO_OUTPUT = ("atomic_write", "check_output_path", "check_outputs", "save_image")
 
 
-def check_outputs(outputs, inputs=(), *, what: str = "output") -> None:
-    """Refuse, before any work, an output path that names one of the inputs — the same path once
-    resolved (``..``, symbolic links, case on case-insensitive systems) or the same file (a hard link;
-    ``os.path.samefile`` when both exist) — or two outputs that name the same file.
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_OUTPUT:
+        from . import output
 
-    ``outputs`` and ``inputs`` are paths (``None`` entries are skipped); every command checks every
-    path it will write (intermediates, frames, checkpoints, ``--each`` files) against every file it reads.
-    """
-    parents: dict[str, str] = {}
-
-    def key(path: Path) -> str:
-        parent = str(path.parent) if str(path.parent) else "."
-        if parent not in parents:
-            parents[parent] = os.path.normcase(os.path.realpath(parent))
-        name = path.name
-        full = os.path.join(parents[parent], name)
-        if os.path.islink(full):
-            full = os.path.realpath(full)
-        return os.path.normcase(full)
-
-    ins = [Path(i) for i in inputs if i is not None]
-    in_keys = {key(i): i for i in ins}
-    existing_ins = [i for i in ins if i.exists()]
-    seen: dict[str, Path] = {}
-    for o in outputs:
-        if o is None:
-            continue
-        o = Path(o)
-        k = key(o)
-        same = in_keys.get(k)
-        if same is None and existing_ins and o.exists():
-            same = next((i for i in existing_ins if _samefile(o, i)), None)
-        if same is not None:
-            raise ImageError(f"{what} '{o}' is one of the inputs ('{same}'); refusing to overwrite it")
-        if k in seen:
-            raise ImageError(
-                f"{what} '{o}' would be written twice (also as '{seen[k]}'); give distinct outputs"
-            )
-        seen[k] = o
-
-
-def _samefile(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it into place."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent if str(p.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def save_image(
-    image: torch.Tensor,
-    path: str | os.PathLike,
-    *,
-    alpha: torch.Tensor | None = None,
-    quality: int = 95,
-) -> Path:
-    """Write an image atomically; format from the extension. Alpha is kept for PNG and WebP."""
-    p = Path(path)
-    fmt = SAVE_FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        check_output_path(p)  # raises the unknown-extension error
-    im = to_pil(image, alpha if fmt in ("PNG", "WEBP") else None)
-    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {"optimize": False}
-    try:
-        atomic_write(p, lambda fh: im.save(fh, format=fmt, **options))
-    except FileNotFoundError:
-        raise ImageError(f"output directory '{p.parent}' does not exist") from None
-    except OSError as exc:
-        raise ImageError(f"cannot write output '{p}': {exc.strerror or exc}") from None
-    return p
+        return getattr(output, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -186,12 +186,12 @@ def _blend(canvas: torch.Tensor, box, tile_image: torch.Tensor, weight: torch.Te
 
 __all__ = [
     "PREVIEW_SECONDS",
-    "tile_stages",
     "default_overlap",
     "feather",
     "is_tiled",
     "optimize_tiled",
     "spans",
     "tile_boxes",
+    "tile_stages",
     "tile_weight",
 ]

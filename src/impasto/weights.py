@@ -163,7 +163,7 @@ def dequantize(q_state: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor
 def _write_cache(layers: dict[str, tuple[torch.Tensor, torch.Tensor]], path: Path) -> None:
     from safetensors.torch import save
 
-    from .images import atomic_write
+    from .output import atomic_write
 
     tensors = {}
     for name, (w, b) in layers.items():
@@ -450,7 +450,7 @@ def fetch_arbitrary(*, force: bool = False, notify: Notify | None = None) -> Pat
     from safetensors.torch import save
 
     from .fast.arbitrary_onnx import _require_onnx, convert
-    from .images import atomic_write
+    from .output import atomic_write
 
     _require_onnx()  # before the download: a missing extra is said in one line, at once
     predict, transform = download_stl_models(notify)

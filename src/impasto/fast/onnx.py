@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ImpastoError
-from ..images import atomic_write
+from ..output import atomic_write
 from .infer import load
 
 OPSET = 17

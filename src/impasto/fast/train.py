@@ -23,10 +23,11 @@ import torch.nn.functional as F
 
 from .. import losses
 from ..errors import ConfigError, ImpastoError
-from ..images import atomic_write, load_image, open_image, save_image
-from ..progress import Callback, Clock
+from ..images import load_image, open_image
+from ..output import atomic_write, save_image
 from ..precision import apply as apply_precision
 from ..precision import check as check_precision
+from ..progress import Callback, Clock
 from ..vgg import check_layers, feature_extractor
 from .models import load_model, save_model
 from .network import TransformerNet

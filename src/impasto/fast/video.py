@@ -21,7 +21,7 @@ import torch
 
 from ..device import resolve_device
 from ..errors import ImpastoError
-from ..images import check_outputs
+from ..output import atomic_file, check_output_path
 from ..progress import Callback, Clock
 from .infer import FastConfig, apply, check_size, load, style_vector
 from .temporal import TemporalBlender
@@ -66,16 +66,8 @@ def _av():
 
 
 def check_video_output(path: str | os.PathLike, source: str | os.PathLike) -> Path:
-    p = Path(path)
-    if p.suffix.lower() not in VIDEO_SUFFIXES:
-        raise VideoError(
-            f"output '{p}' has extension '{p.suffix or '(none)'}'; use one of {', '.join(VIDEO_SUFFIXES)}"
-        )
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise VideoError(f"output directory '{parent}' does not exist")
-    check_outputs((p,), (source,), what="output video")
-    return p
+    """The output video's path, checked before any work like every output (:mod:`impasto.output`)."""
+    return check_output_path(path, (source,), suffixes=VIDEO_SUFFIXES, what="output video", error=VideoError)
 
 
 def probe(path: str | os.PathLike) -> tuple[int, tuple[int, int], bool]:
@@ -158,7 +150,6 @@ def stylize_video(
     loaded = load(config.model) if painter is None else None
     style = style_vector(config.style, loaded.styles) if loaded is not None else None
     device = resolve_device(config.device)
-    tmp = out_path.with_name(f".{out_path.name}.part{out_path.suffix}")
     clock = Clock.single(total, callback)  # total: the container's frame count, 0 if unknown
     start = clock.start
     frames = 0
@@ -167,7 +158,11 @@ def stylize_video(
     interrupted = False
     has_audio = False
     try:
-        with av.open(str(source)) as inp, av.open(str(tmp), "w") as out:
+        with (
+            atomic_file(out_path, keep_suffix=True) as tmp,
+            av.open(str(source)) as inp,
+            av.open(str(tmp), "w") as out,
+        ):
             vin = inp.streams.video[0]
             vin.thread_type = "AUTO"
             rate = vin.average_rate or vin.guessed_rate or 25
@@ -223,15 +218,10 @@ def stylize_video(
             if transcode_audio:
                 for p in aout.encode():
                     out.mux(p)
-        if frames == 0:
-            raise VideoError(f"video '{source}' has no decodable frames")
-        os.replace(tmp, out_path)
-    except ImpastoError:
-        tmp.unlink(missing_ok=True)
-        raise
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, Exception) and type(exc).__module__.startswith("av"):
+            if frames == 0:
+                raise VideoError(f"video '{source}' has no decodable frames")
+    except Exception as exc:
+        if type(exc).__module__.startswith("av"):
             raise VideoError(
                 f"video '{source}' could not be processed: {str(exc).strip().splitlines()[0]}"
             ) from None
