@@ -312,7 +312,13 @@ def _load_torch_file(path: Path) -> VGGWeights:
 
 
 def _load_keras_h5(path: Path) -> VGGWeights:
-    import h5py
+    try:
+        import h5py
+    except ImportError:
+        raise WeightsError(
+            f"weights file '{path}' is a Keras .h5 file, which needs h5py: pip install 'impasto[keras]'",
+            field="weights",
+        ) from None
 
     layers = {}
     with h5py.File(path, "r") as f:
