@@ -199,7 +199,11 @@ def pil_to_picture(im: Image.Image) -> Picture:
 
 
 def fit_longest(size: tuple[int, int], longest: int) -> tuple[int, int]:
-    """(height, width) scaled so that the longest side is ``longest`` (at least 1 px each)."""
+    """(height, width) scaled so that the longest side is ``longest`` (at least 1 px each).
+
+    >>> fit_longest((480, 640), 512), fit_longest((1000, 10), 50)
+    ((384, 512), (50, 1))
+    """
     h, w = size
     scale = longest / max(h, w)
     return max(1, round(h * scale)), max(1, round(w * scale))

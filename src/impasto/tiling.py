@@ -43,7 +43,11 @@ def is_tiled(tile: int | None, hw: tuple[int, int]) -> bool:
 
 
 def spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """Start/end of tiles covering ``[0, length)``: ``tile`` long, overlapping by at least ``overlap``."""
+    """Start/end of tiles covering ``[0, length)``: ``tile`` long, overlapping by at least ``overlap``.
+
+    >>> spans(100, 64, 16), spans(50, 64, 16)
+    ([(0, 64), (36, 100)], [(0, 50)])
+    """
     if length <= tile:
         return [(0, length)]
     stride = tile - overlap
@@ -91,7 +95,7 @@ def tile_stages(
 ) -> list[Stage]:
     """The progress schedule of a tiled run: one stage per tile, costed by its pixels.
 
-    >>> [(s.label, s.steps, s.cost) for s in tile_stages((64, 120), 64, iters=5, label="scale 2/2")]
+    >>> [(s.label, s.steps, s.cost) for s in tile_stages((64, 96), 64, iters=5, label="scale 2/2")]
     [('scale 2/2, tile 1/2', 5, 4096), ('scale 2/2, tile 2/2', 5, 4096)]
     """
     boxes = tile_boxes(hw, tile, default_overlap(tile) if overlap is None else overlap)
