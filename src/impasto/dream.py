@@ -19,6 +19,7 @@ octave schedule (:func:`dream`) and the zoom feedback loop (:func:`dream_zoom`).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -30,7 +31,7 @@ from .checks import check_int as _check_int
 from .colour import combine_luminance
 from .device import check_device, resolve_device
 from .errors import ConfigError
-from .images import ImageInput, as_picture, check_min_side, fit_longest, resize
+from .images import ImageInput, as_picture, check_min_side, fit_longest, resize, size_of
 from .optimize import Callback, Cancelled
 from .output import ANIMATION_FORMATS, check_animation_path, save_animation
 from .precision import check as check_precision
@@ -222,7 +223,7 @@ class Objective:
         self.layers = tuple(check_layers(layers))
         self.channels = None if channels is None else tuple(channels)
         self.kind = "guide" if guide is not None else kind
-        if self.kind not in OBJECTIVES + ("guide",):
+        if self.kind not in (*OBJECTIVES, "guide"):
             raise ConfigError(
                 f"objective must be one of {', '.join(OBJECTIVES)}, got {kind!r}", field="objective"
             )
@@ -232,6 +233,7 @@ class Objective:
     def partial(self, layer: str, features: torch.Tensor) -> torch.Tensor:
         """The additive part of this layer's objective on (a crop of) its feature map."""
         if self.kind == "guide":
+            assert self.guide is not None  # kind "guide" is set only with guide features
             return guide_match_sum(features, self.guide[layer], self.channels)
         return square_sum(features, self.channels)
 
@@ -255,13 +257,13 @@ class Objective:
 
     def __call__(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """The objective of a whole image's features, differentiable (the untiled reference)."""
-        total = 0
+        total = torch.zeros(())
         for k in self.layers:
             s = self.partial(k, features[k])
             if self.kind == "l2":
                 total = total + s.clamp_min(1e-12).sqrt()
             else:
-                total = total + s / self.count(k, tuple(features[k].shape[-2:]))
+                total = total + s / self.count(k, size_of(features[k]))
         return total
 
 
@@ -279,7 +281,7 @@ def _spans(length: int, tile: int, offset: int, align: int) -> list[tuple[int, i
     """Cut [0, length) at ``offset + k·tile``; every cut is a multiple of ``align``."""
     cuts = [0] + [c for c in range(offset, length, tile) if c > 0] + [length]
     cuts = sorted(set(cuts))
-    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
 def resolve_tile(tile: int | str, hw: tuple[int, int]) -> int | None:
@@ -318,10 +320,10 @@ def gradient(
     if tile is None:
         xr = x.clone().requires_grad_(True)
         feats = vgg(xr, objective.layers)
-        sums = {k: objective.partial(k, feats[k]) for k in objective.layers}
-        values = {k: float(v.detach()) for k, v in sums.items()}
-        weights = objective.weights(values, counts)
-        total = sum(weights[k] * sums[k] for k in objective.layers)
+        partials = {k: objective.partial(k, feats[k]) for k in objective.layers}
+        values = {k: float(v.detach()) for k, v in partials.items()}
+        layer_weights = objective.weights(values, counts)
+        total = sum((layer_weights[k] * partials[k] for k in objective.layers), torch.zeros(()))
         (g,) = torch.autograd.grad(total, xr)
         return objective.value(values, counts), g
 
@@ -345,7 +347,7 @@ def gradient(
             crop = x[..., py0:py1, px0:px1].clone().requires_grad_(with_grad)
             with torch.set_grad_enabled(with_grad):
                 feats = vgg(crop, objective.layers)
-                parts = {}
+                parts: dict[str, torch.Tensor] = {}
                 for k in objective.layers:
                     s = stride(k)
                     f = feats[k]
@@ -355,7 +357,8 @@ def gradient(
                     parts[k] = objective.partial(k, f[..., fy0:fy1, fx0:fx1])
                     sums[k] += float(parts[k].detach())
                 if with_grad:
-                    total = sum(weights[k] * parts[k] for k in objective.layers)
+                    assert weights is not None
+                    total = sum((weights[k] * parts[k] for k in objective.layers), torch.zeros(()))
                     if total.requires_grad:
                         (g,) = torch.autograd.grad(total, crop)
                         grad[..., py0:py1, px0:px1] += g
@@ -382,7 +385,7 @@ def gradient(
 def keep_colour(dreamed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
     """The luminance of ``dreamed`` with the chroma (YIQ's I and Q) of ``original``, in [0, 1]."""
     if original.shape[-2:] != dreamed.shape[-2:]:
-        original = resize(original, tuple(dreamed.shape[-2:]))
+        original = resize(original, size_of(dreamed))
     return combine_luminance(dreamed, original)
 
 
@@ -412,7 +415,7 @@ def _step(vgg, objective, x, config, tile, gen) -> tuple[float, torch.Tensor]:
     j = config.jitter
     oy, ox = torch.randint(-j, j + 1, (2,), generator=gen).tolist() if j else (0, 0)
     rolled = torch.roll(x, shifts=(oy, ox), dims=(-2, -1))
-    value, g = gradient(vgg, objective, rolled, tile=resolve_tile(tile, tuple(x.shape[-2:])), generator=gen)
+    value, g = gradient(vgg, objective, rolled, tile=resolve_tile(tile, size_of(x)), generator=gen)
     g = torch.roll(g, shifts=(-oy, -ox), dims=(-2, -1))
     x = x + config.step_size / (g.abs().mean() + 1e-12) * g
     return value, x.clamp(0, 1)
@@ -479,13 +482,13 @@ def _dream_octaves(
 ) -> tuple[torch.Tensor, bool]:
     """The notebook's ``deepdream``: returns the full-size dream and whether it was interrupted.
     Octave ``o`` reports as stage ``first_stage + o`` of ``clock`` (:func:`_stages`)."""
-    sizes = octave_sizes(tuple(base.shape[-2:]), config.octaves, config.octave_scale)
+    sizes = octave_sizes(size_of(base), config.octaves, config.octave_scale)
     bases = [resize(base, s) for s in sizes]
     detail = torch.zeros_like(bases[0])
     x = bases[0]
     try:
         for o, octave_base in enumerate(bases):
-            detail = _resize_detail(detail, tuple(octave_base.shape[-2:]))
+            detail = _resize_detail(detail, size_of(octave_base))
             x = (octave_base + detail).clamp(0, 1)
             for i in range(config.steps):
                 value, x = _step(vgg, objective, x, config, config.tile, gen)
@@ -494,7 +497,7 @@ def _dream_octaves(
             detail = x - octave_base
     except (KeyboardInterrupt, Cancelled):
         # Keep the work: the current detail carried to full size, as the next octave would start.
-        return (base + _resize_detail(x - bases[o], tuple(base.shape[-2:]))).clamp(0, 1), True
+        return (base + _resize_detail(x - bases[o], size_of(base))).clamp(0, 1), True
     return x, False
 
 

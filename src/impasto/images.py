@@ -120,7 +120,7 @@ def open_image(path: str | os.PathLike, *, limit: int | None = None, what: str =
                         "(set IMPASTO_MAX_PIXELS to allow more)"
                     )
                 im.load()
-                im = ImageOps.exif_transpose(im)
+                oriented: Image.Image = ImageOps.exif_transpose(im)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -137,7 +137,7 @@ def open_image(path: str | os.PathLike, *, limit: int | None = None, what: str =
         # ValueError, struct.error, IndexError, EOFError, ZeroDivisionError ... on hostile bytes
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImageError(f"{what} '{p}' is truncated or corrupt: {detail}") from None
-    return im
+    return oriented
 
 
 def _refused_kind(path: Path) -> str:
@@ -196,6 +196,15 @@ def pil_to_picture(im: Image.Image) -> Picture:
         im = im.convert("RGB")  # L, CMYK, YCbCr, LAB, HSV ...
     rgb = torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
     return Picture(rgb.contiguous(), alpha)
+
+
+def size_of(image: torch.Tensor) -> tuple[int, int]:
+    """(height, width) of an image tensor (..., H, W).
+
+    >>> size_of(torch.zeros(1, 3, 48, 64))
+    (48, 64)
+    """
+    return int(image.shape[-2]), int(image.shape[-1])
 
 
 def fit_longest(size: tuple[int, int], longest: int) -> tuple[int, int]:

@@ -25,13 +25,13 @@ class _Gram(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, f: torch.Tensor, denom: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, f: torch.Tensor, denom: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(f, denom)
         f32 = f.to(torch.promote_types(f.dtype, torch.float32))
         return torch.bmm(f32, f32.transpose(1, 2)) / denom
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         f, denom = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None, None

@@ -40,6 +40,14 @@ class _NonFinite(Exception):
     pass
 
 
+@dataclass
+class _Best:
+    """The lowest loss seen and its image."""
+
+    loss: float
+    image: torch.Tensor
+
+
 #: L-BFGS keeps ``history_size`` pairs of image-sized float32 vectors; cap their memory so a 2048 px
 #: image does not spend 10 GB on them (100 pairs take 0.6 GB at 512 px, 9.6 GB at 2048 px). 256 MiB
 #: is 56 pairs at 512×384, 14 at 1024×768 and 5 (the floor) at 2048×1536; keeps 1024 px under 2 GB.
@@ -85,7 +93,7 @@ def optimize(
     if optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"unknown optimizer {optimizer!r}")
     history: list[dict[str, float]] = []
-    best = {"loss": math.inf, "image": image.detach().clone()}
+    best = _Best(math.inf, image.detach().clone())
     if report is None:
         report = Clock.single(iters, callback, stage).reporter(0) if callback is not None else None
     steps_done = 0
@@ -96,9 +104,9 @@ def optimize(
         value = float(total.detach())
         if not math.isfinite(value):
             raise _NonFinite(f"loss became {value}")
-        if value < best["loss"]:
-            best["loss"] = value
-            best["image"] = x.detach().clamp(0, 1) if clamp else x.detach().clone()
+        if value < best.loss:
+            best.loss = value
+            best.image = x.detach().clamp(0, 1) if clamp else x.detach().clone()
         return total, parts, value
 
     def record(step: int, parts: Mapping[str, torch.Tensor], value: float) -> None:
@@ -167,8 +175,8 @@ def optimize(
             # Escalated: continue from the best point with a fresh optimiser (its curvature history
             # came from the old computation).
             with torch.no_grad():
-                x.copy_(best["image"])
-            best["loss"] = math.inf
+                x.copy_(best.image)
+            best.loss = math.inf
             if steps_done == phase_start:
                 steps_done += 1  # never loop without progress
         # The final point of L-BFGS / Adam has not been scored yet: score it so "best" is honest.
@@ -181,4 +189,4 @@ def optimize(
         interrupted, reason = True, "cancelled"
     except _NonFinite as exc:
         reason = str(exc)
-    return OptimizeResult(best["image"], history, interrupted, reason, steps_done)
+    return OptimizeResult(best.image, history, interrupted, reason, steps_done)

@@ -152,7 +152,11 @@ class Clock:
 
     def reporter(self, stage: int) -> Report:
         """``report`` bound to one stage: what :func:`impasto.optimize.optimize` takes as ``report``."""
-        return lambda step, losses, image=None: self.report(stage, step, losses, image)
+
+        def report(step: int, losses: Mapping[str, float], image: torch.Tensor | None = None) -> None:
+            self.report(stage, step, losses, image)
+
+        return report
 
     def relay(self, stage: int) -> Callback:
         """A callback taking another pipeline's events as progress through ``stage`` (e.g. each photo

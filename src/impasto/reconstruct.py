@@ -24,7 +24,7 @@ from .checks import MAX_SIDE, MIN_SIDE, check_common, check_int, check_layer_set
 from .device import resolve_device
 from .errors import ConfigError
 from .figures import labelled_grid
-from .images import ImageInput, as_picture, initial_image
+from .images import ImageInput, as_picture, initial_image, size_of
 from .optimize import Callback, optimize
 from .precision import escalation
 from .progress import Clock, Stage
@@ -148,7 +148,7 @@ def reconstruct(
     sets = config.layer_sets
     every = tuple(dict.fromkeys(name for s in sets for name in s))
     target = as_picture(image, config.size, what="image").rgb.to(device)
-    check_layer_size(tuple(target.shape[-2:]), every, "image")
+    check_layer_size(size_of(target), every, "image")
     vgg = feature_extractor(
         every, pool=config.pool, weights=weights, device=device, precision=config.precision
     )

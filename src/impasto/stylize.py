@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
+from typing import cast
 
 import torch
 
@@ -21,7 +23,7 @@ from .checks import check_layer_size, check_style_counts
 from .checks import check_range as _check_range
 from .device import check_device, resolve_device
 from .errors import ConfigError
-from .images import ImageInput, as_picture, fit_longest, initial_image, resize
+from .images import ImageInput, as_picture, fit_longest, initial_image, resize, size_of
 from .masks import MaskInput, fit_mask, load_mask
 from .optimize import Callback, LossFn, optimize
 from .precision import check as check_precision
@@ -237,7 +239,10 @@ def style_targets(
         return [StyleTarget(g, float(w), m) for g, w, m in zip(per_style, weights, masks, strict=True)]
     total = float(sum(weights))
     blended = {
-        layer: sum(g[layer] * (w / total) for g, w in zip(per_style, weights, strict=True) if w > 0)
+        layer: sum(
+            (g[layer] * (w / total) for g, w in zip(per_style, weights, strict=True) if w > 0),
+            torch.zeros_like(per_style[0][layer]),
+        )
         for layer in config.style_layers
     }
     return [StyleTarget(blended, 1.0, None)]
@@ -306,9 +311,15 @@ def make_loss(
     ((1, 1, H, W), the content loss's weight per position; None: uniform).
     """
     c_weights = dict(
-        zip(config.content_layers, config.content_layer_weights or [1.0] * len(config.content_layers))
+        zip(
+            config.content_layers,
+            config.content_layer_weights or [1.0] * len(config.content_layers),
+            strict=True,
+        )
     )
-    s_weights = dict(zip(config.style_layers, config.style_layer_weights or [1.0] * len(config.style_layers)))
+    s_weights = dict(
+        zip(config.style_layers, config.style_layer_weights or [1.0] * len(config.style_layers), strict=True)
+    )
     if content_features is None and content_image is not None:
         with torch.no_grad():
             content_features = vgg(content_image, config.content_layers)
@@ -319,7 +330,7 @@ def make_loss(
     content_maps = {
         layer: None
         if content_weight_map is None  # each content layer's weights, resized once
-        else fit_mask(content_weight_map, tuple(t.shape[-2:]), clamp=False)
+        else fit_mask(content_weight_map, size_of(t), clamp=False)
         for layer, t in content_features.items()
     }
 
@@ -336,13 +347,13 @@ def make_loss(
         parts: dict[str, torch.Tensor] = {}
         zero = x.new_zeros((), dtype=torch.float32)
         content = zero
-        for layer, target in content_features.items():
+        for layer, features in content_features.items():
             w = config.content_weight * c_weights[layer]
             term = _term(
                 feats[layer],
                 w,
                 normalize,
-                lambda f, t=target, m=content_maps[layer]: losses.content_loss(f, t, m),
+                lambda f, t=features, m=content_maps[layer]: losses.content_loss(f, t, m),
             )
             parts[f"content.{layer}"] = term
             content = content + term
@@ -353,7 +364,7 @@ def make_loss(
             for i, target in enumerate(targets):
                 if target.weight == 0:
                     continue
-                mask = layer_mask(i, target, tuple(f.shape[-2:]))
+                mask = layer_mask(i, target, size_of(f))
                 w = config.style_weight * s_weights[layer] * target.weight
                 term = _term(
                     f, w, normalize, lambda g, t=target.grams[layer], m=mask: losses.style_loss(g, t, m)
@@ -393,7 +404,7 @@ def stylize(
     :class:`StylizeConfig` fields, e.g. ``stylize(c, [s1, s2], size=256, style_blend_weights=(0.7, 0.3))``.
     """
     config = replace(config or StylizeConfig(), **overrides)
-    styles = list(style) if isinstance(style, list | tuple) else [style]
+    styles: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [cast(ImageInput, style)]
     check_style_counts(
         len(styles),
         masks=None if masks is None else len(masks),
@@ -412,7 +423,7 @@ def stylize(
         as_picture(s, style_size, what=f"style image {i + 1}" if len(styles) > 1 else "style image").rgb
         for i, s in enumerate(styles)
     ]
-    check_sizes(config, content_pic.size, [tuple(st.shape[-2:]) for st in style_full])
+    check_sizes(config, content_pic.size, [size_of(st) for st in style_full])
     mask_full = (
         None
         if masks is None
@@ -432,35 +443,32 @@ def stylize(
     for i, size in enumerate(sizes):
         hw = fit_longest(content_pic.size, size)
         c = resize(content_rgb, hw).to(device)
-        s_hw = [
-            fit_longest(tuple(s.shape[-2:]), max(16, round(size * config.style_scale))) for s in style_full
-        ]
+        s_hw = [fit_longest(size_of(s), max(16, round(size * config.style_scale))) for s in style_full]
         s = [resize(st, shw).to(device) for st, shw in zip(style_full, s_hw, strict=True)]
         m = None if mask_full is None else [resize(mk, hw).to(device) for mk in mask_full]
         key = (size, tuple(s_hw), str(device))
-        if shareable and key in cache.targets:
-            targets = cache.targets[key]
+        store = cache.targets if shareable and cache is not None else None
+        if store is not None and key in store:
+            targets = store[key]
         else:
             targets = style_targets(vgg, s, config.style_blend_weights, config, masks=m)
-            if shareable:
-                cache.targets[key] = targets
+            if store is not None:
+                store[key] = targets
         face, c_map = None, None
         if region is not None:
             face = resize(region, hw).to(device)
             targets = with_faces(targets, face, config.face_style)
             c_map = 1 + face * (config.face_content - 1)
-        tiled = is_tiled(config.tile, hw)
-        loss_fn = None if tiled else make_loss(vgg, config, c, targets, content_weight_map=c_map)
         if image is None:
             init = initial_image(config.init, c.shape, seed=config.seed, device=c.device, content=c)
             init = colour.grey(init) if config.preserve_color == "luminance" else init
         else:
             init = resize(image, hw).to(device)
-        if tiled:
+        if config.tile is not None and is_tiled(config.tile, hw):
             result = optimize_tiled(
                 init,
                 c,
-                lambda crop, t=targets: make_loss(vgg, config, crop, t),
+                partial(make_loss, vgg, config, targets=targets),
                 tile=config.tile,
                 iters=config.iters,
                 optimizer=config.optimizer,
@@ -472,7 +480,7 @@ def stylize(
         else:
             result = optimize(
                 init,
-                loss_fn,
+                make_loss(vgg, config, c, targets, content_weight_map=c_map),
                 iters=config.iters,
                 optimizer=config.optimizer,
                 lr=config.lr,
@@ -483,6 +491,7 @@ def stylize(
         history += result.history
         if interrupted:
             break
+    assert image is not None  # sizes is never empty
     image = finish_colour(config.preserve_color, image.cpu(), content_pic.rgb)
     return StylizeResult(image, history, interrupted, content_pic.alpha)
 
@@ -519,7 +528,7 @@ def finish_colour(mode: str, image: torch.Tensor, content: torch.Tensor) -> torc
     """In luminance mode, recombine the result's luminance with the content's chroma (YIQ)."""
     if mode != "luminance":
         return image
-    return colour.combine_luminance(image, resize(content, tuple(image.shape[-2:])))
+    return colour.combine_luminance(image, resize(content, size_of(image)))
 
 
 def config_fields() -> dict[str, object]:

@@ -38,7 +38,7 @@ from .checks import (
 from .device import resolve_device
 from .errors import ConfigError
 from .figures import labelled_grid
-from .images import ImageInput, as_picture, initial_image
+from .images import ImageInput, as_picture, initial_image, size_of
 from .optimize import Callback, optimize
 from .precision import escalation
 from .progress import Clock, Stage
@@ -158,11 +158,11 @@ def sweep(
     device = resolve_device(config.device)
     sets = config.layer_sets
     style_layers = tuple(config.rows)
-    every = style_layers + (config.content_layer,)  # the cells start from an image of the content's size
+    every = (*style_layers, config.content_layer)  # the cells start from an image of the content's size
     c = as_picture(content, config.size, what="content image").rgb.to(device)
-    check_layer_size(tuple(c.shape[-2:]), every, "content image")
+    check_layer_size(size_of(c), every, "content image")
     s = as_picture(style, config.size, what="style image").rgb.to(device)
-    check_layer_size(tuple(s.shape[-2:]), style_layers, "style image")
+    check_layer_size(size_of(s), style_layers, "style image")
     vgg = feature_extractor(
         every, pool=config.pool, weights=weights, device=device, precision=config.precision
     )
@@ -208,7 +208,7 @@ def sweep(
 
 def _gatys_loss_fn(vgg, content_layer: str, content_target, grams, style_layers: Sequence[str], ratio: float):
     """The loss of Gatys et al. 2016, eq. 7, with β = 1 and α = ratio (see the module docstring)."""
-    layers = tuple(dict.fromkeys(tuple(style_layers) + (content_layer,)))
+    layers = tuple(dict.fromkeys((*style_layers, content_layer)))
     w_l = 1.0 / len(style_layers)
 
     def loss_fn(x: torch.Tensor):

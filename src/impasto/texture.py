@@ -26,11 +26,11 @@ from .checks import (
 )
 from .device import resolve_device
 from .errors import ConfigError
-from .images import ImageInput, as_picture, initial_image
+from .images import ImageInput, as_picture, initial_image, size_of
 from .losses import gram_targets
 from .optimize import Callback, optimize
 from .precision import escalation
-from .vgg import WeightsInput, feature_extractor, wrap_multiple
+from .vgg import VGG19, PaddingMode, WeightsInput, feature_extractor, wrap_multiple
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX×]\s*(\d+))?\s*$")
 
@@ -137,12 +137,12 @@ def synthesize_texture(
     config = replace(config or TextureConfig(), **overrides)
     device = resolve_device(config.device)
     source = as_picture(style, config.style_size, what="style image").rgb.to(device)
-    check_layer_size(tuple(source.shape[-2:]), config.style_layers, "style image", field="style")
+    check_layer_size(size_of(source), config.style_layers, "style image", field="style")
     shape = (1, 3, config.height, config.width)
     check_layer_size(shape[-2:], config.style_layers, "output", field="size")
     init = initial_image(config.init, shape, seed=config.seed, device=device)
 
-    def network(padding_mode: str = "zeros"):
+    def network(padding_mode: PaddingMode = "zeros") -> VGG19:
         return feature_extractor(
             config.style_layers,
             pool=config.pool,

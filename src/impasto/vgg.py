@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,8 @@ from .precision import apply as apply_precision
 from .weights import CONV_NAMES, VGGWeights, load_cached
 
 _BLOCK_SIZES = (2, 2, 4, 4, 4)
+#: Padding of every convolution: zeros (as trained) or circular (seamless textures).
+PaddingMode = Literal["zeros", "circular"]
 
 
 def _layer_names() -> tuple[str, ...]:
@@ -89,13 +92,17 @@ class VGG19(nn.Module):
     >>> feats = vgg(image, ["relu1_1", "relu4_2"])          # doctest: +SKIP
     """
 
+    _perm: torch.Tensor
+    _mul: torch.Tensor
+    _add: torch.Tensor
+
     def __init__(
         self,
         weights: VGGWeights,
         *,
         pool: str = "max",
         last_layer: str = "relu5_4",
-        padding_mode: str = "zeros",
+        padding_mode: PaddingMode = "zeros",
         dtype: torch.dtype = torch.float32,
         channels_last: bool = False,
     ) -> None:
@@ -126,6 +133,7 @@ class VGG19(nn.Module):
                 conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1, padding_mode=padding_mode)
                 with torch.no_grad():
                     conv.weight.copy_(w)
+                    assert conv.bias is not None
                     conv.bias.copy_(b)
                 self.convs[name] = conv
         self.requires_grad_(False)
@@ -145,13 +153,15 @@ class VGG19(nn.Module):
             self.channels_last = bool(channels_last)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         for conv in self.convs.values():
-            conv.to(dtype=dtype, memory_format=fmt)
+            # Module.to takes memory_format at run time; torch's type stubs leave it out.
+            conv.to(dtype=dtype, memory_format=fmt)  # type: ignore[call-overload]
         return self
 
     @property
     def dtype(self) -> torch.dtype:
         """The dtype the convolutions run in (float32 unless :meth:`set_compute` changed it)."""
-        return self.convs[self.names[0]].weight.dtype
+        first = cast(nn.Conv2d, self.convs[self.names[0]])
+        return first.weight.dtype
 
     @property
     def last_layer(self) -> str:
@@ -207,7 +217,7 @@ def feature_extractor(
     pool: str = "max",
     weights: WeightsInput = None,
     device: torch.device | None = None,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
     precision: str | None = None,
 ) -> VGG19:
     """The VGG-19 of every pipeline: built from the (once per process) loaded weights, truncated after

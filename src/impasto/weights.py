@@ -23,6 +23,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -328,12 +329,13 @@ def _load_keras_h5(path: Path) -> VGGWeights:
             if key not in f:
                 raise WeightsError(f"Keras file '{path}' lacks layer {key}", field="weights")
             group = f[key]
-            datasets = {}
-            group.visititems(
-                lambda n, obj: (
-                    datasets.__setitem__(n.rsplit("/", 1)[-1], obj) if hasattr(obj, "shape") else None
-                )
-            )
+            datasets: dict[str, Any] = {}
+
+            def collect(name: str, obj: Any, found: dict[str, Any] = datasets) -> None:
+                if hasattr(obj, "shape"):
+                    found[name.rsplit("/", 1)[-1]] = obj
+
+            group.visititems(collect)
             kernel = next((v for k, v in datasets.items() if k.startswith(("kernel", f"{key}_W"))), None)
             bias = next((v for k, v in datasets.items() if k.startswith(("bias", f"{key}_b"))), None)
             if kernel is None or bias is None:

@@ -123,7 +123,8 @@ def _network(kind: str, dtype: torch.dtype, device: torch.device) -> torch.nn.Mo
             net.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
             if kind == "transformer" and device.type == "cpu":
                 # The same exact inference rewrites and channels-last layout as `impasto fast`.
-                net = transformer_for_inference(net).to(
+                # Module.to takes memory_format at run time; torch's type stubs leave it out.
+                net = transformer_for_inference(net).to(  # type: ignore[call-overload]
                     device=device, dtype=dtype, memory_format=_memory_format(device)
                 )
             else:
@@ -197,7 +198,7 @@ def blend(vectors: Sequence[torch.Tensor], weights: Sequence[float] | None = Non
     total = sum(ws)
     if total <= 0:
         raise ConfigError("style weights sum to zero", field="style_weights")
-    return sum(v * (w / total) for v, w in zip(vectors, ws, strict=True))
+    return sum((v * (w / total) for v, w in zip(vectors, ws, strict=True)), torch.zeros_like(vectors[0]))
 
 
 def style_of(

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -242,9 +243,9 @@ class PerceptualLoss:
         feats = self.vgg(y.float(), self.layers)
         parts: dict[str, torch.Tensor] = {}
         parts["content"] = c.content_weight * sum(
-            losses.content_loss(feats[k], content_t[k]) for k in c.content_layers
+            (losses.content_loss(feats[k], content_t[k]) for k in c.content_layers), torch.zeros(())
         )
-        style = 0.0
+        style = torch.zeros(())
         for k in c.style_layers:
             g = losses.gram(feats[k])  # float32
             style = style + ((g - self.grams[k][styles]) ** 2).mean()
@@ -424,7 +425,7 @@ def train(
                 + ", ".join(f"{k} {saved['settings'].get(k)} -> {v}" for k, v in changed.items())
             )
 
-    meta = {
+    meta: dict[str, Any] = {
         "styles": _style_meta(config, base_styles),
         "description": config.description,
         "training": {**_settings(config), "data_images": len(data_images)},
@@ -501,7 +502,7 @@ def render_preview(net: TransformerNet, photo: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         outs = [net(photo, F.one_hot(torch.tensor(i), net.n_styles).float()) for i in range(net.n_styles)]
     net.train(was_training)
-    return torch.cat([photo] + outs, dim=-1).clamp(0, 1)
+    return torch.cat([photo, *outs], dim=-1).clamp(0, 1)
 
 
 def validation_photo(path: str | os.PathLike, size: int = 192) -> torch.Tensor:
