@@ -3,6 +3,11 @@
 Input is a float RGB tensor in [0, 1], shape (N, 3, H, W); the weight source's own preprocessing
 (channel order, scale, mean, std) is applied here and nowhere else. The network is frozen and holds
 only the layers up to the deepest one it was built for.
+
+:func:`feature_extractor` (how every pipeline gets its network: weights loaded once per process or
+handed in, truncated, on the device, in the precision asked for) lives here rather than in a
+``features.py`` of its own: it is the network's constructor with the project's defaults, a dozen
+lines that name nothing but this module, :mod:`impasto.weights` and :mod:`impasto.precision`.
 """
 
 from __future__ import annotations
