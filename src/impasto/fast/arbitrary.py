@@ -21,6 +21,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
 import torch
 
@@ -124,7 +125,7 @@ def _network(kind: str, dtype: torch.dtype, device: torch.device) -> torch.nn.Mo
             if kind == "transformer" and device.type == "cpu":
                 # The same exact inference rewrites and channels-last layout as `impasto fast`.
                 # Module.to takes memory_format at run time; torch's type stubs leave it out.
-                net = transformer_for_inference(net).to(  # type: ignore[call-overload]
+                net = transformer_for_inference(cast(ArbitraryTransformer, net)).to(  # type: ignore[call-overload]
                     device=device, dtype=dtype, memory_format=_memory_format(device)
                 )
             else:

@@ -281,27 +281,6 @@ def _style_meta(config: TrainConfig, base_styles: list[dict]) -> list[dict]:
     ]
 
 
-def _settings(config: TrainConfig) -> dict:
-    keep = (
-        "width",
-        "blocks",
-        "crop",
-        "batch",
-        "style_size",
-        "lr",
-        "content_weight",
-        "style_weight",
-        "tv_weight",
-        "stability_weight",
-        "stability_noise",
-        "content_layers",
-        "style_layers",
-        "precision",
-        "seed",
-    )
-    return {k: getattr(config, k) for k in keep}
-
-
 #: Settings that may change when a run is resumed (the change is recorded in the model's metadata).
 #: ``precision`` changes only the arithmetic (and checkpoints from before it existed have ``bf16``).
 TUNABLE = (
@@ -313,6 +292,22 @@ TUNABLE = (
     "stability_noise",
     "precision",
 )
+#: Settings a checkpoint records; all but TUNABLE must match for a resume.
+SETTINGS = (
+    "width",
+    "blocks",
+    "crop",
+    "batch",
+    "style_size",
+    "content_layers",
+    "style_layers",
+    "seed",
+    *TUNABLE,
+)
+
+
+def _settings(config: TrainConfig) -> dict:
+    return {k: getattr(config, k) for k in SETTINGS}
 
 
 def _same_run(saved: dict, config: TrainConfig) -> str | None:

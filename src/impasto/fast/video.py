@@ -100,7 +100,7 @@ def probe(path: str | os.PathLike) -> tuple[int, tuple[int, int], bool]:
 def stylize_frame(
     model,
     frame: np.ndarray,
-    style: torch.Tensor,
+    style: torch.Tensor | None,
     strength: float = 1.0,
     device="cpu",
     precision: str = "auto",
@@ -112,7 +112,12 @@ def stylize_frame(
     ``painter`` (e.g. :func:`impasto.fast.arbitrary.painter`) runs instead of ``model``."""
     x = torch.from_numpy(frame).permute(2, 0, 1)[None].float().div_(255.0)
     device = torch.device(device)
-    run = painter or (lambda t: apply(model, t, style, strength, device, precision))
+
+    def network(t: torch.Tensor) -> torch.Tensor:
+        assert style is not None  # a style vector unless a painter runs instead
+        return apply(model, t, style, strength, device, precision)
+
+    run = painter or network
     if blender is None or not blender.enabled:
         return run(x)
     left, top = blender.prepare(frame)
@@ -121,8 +126,8 @@ def stylize_frame(
             x, (left, 0, top, 0), mode="reflect" if min(frame.shape[:2]) > 3 else "replicate"
         )
     y = run(x)[..., top:, left:]
-    y = blender(frame, y[0].permute(1, 2, 0).float().cpu().numpy())
-    return torch.from_numpy(y).permute(2, 0, 1)[None]
+    blended = blender(frame, y[0].permute(1, 2, 0).float().cpu().numpy())
+    return torch.from_numpy(blended).permute(2, 0, 1)[None]
 
 
 def stylize_video(
@@ -187,6 +192,7 @@ def stylize_video(
                 for packet in inp.demux(*streams):
                     if packet.stream.type == "audio":
                         if transcode_audio:
+                            assert aout is not None
                             for frame in packet.decode():
                                 frame.pts = None
                                 for p in aout.encode(frame):
@@ -200,7 +206,7 @@ def stylize_video(
                         y = stylize_frame(
                             loaded, arr, style, config.strength, device, config.precision, blender, painter
                         )
-                        if prev_in is not None:
+                        if prev_in is not None and prev_out is not None:
                             change_in += float(np.abs(arr.astype(np.int16) - prev_in).mean()) / 255.0
                             change_out += float((y - prev_out).abs().mean())
                         prev_in, prev_out = arr, y
@@ -216,6 +222,7 @@ def stylize_video(
             for p in vout.encode():
                 out.mux(p)
             if transcode_audio:
+                assert aout is not None
                 for p in aout.encode():
                     out.mux(p)
             if frames == 0:
