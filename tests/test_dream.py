@@ -271,7 +271,9 @@ def test_cli_zoom_rejects_unknown_extension(run_cli, tmp_path, content_path):
 @pytest.mark.parametrize("guided", [False, True])
 def test_bf16_dream_agrees_with_fp32(small, tiny_style, vgg_weights, guided):
     """``precision`` reaches the network: the bf16 dream differs (it ran in bfloat16) but only slightly."""
-    cfg = DreamConfig(layers=("relu3_1",), octaves=1, steps=3, size=None, jitter=0, tile="off", device="cpu")
+    cfg = DreamConfig(
+        layers=("relu2_1",), octaves=1, steps=3, size=None, jitter=0, tile="off", guide_size=48, device="cpu"
+    )
     guide = tiny_style if guided else None
     fp32 = dream(small, cfg, guide=guide, precision="fp32")
     bf16 = dream(small, cfg, guide=guide, precision="bf16")
