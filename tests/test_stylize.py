@@ -13,7 +13,6 @@ import torch
 from impasto import colour
 from impasto.cli import build_parser
 from impasto.cli.stylize import config_from_cli, parse_style_spec
-from impasto.device import check_device
 from impasto.errors import ConfigError
 from impasto.images import load_image
 from impasto.stylize import StylizeConfig, make_loss, style_targets, stylize
@@ -239,20 +238,6 @@ def test_bad_input_is_one_line_exit_2_and_no_output(run_cli, tmp_path, paths, ex
     lines = err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], err
     assert not out.exists()
-
-
-@pytest.mark.parametrize("name", ["auto", "cpu", "cuda", "cuda:1", "mps"])
-def test_check_device_accepts_device_names(name):
-    check_device(name)
-
-
-@pytest.mark.parametrize("name", ["gpu", "cuda0", "", None, 0])
-def test_check_device_names_the_field(name):
-    from impasto.errors import ConfigError
-
-    with pytest.raises(ConfigError) as info:
-        check_device(name)
-    assert info.value.field == "device"
 
 
 # --------------------------------------------------------------------------- portraits (--faces)
