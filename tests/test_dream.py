@@ -4,6 +4,7 @@ the zoom animation and the CLI's handling of bad input."""
 from __future__ import annotations
 
 import argparse
+import itertools
 from dataclasses import fields
 
 import pytest
@@ -49,7 +50,7 @@ def test_objective_rises_over_steps(small, vgg_weights):
     )
     assert len(history) == 6 == len(result.history)
     assert history[-1] > 1.5 * history[0]
-    assert sum(b > a for a, b in zip(history, history[1:])) >= 4
+    assert sum(b > a for a, b in itertools.pairwise(history)) >= 4
     assert result.image.shape == small.shape
     assert 0 <= float(result.image.min()) and float(result.image.max()) <= 1
 
@@ -76,7 +77,7 @@ def test_tile_spans_cover_the_image_on_aligned_cuts():
     for length, tile, offset in ((100, 32, 0), (100, 32, 8), (33, 64, 16), (64, 16, 8)):
         spans = _spans(length, tile, offset, 8)
         assert spans[0][0] == 0 and spans[-1][1] == length
-        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
         assert all(a % 8 == 0 for a, _ in spans)
         assert all(b - a <= tile for a, b in spans)
 
@@ -255,7 +256,7 @@ def test_cli_bad_input_one_line_exit_2(run_cli, tmp_path, content_path, args, me
         str(bad_guide) if a == "GUIDE" else str(tmp_path / "nope.jpg") if a == "MISSING" else a for a in args
     ]
     for command, out in (("dream", tmp_path / "out.png"), ("dream-zoom", tmp_path / "out.gif")):
-        code, stdout, err = run_cli(command, content_path, "-o", out, *args)
+        code, _stdout, err = run_cli(command, content_path, "-o", out, *args)
         assert code == 2
         assert message in err and len(err.strip().splitlines()) == 1
         assert not out.exists()

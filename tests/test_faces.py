@@ -67,7 +67,7 @@ def test_cli_faces_prints_boxes_and_writes_the_overlay(run_cli, tmp_path):
     code, stdout, err = run_cli("faces", EXAMPLES / "frida_kahlo.jpg", "-o", out)
     assert code == 0, err
     (line,) = stdout.strip().splitlines()
-    x, y, w, h, score = line.split()
+    _x, _y, w, h, score = line.split()
     assert int(w) > 50 and int(h) > 50 and 0.5 < float(score) <= 1
     assert out.exists() and load_image(out).size == load_image(EXAMPLES / "frida_kahlo.jpg").size
     code, stdout, err = run_cli("faces", EXAMPLES / "tubingen.jpg")

@@ -61,7 +61,7 @@ def test_sheet_has_a_labelled_cell_per_row_and_ratio(small_sweep):
 
 def _wide_runs(painted, min_len: int) -> int:
     runs, length = 0, 0
-    for p in list(painted) + [False]:
+    for p in [*list(painted), False]:
         if p:
             length += 1
         else:

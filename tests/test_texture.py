@@ -134,7 +134,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_no_output(
 ):
     out = tmp_path / "tex.png"
     args = tuple(str(content_path) if a == "IMG" else a for a in args)
-    code, stdout, err = run_cli("texture", style_path, "-o", out, *args)
+    code, _stdout, err = run_cli("texture", style_path, "-o", out, *args)
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1

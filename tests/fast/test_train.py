@@ -72,7 +72,7 @@ def test_resume_continues_the_same_run(tmp_path, photos, vgg_weights):
     assert saved["step"] == 2 and saved["opt"]["state"][0]["step"] == 2
     resumed = train(cfg_b, data_images=photos)
     assert resumed.steps == 3
-    net_a, meta_a = load_model(straight.model)
+    net_a, _meta_a = load_model(straight.model)
     net_b, meta_b = load_model(resumed.model)
     for (name, pa), pb in zip(net_a.state_dict().items(), net_b.state_dict().values(), strict=True):
         assert torch.equal(pa, pb), name
