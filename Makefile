@@ -19,7 +19,7 @@ $(PY):
 $(STAMP): pyproject.toml $(PY)
 	@$(PY) -c "import torch, sys; v = tuple(int(p) for p in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(0 if (2, 2) <= v < (2, 15) else 1)" 2>/dev/null \
 		|| $(PY) -m pip install --disable-pip-version-check "$(TORCH_SPEC)"
-	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev,serve,video,onnx]"
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev,serve,video,onnx,keras]"
 	@touch $(STAMP)
 
 weights: $(STAMP)

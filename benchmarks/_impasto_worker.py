@@ -13,7 +13,8 @@ from impasto.images import load_image
 from impasto.optimize import optimize
 from impasto.precision import apply as apply_precision
 from impasto.precision import name as dtype_name
-from impasto.stylize import StylizeConfig, feature_extractor, make_loss, style_targets
+from impasto.stylize import StylizeConfig, make_loss, style_targets
+from impasto.vgg import feature_extractor
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ from impasto.fast import load, style_vector  # noqa: E402
 from impasto.fast.arbitrary import paint, predict_style  # noqa: E402
 from impasto.fast.infer import apply  # noqa: E402
 from impasto.images import load_image, resize  # noqa: E402
-from impasto.stylize import feature_extractor  # noqa: E402
+from impasto.vgg import feature_extractor  # noqa: E402
 
 EX = ROOT / "examples"
 PHOTOS = ("tubingen.jpg", "golden_gate.jpg", "brad_pitt.jpg", "hoovertowernight.jpg")

@@ -69,7 +69,8 @@ def conv_peak(dtype: torch.dtype, seconds: float = 3.0) -> float:
 def evaluate(path: Path, content: str, style: str, size: int) -> dict[str, float]:
     """impasto's default loss (float32 network) of the image at ``path``."""
     from impasto.images import load_image, resize
-    from impasto.stylize import StylizeConfig, feature_extractor, make_loss, style_targets
+    from impasto.stylize import StylizeConfig, make_loss, style_targets
+from impasto.vgg import feature_extractor
 
     config = StylizeConfig(size=size, precision="fp32")
     image = torch.load(path)

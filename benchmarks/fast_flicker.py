@@ -41,7 +41,7 @@ from impasto.fast.infer import apply  # noqa: E402
 from impasto.fast.temporal import TemporalBlender  # noqa: E402
 from impasto.fast.video import stylize_frame  # noqa: E402
 from impasto.images import load_image  # noqa: E402
-from impasto.stylize import feature_extractor  # noqa: E402
+from impasto.vgg import feature_extractor  # noqa: E402
 
 STYLE_FILES = [
     "starry_night",

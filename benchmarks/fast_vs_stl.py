@@ -32,7 +32,7 @@ from impasto import losses  # noqa: E402
 from impasto.fast import load, style_vector  # noqa: E402
 from impasto.fast.infer import apply  # noqa: E402
 from impasto.images import load_image, resize  # noqa: E402
-from impasto.stylize import feature_extractor  # noqa: E402
+from impasto.vgg import feature_extractor  # noqa: E402
 
 PHOTO = ROOT / "examples" / "tubingen.jpg"
 PAINTING = ROOT / "examples" / "starry_night.jpg"
@@ -185,7 +185,7 @@ def main() -> int:
                 cl_ = sum(float(losses.content_loss(f[k], ctarget[k])) for k in cl_layers)
                 quality.append((label, name, sl, cl_))
     if args.save:
-        from impasto.images import save_image
+        from impasto.output import save_image
 
         Path(args.save).mkdir(parents=True, exist_ok=True)
         for name, img in candidates.items():

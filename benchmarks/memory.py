@@ -20,8 +20,9 @@ from impasto.images import load_image
 from impasto.optimize import lbfgs_history, optimize
 from impasto.precision import apply as apply_precision
 from impasto.precision import name
-from impasto.stylize import StylizeConfig, feature_extractor, make_loss, style_targets
+from impasto.stylize import StylizeConfig, make_loss, style_targets
 from impasto.tiling import optimize_tiled
+from impasto.vgg import feature_extractor
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
-from impasto.images import save_image
 from impasto.optimize import Cancelled, ProgressEvent
+from impasto.output import save_image
 from impasto.stylize import StylizeConfig, stylize
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from impasto import faces, losses  # noqa: E402
 from impasto.images import load_image  # noqa: E402
 from impasto.masks import fit_mask  # noqa: E402
-from impasto.stylize import StylizeConfig, feature_extractor, stylize  # noqa: E402
+from impasto.stylize import StylizeConfig, stylize  # noqa: E402
+from impasto.vgg import feature_extractor  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "images" / "content"
 STYLES = ("starry_night.jpg", "the_scream.jpg", "shipwreck.jpg")

@@ -15,7 +15,8 @@ from torch.profiler import ProfilerActivity, profile
 
 from impasto.images import load_image
 from impasto.precision import apply as apply_precision
-from impasto.stylize import StylizeConfig, feature_extractor, make_loss, style_targets
+from impasto.stylize import StylizeConfig, make_loss, style_targets
+from impasto.vgg import feature_extractor
 
 ROOT = Path(__file__).resolve().parents[1]
 

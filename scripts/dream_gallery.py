@@ -17,9 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from impasto.dream import DreamConfig, dream, dream_zoom, save_animation  # noqa: E402
+from impasto.dream import DreamConfig, dream, dream_zoom  # noqa: E402
 from impasto.figures import labelled_grid  # noqa: E402
-from impasto.images import atomic_write, load_image  # noqa: E402
+from impasto.images import load_image  # noqa: E402
+from impasto.output import atomic_write, save_animation  # noqa: E402
 
 EX = ROOT / "examples"
 OUT = ROOT / "docs" / "dream"

@@ -23,9 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from impasto.figures import labelled_grid, save_figure  # noqa: E402
-from impasto.images import load_image, save_image  # noqa: E402
+from impasto.images import load_image  # noqa: E402
 from impasto.multiscale import SQRT2, schedule  # noqa: E402
 from impasto.options import options_of  # noqa: E402
+from impasto.output import save_image  # noqa: E402
 from impasto.stylize import StylizeConfig, stylize  # noqa: E402
 
 EX = ROOT / "examples"

@@ -3,6 +3,8 @@ the zoom animation and the CLI's handling of bad input."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from PIL import Image
@@ -24,7 +26,7 @@ from impasto.dream import (
 from impasto.errors import ConfigError
 from impasto.images import resize
 from impasto.optimize import Cancelled
-from impasto.stylize import feature_extractor
+from impasto.vgg import feature_extractor
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,7 @@ def test_objective_rises_over_steps(small, vgg_weights):
     )
     assert len(history) == 6 == len(result.history)
     assert history[-1] > 1.5 * history[0]
-    assert sum(b > a for a, b in zip(history, history[1:])) >= 4
+    assert sum(b > a for a, b in itertools.pairwise(history)) >= 4
     assert result.image.shape == small.shape
     assert 0 <= float(result.image.min()) and float(result.image.max()) <= 1
 
@@ -73,7 +75,7 @@ def test_tile_spans_cover_the_image_on_aligned_cuts():
     for length, tile, offset in ((100, 32, 0), (100, 32, 8), (33, 64, 16), (64, 16, 8)):
         spans = _spans(length, tile, offset, 8)
         assert spans[0][0] == 0 and spans[-1][1] == length
-        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
         assert all(a % 8 == 0 for a, _ in spans)
         assert all(b - a <= tile for a, b in spans)
 
@@ -195,3 +197,18 @@ def test_config_rejects_bad_values():
     ):
         with pytest.raises(ConfigError):
             DreamConfig(**bad)
+
+
+@pytest.mark.parametrize("guided", [False, True])
+def test_bf16_dream_agrees_with_fp32(small, tiny_style, vgg_weights, guided):
+    """``precision`` reaches the network: the bf16 dream differs (it ran in bfloat16) but only slightly."""
+    cfg = DreamConfig(
+        layers=("relu2_1",), octaves=1, steps=3, size=None, jitter=0, tile="off", guide_size=48, device="cpu"
+    )
+    guide = tiny_style if guided else None
+    fp32 = dream(small, cfg, guide=guide, precision="fp32")
+    bf16 = dream(small, cfg, guide=guide, precision="bf16")
+    diff = (fp32.image - bf16.image).abs()
+    assert 0 < float(diff.mean()) < 0.01, float(diff.mean())
+    for a, b in zip(fp32.history, bf16.history, strict=True):
+        assert abs(a["objective"] - b["objective"]) <= 0.05 * abs(a["objective"]), (a, b)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import itertools
 
 import pytest
 
@@ -26,14 +27,14 @@ from impasto.multiscale import schedule, stage_label
 def test_schedule_ends_at_the_requested_size_and_grows(size, kwargs):
     sizes = schedule(size, **kwargs)
     assert sizes[-1] == size
-    assert all(a < b for a, b in zip(sizes, sizes[1:]))
+    assert all(a < b for a, b in itertools.pairwise(sizes))
     factor = kwargs.get("factor", multiscale.SQRT2)
     if "scales" in kwargs and "start_size" not in kwargs:
         assert len(sizes) == kwargs["scales"]
     if "start_size" in kwargs:
         assert sizes[0] <= kwargs["start_size"]
     if "scales" not in kwargs:
-        assert all(abs(b / a - factor) < 0.02 for a, b in zip(sizes, sizes[1:]))
+        assert all(abs(b / a - factor) < 0.02 for a, b in itertools.pairwise(sizes))
 
 
 def test_default_is_single_scale_up_to_512_and_multiscale_above():

@@ -11,9 +11,9 @@ import pytest
 import torch.nn.functional as F
 
 from impasto.errors import ConfigError
+from impasto.images import noise
 from impasto.optimize import Cancelled
 from impasto.reconstruct import CONTENT_LAYERS, ReconstructConfig, cumulative, reconstruct
-from impasto.texture import noise
 
 SIZE = 32
 
@@ -96,3 +96,15 @@ def test_defaults_are_gatys_figure_1():
         ReconstructConfig(kind="texture")
     with pytest.raises(ConfigError, match="unknown VGG-19 layer"):
         ReconstructConfig(layers=("conv1_2", "conv6_2"))
+
+
+@pytest.mark.parametrize("kind", ["content", "style"])
+def test_bf16_reconstruction_agrees_with_fp32(tiny_content, vgg_weights, kind):
+    """``precision`` reaches the network: bf16 cells differ from fp32 ones but their losses stay close."""
+    cfg = ReconstructConfig(kind=kind, layers=("relu1_1", "relu2_1"), size=32, iters=6, device="cpu")
+    fp32 = reconstruct(tiny_content, cfg, precision="fp32")
+    bf16 = reconstruct(tiny_content, cfg, precision="bf16")
+    for a, b in zip(fp32.cells, bf16.cells, strict=True):
+        assert 0 < float((a.image - b.image).abs().mean()) < 0.05
+        lf, lb = a.history[-1]["total"], b.history[-1]["total"]
+        assert abs(lb - lf) <= 0.3 * lf, (a.label, lf, lb)

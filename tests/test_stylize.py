@@ -10,7 +10,8 @@ import torch
 
 from impasto import colour
 from impasto.images import load_image
-from impasto.stylize import StylizeConfig, check_device, feature_extractor, make_loss, style_targets, stylize
+from impasto.stylize import StylizeConfig, make_loss, style_targets, stylize
+from impasto.vgg import feature_extractor
 
 SCREAM = "the_scream.jpg"
 
@@ -125,20 +126,6 @@ def test_normalize_gradients_gives_each_term_unit_l1_gradient(vgg_weights, tiny_
     g = feats["f"]["relu1_1"].grad
     assert 1.0 < float(g.abs().sum()) <= 2.0 + 1e-4
     assert float(parts["style"].detach()) > 0 and torch.isfinite(x.grad).all()
-
-
-@pytest.mark.parametrize("name", ["auto", "cpu", "cuda", "cuda:1", "mps"])
-def test_check_device_accepts_device_names(name):
-    check_device(name)
-
-
-@pytest.mark.parametrize("name", ["gpu", "cuda0", "", None, 0])
-def test_check_device_names_the_field(name):
-    from impasto.errors import ConfigError
-
-    with pytest.raises(ConfigError) as info:
-        check_device(name)
-    assert info.value.field == "device"
 
 
 # --------------------------------------------------------------------------- portraits (--faces)

@@ -60,7 +60,7 @@ def test_sheet_has_a_labelled_cell_per_row_and_ratio(small_sweep):
 
 def _wide_runs(painted, min_len: int) -> int:
     runs, length = 0, 0
-    for p in list(painted) + [False]:
+    for p in [*list(painted), False]:
         if p:
             length += 1
         else:
@@ -89,3 +89,17 @@ def test_config_rules():
         SweepConfig(rows=("relu1_1", "relu2_7"))
     with pytest.raises(ConfigError, match="init"):
         SweepConfig(init="style")
+
+
+@pytest.mark.parametrize("init", ["noise", "content"])
+def test_bf16_sweep_agrees_with_fp32(tiny_content, tiny_style, vgg_weights, init):
+    """``precision`` reaches the network: bf16 cells differ from fp32 ones but their losses stay close."""
+    cfg = SweepConfig(
+        rows=("relu1_1",), content_layer="relu2_1", ratios=(1e-3,), size=32, iters=4, init=init, device="cpu"
+    )
+    fp32 = sweep(tiny_content, tiny_style, cfg, precision="fp32")
+    bf16 = sweep(tiny_content, tiny_style, cfg, precision="bf16")
+    a, b = fp32.cells[0][0], bf16.cells[0][0]
+    assert 0 < float((a.image - b.image).abs().mean()) < 0.05
+    lf, lb = a.history[-1]["total"], b.history[-1]["total"]
+    assert abs(lb - lf) <= 0.3 * lf, (lf, lb)

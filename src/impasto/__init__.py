@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from .errors import ConfigError, ImageError, ImpastoError, WeightsError
 from .fast.arbitrary import ArbitraryConfig, stylize_arbitrary
-from .images import load_image, save_image
+from .images import load_image
 from .optimize import ProgressEvent
+from .output import save_image
 from .reconstruct import ReconstructConfig, ReconstructResult, reconstruct
 from .stylize import StylizeConfig, StylizeResult, stylize
 from .sweep import SweepConfig, SweepResult, sweep

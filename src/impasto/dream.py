@@ -19,27 +19,25 @@ octave schedule (:func:`dream`) and the zoom feedback loop (:func:`dream_zoom`).
 
 from __future__ import annotations
 
+import itertools
 import math
-import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from .colour import combine_luminance
-from .errors import ConfigError, ImageError
-from .images import Picture, atomic_write, check_min_side, fit_longest, resize, to_pil
-from .optimize import Callback, Cancelled, ProgressEvent
+from .device import check_device, resolve_device
+from .errors import ConfigError
+from .images import ImageInput, as_picture, check_min_side, fit_longest, resize, size_of
+from .optimize import Callback, Cancelled
 from .options import check, option
-from .stylize import as_picture, check_device, feature_extractor, resolve_device
-from .vgg import CHANNELS, VGG19, Pool, check_layers, min_side, stride
-
-ImageInput = str | os.PathLike | Picture | torch.Tensor
+from .output import ANIMATION_FORMATS, check_animation_path, save_animation
+from .precision import Precision
+from .progress import Clock, Stage
+from .vgg import CHANNELS, VGG19, Pool, WeightsInput, check_layers, feature_extractor, min_side, stride
 
 #: Objectives of plain (unguided) dreaming.
 DreamObjective = Literal["mean-square", "l2"]
@@ -54,8 +52,6 @@ AUTO_TILE = 512
 TILE_MARGIN = 64
 #: Octaves whose shorter side would fall below this are skipped (too small to dream on).
 MIN_OCTAVE_SIDE = 32
-#: Animation formats of :func:`save_animation`.
-ANIMATION_FORMATS = (".gif", ".mp4")
 
 
 @dataclass(frozen=True)
@@ -112,6 +108,9 @@ class DreamConfig:
     seed: int = option(0, help="random seed of the jitter")
     pool: Pool = option("max", help="VGG pooling")
     device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
+    precision: Precision = option(
+        "auto", help="auto (bf16 where the CPU runs it natively, else fp32), bf16 or fp32"
+    )
     frames: int = option(24, min=1, max=10_000, help="number of frames of a dream-zoom animation")
     zoom: float = option(
         0.05,
@@ -213,7 +212,7 @@ class Objective:
         self.layers = tuple(check_layers(layers))
         self.channels = None if channels is None else tuple(channels)
         self.kind = "guide" if guide is not None else kind
-        if self.kind not in OBJECTIVES + ("guide",):
+        if self.kind not in (*OBJECTIVES, "guide"):
             raise ConfigError(
                 f"objective must be one of {', '.join(OBJECTIVES)}, got {kind!r}", field="objective"
             )
@@ -223,6 +222,7 @@ class Objective:
     def partial(self, layer: str, features: torch.Tensor) -> torch.Tensor:
         """The additive part of this layer's objective on (a crop of) its feature map."""
         if self.kind == "guide":
+            assert self.guide is not None  # kind "guide" is set only with guide features
             return guide_match_sum(features, self.guide[layer], self.channels)
         return square_sum(features, self.channels)
 
@@ -246,13 +246,13 @@ class Objective:
 
     def __call__(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """The objective of a whole image's features, differentiable (the untiled reference)."""
-        total = 0
+        total = torch.zeros(())
         for k in self.layers:
             s = self.partial(k, features[k])
             if self.kind == "l2":
                 total = total + s.clamp_min(1e-12).sqrt()
             else:
-                total = total + s / self.count(k, tuple(features[k].shape[-2:]))
+                total = total + s / self.count(k, size_of(features[k]))
         return total
 
 
@@ -270,7 +270,7 @@ def _spans(length: int, tile: int, offset: int, align: int) -> list[tuple[int, i
     """Cut [0, length) at ``offset + k·tile``; every cut is a multiple of ``align``."""
     cuts = [0] + [c for c in range(offset, length, tile) if c > 0] + [length]
     cuts = sorted(set(cuts))
-    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
 def resolve_tile(tile: int | str, hw: tuple[int, int]) -> int | None:
@@ -309,10 +309,10 @@ def gradient(
     if tile is None:
         xr = x.clone().requires_grad_(True)
         feats = vgg(xr, objective.layers)
-        sums = {k: objective.partial(k, feats[k]) for k in objective.layers}
-        values = {k: float(v.detach()) for k, v in sums.items()}
-        weights = objective.weights(values, counts)
-        total = sum(weights[k] * sums[k] for k in objective.layers)
+        partials = {k: objective.partial(k, feats[k]) for k in objective.layers}
+        values = {k: float(v.detach()) for k, v in partials.items()}
+        layer_weights = objective.weights(values, counts)
+        total = sum((layer_weights[k] * partials[k] for k in objective.layers), torch.zeros(()))
         (g,) = torch.autograd.grad(total, xr)
         return objective.value(values, counts), g
 
@@ -336,7 +336,7 @@ def gradient(
             crop = x[..., py0:py1, px0:px1].clone().requires_grad_(with_grad)
             with torch.set_grad_enabled(with_grad):
                 feats = vgg(crop, objective.layers)
-                parts = {}
+                parts: dict[str, torch.Tensor] = {}
                 for k in objective.layers:
                     s = stride(k)
                     f = feats[k]
@@ -346,7 +346,8 @@ def gradient(
                     parts[k] = objective.partial(k, f[..., fy0:fy1, fx0:fx1])
                     sums[k] += float(parts[k].detach())
                 if with_grad:
-                    total = sum(weights[k] * parts[k] for k in objective.layers)
+                    assert weights is not None
+                    total = sum((weights[k] * parts[k] for k in objective.layers), torch.zeros(()))
                     if total.requires_grad:
                         (g,) = torch.autograd.grad(total, crop)
                         grad[..., py0:py1, px0:px1] += g
@@ -373,7 +374,7 @@ def gradient(
 def keep_colour(dreamed: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
     """The luminance of ``dreamed`` with the chroma (YIQ's I and Q) of ``original``, in [0, 1]."""
     if original.shape[-2:] != dreamed.shape[-2:]:
-        original = resize(original, tuple(dreamed.shape[-2:]))
+        original = resize(original, size_of(dreamed))
     return combine_luminance(dreamed, original)
 
 
@@ -403,31 +404,10 @@ def _step(vgg, objective, x, config, tile, gen) -> tuple[float, torch.Tensor]:
     j = config.jitter
     oy, ox = torch.randint(-j, j + 1, (2,), generator=gen).tolist() if j else (0, 0)
     rolled = torch.roll(x, shifts=(oy, ox), dims=(-2, -1))
-    value, g = gradient(vgg, objective, rolled, tile=resolve_tile(tile, tuple(x.shape[-2:])), generator=gen)
+    value, g = gradient(vgg, objective, rolled, tile=resolve_tile(tile, size_of(x)), generator=gen)
     g = torch.roll(g, shifts=(-oy, -ox), dims=(-2, -1))
     x = x + config.step_size / (g.abs().mean() + 1e-12) * g
     return value, x.clamp(0, 1)
-
-
-@dataclass
-class _Clock:
-    """Progress across octaves (and frames): ETA weighted by pixels, since a step costs ~ its area."""
-
-    total_steps: int
-    total_work: float
-    callback: Callback | None
-    start: float = field(default_factory=time.perf_counter)
-    steps: int = 0
-    work: float = 0.0
-
-    def tick(self, area: float, losses: dict[str, float], image: torch.Tensor, stage: str) -> None:
-        self.steps += 1
-        self.work += area
-        if self.callback is None:
-            return
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / self.work * (self.total_work - self.work) if self.work else None
-        self.callback(ProgressEvent(self.steps, self.total_steps, losses, elapsed, eta, image, stage))
 
 
 def check_sizes(
@@ -464,7 +444,9 @@ def _prepare(image: ImageInput, config: DreamConfig, guide: ImageInput | None, w
     pic = as_picture(image, config.size, what="image")
     guide_pic = None if guide is None else as_picture(guide, config.guide_size, what="guide image")
     check_sizes(config, pic.size, None if guide_pic is None else guide_pic.size)
-    vgg = feature_extractor(config.layers, pool=config.pool, weights=weights, device=device)
+    vgg = feature_extractor(
+        config.layers, pool=config.pool, weights=weights, device=device, precision=config.precision
+    )
     guide_feats = None
     if guide_pic is not None:
         with torch.no_grad():
@@ -483,35 +465,42 @@ def _dream_octaves(
     base: torch.Tensor,
     config: DreamConfig,
     gen,
-    clock: _Clock,
+    clock: Clock,
+    first_stage: int,
     history: list,
-    label: str = "",
 ) -> tuple[torch.Tensor, bool]:
-    """The notebook's ``deepdream``: returns the full-size dream and whether it was interrupted."""
-    sizes = octave_sizes(tuple(base.shape[-2:]), config.octaves, config.octave_scale)
+    """The notebook's ``deepdream``: returns the full-size dream and whether it was interrupted.
+    Octave ``o`` reports as stage ``first_stage + o`` of ``clock`` (:func:`_stages`)."""
+    sizes = octave_sizes(size_of(base), config.octaves, config.octave_scale)
     bases = [resize(base, s) for s in sizes]
     detail = torch.zeros_like(bases[0])
     x = bases[0]
     try:
         for o, octave_base in enumerate(bases):
-            detail = _resize_detail(detail, tuple(octave_base.shape[-2:]))
+            detail = _resize_detail(detail, size_of(octave_base))
             x = (octave_base + detail).clamp(0, 1)
-            h, w = octave_base.shape[-2:]
-            stage = f"{label}octave {o + 1}/{len(bases)} ({w}x{h})"
             for i in range(config.steps):
                 value, x = _step(vgg, objective, x, config, config.tile, gen)
-                losses = {"objective": value}
                 history.append({"objective": value, "octave": o + 1, "step": i + 1})
-                clock.tick(h * w, losses, x, stage)
+                clock.report(first_stage + o, i + 1, {"objective": value}, x)
             detail = x - octave_base
     except (KeyboardInterrupt, Cancelled):
         # Keep the work: the current detail carried to full size, as the next octave would start.
-        return (base + _resize_detail(x - bases[o], tuple(base.shape[-2:]))).clamp(0, 1), True
+        return (base + _resize_detail(x - bases[o], size_of(base))).clamp(0, 1), True
     return x, False
 
 
-def _total_work(hw, config: DreamConfig) -> float:
-    return float(sum(h * w for h, w in octave_sizes(hw, config.octaves, config.octave_scale))) * config.steps
+def _stages(hw: tuple[int, int], config: DreamConfig, frames: int | None = None) -> list[Stage]:
+    """The progress schedule: each octave (of each frame) a stage whose step costs its pixels."""
+    octaves = octave_sizes(hw, config.octaves, config.octave_scale)
+    stages = []
+    for n in range(frames or 1):
+        label = f"frame {n + 1}/{frames} " if frames else ""
+        stages += [
+            Stage(f"{label}octave {o + 1}/{len(octaves)} ({w}x{h})", config.steps, h * w)
+            for o, (h, w) in enumerate(octaves)
+        ]
+    return stages
 
 
 def dream(
@@ -520,7 +509,7 @@ def dream(
     *,
     guide: ImageInput | None = None,
     callback: Callback | None = None,
-    weights: str | os.PathLike | None = None,
+    weights: WeightsInput = None,
     **overrides,
 ) -> DreamResult:
     """Dream on ``image`` (a path, a :class:`~impasto.images.Picture` or a (1, 3, H, W) tensor in [0, 1]).
@@ -533,11 +522,9 @@ def dream(
     pic, vgg, objective, device = _prepare(image, config, guide, weights)
     base = pic.rgb.to(device)
     gen = torch.Generator().manual_seed(config.seed)
-    hw = tuple(base.shape[-2:])
-    steps = len(octave_sizes(hw, config.octaves, config.octave_scale)) * config.steps
-    clock = _Clock(steps, _total_work(hw, config), callback)
+    clock = Clock(_stages((int(base.shape[-2]), int(base.shape[-1])), config), callback)
     history: list[dict[str, float]] = []
-    x, interrupted = _dream_octaves(vgg, objective, base, config, gen, clock, history)
+    x, interrupted = _dream_octaves(vgg, objective, base, config, gen, clock, 0, history)
     if config.preserve_color:
         x = keep_colour(x, base)
     return DreamResult(x.cpu(), history, interrupted, pic.alpha)
@@ -559,7 +546,7 @@ def dream_zoom(
     *,
     guide: ImageInput | None = None,
     callback: Callback | None = None,
-    weights: str | os.PathLike | None = None,
+    weights: WeightsInput = None,
     **overrides,
 ) -> ZoomResult:
     """The notebook's zoom feedback loop: dream, keep the frame, zoom in, repeat (``config.frames`` times).
@@ -571,15 +558,15 @@ def dream_zoom(
     pic, vgg, objective, device = _prepare(image, config, guide, weights)
     frame = pic.rgb.to(device)
     gen = torch.Generator().manual_seed(config.seed)
-    hw = tuple(frame.shape[-2:])
-    per_frame = len(octave_sizes(hw, config.octaves, config.octave_scale)) * config.steps
-    clock = _Clock(per_frame * config.frames, _total_work(hw, config) * config.frames, callback)
+    stages = _stages((int(frame.shape[-2]), int(frame.shape[-1])), config, config.frames)
+    clock = Clock(stages, callback)
+    per_frame = len(stages) // config.frames
     frames: list[torch.Tensor] = []
     history: list[dict[str, float]] = []
     for n in range(config.frames):
         source = frame
         frame, interrupted = _dream_octaves(
-            vgg, objective, source, config, gen, clock, history, label=f"frame {n + 1}/{config.frames} "
+            vgg, objective, source, config, gen, clock, n * per_frame, history
         )
         if config.preserve_color:
             frame = keep_colour(frame, source)
@@ -590,96 +577,13 @@ def dream_zoom(
     return ZoomResult(frames, False)
 
 
-# --------------------------------------------------------------------------------------------------
-# Animation files.
-
-
-def check_animation_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
-    """Validate an animation output path before any work (extension, directory, not an input, PyAV
-    for MP4)."""
-    from .images import check_output_path, check_outputs
-
-    p = Path(path)
-    ext = p.suffix.lower()
-    if ext not in ANIMATION_FORMATS:
-        raise ImageError(f"output '{p}' has unknown extension '{p.suffix or '(none)'}'; use .gif or .mp4")
-    # check_output_path knows still-image extensions only: check the rest with a stand-in name.
-    check_output_path(p.with_suffix(".png"))
-    if p.is_dir():
-        raise ImageError(f"output '{p}' is a directory")
-    check_outputs((p,), inputs)
-    if ext == ".mp4":
-        _require_av()
-    return p
-
-
-def _require_av():
-    try:
-        import av
-    except ImportError:
-        raise ImageError("writing .mp4 needs PyAV: pip install 'impasto[video]' (or write a .gif)") from None
-    return av
-
-
-def save_animation(frames: Sequence[torch.Tensor], path: str | os.PathLike, *, fps: int = 12) -> Path:
-    """Write frames as an animated GIF (Pillow, looping) or an H.264 MP4 (PyAV), atomically.
-
-    MP4 frames are cropped to even width and height (a requirement of yuv420p).
-    """
-    p = check_animation_path(path)
-    if not frames:
-        raise ValueError("no frames to save")
-    pictures = [to_pil(f) for f in frames]
-    if p.suffix.lower() == ".gif":
-        # One adaptive palette per frame; Pillow's default conversion would dither to a web palette.
-        quantized = [
-            im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-            for im in pictures
-        ]
-
-        def write(fh) -> None:
-            quantized[0].save(
-                fh,
-                format="GIF",
-                save_all=True,
-                append_images=quantized[1:],
-                duration=round(1000 / fps),
-                loop=0,
-                optimize=False,
-                disposal=1,
-            )
-
-        atomic_write(p, write)
-        return p
-
-    av = _require_av()
-    import numpy as np
-
-    w, h = pictures[0].width // 2 * 2, pictures[0].height // 2 * 2
-    if w == 0 or h == 0:
-        raise ImageError(f"frames of {pictures[0].width}x{pictures[0].height} are too small for MP4")
-
-    def write_mp4(fh) -> None:
-        with av.open(fh, mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.options = {"crf": "20"}
-            for im in pictures:
-                arr = np.ascontiguousarray(np.asarray(im)[:h, :w])
-                for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-
-    atomic_write(p, write_mp4)
-    return p
-
-
 __all__ = [
+    "ANIMATION_FORMATS",
     "DreamConfig",
     "DreamResult",
     "Objective",
     "ZoomResult",
+    "check_animation_path",
     "dream",
     "dream_zoom",
     "gradient",

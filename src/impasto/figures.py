@@ -15,7 +15,7 @@ from .images import to_pil
 Cell = torch.Tensor | Image.Image | None
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)
 
 
@@ -59,7 +59,7 @@ def labelled_grid(
 
     def text_size(text: str) -> tuple[int, int]:
         left, top, right, bottom = probe.multiline_textbbox((0, 0), text, font=font)
-        return right - left, bottom - top
+        return int(right - left), int(bottom - top)
 
     label_w = max((text_size(t)[0] for t in row_labels or ()), default=0)
     label_w = label_w + 2 * pad if row_labels else 0
@@ -97,7 +97,8 @@ def save_figure(figure: Image.Image, path) -> None:
     """Write a Pillow figure atomically (format from the extension)."""
     from pathlib import Path
 
-    from .images import SAVE_FORMATS, atomic_write, check_output_path
+    from .images import SAVE_FORMATS
+    from .output import atomic_write, check_output_path
 
     p = check_output_path(Path(path))
     fmt = SAVE_FORMATS[p.suffix.lower()]

@@ -7,10 +7,11 @@ network's own convention happens only inside the feature extractor (:mod:`impast
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,6 +73,11 @@ class Picture:
         return int(self.rgb.shape[-2]), int(self.rgb.shape[-1])
 
 
+#: What every pipeline accepts as an image: a file path, a :class:`Picture` or a (1, 3, H, W) /
+#: (3, H, W) float tensor in [0, 1].
+ImageInput = str | os.PathLike | Picture | torch.Tensor
+
+
 def max_pixels() -> int:
     value = os.environ.get("IMPASTO_MAX_PIXELS")
     if value is None:
@@ -114,7 +120,7 @@ def open_image(path: str | os.PathLike, *, limit: int | None = None, what: str =
                         "(set IMPASTO_MAX_PIXELS to allow more)"
                     )
                 im.load()
-                im = ImageOps.exif_transpose(im)
+                oriented: Image.Image = ImageOps.exif_transpose(im)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -131,7 +137,7 @@ def open_image(path: str | os.PathLike, *, limit: int | None = None, what: str =
         # ValueError, struct.error, IndexError, EOFError, ZeroDivisionError ... on hostile bytes
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImageError(f"{what} '{p}' is truncated or corrupt: {detail}") from None
-    return im
+    return oriented
 
 
 def _refused_kind(path: Path) -> str:
@@ -192,8 +198,21 @@ def pil_to_picture(im: Image.Image) -> Picture:
     return Picture(rgb.contiguous(), alpha)
 
 
+def size_of(image: torch.Tensor) -> tuple[int, int]:
+    """(height, width) of an image tensor (..., H, W).
+
+    >>> size_of(torch.zeros(1, 3, 48, 64))
+    (48, 64)
+    """
+    return int(image.shape[-2]), int(image.shape[-1])
+
+
 def fit_longest(size: tuple[int, int], longest: int) -> tuple[int, int]:
-    """(height, width) scaled so that the longest side is ``longest`` (at least 1 px each)."""
+    """(height, width) scaled so that the longest side is ``longest`` (at least 1 px each).
+
+    >>> fit_longest((480, 640), 512), fit_longest((1000, 10), 50)
+    ((384, 512), (50, 1))
+    """
     h, w = size
     scale = longest / max(h, w)
     return max(1, round(h * scale)), max(1, round(w * scale))
@@ -213,6 +232,46 @@ def load_image(
         raise
     except Exception as exc:
         raise ImageError(f"{what} '{path}' cannot be converted to RGB ({im.mode}): {exc}") from None
+
+
+def as_picture(image: ImageInput, size: int | None, *, what: str) -> Picture:
+    """A path, Picture or tensor as a Picture whose longest side is ``size`` (None: as it is)."""
+    if isinstance(image, Picture):
+        return Picture(resize(image.rgb, fit_longest(image.size, size)), image.alpha) if size else image
+    if isinstance(image, torch.Tensor):
+        t = (image if image.dim() == 4 else image.unsqueeze(0)).float()
+        return Picture(resize(t, fit_longest((int(t.shape[-2]), int(t.shape[-1])), size)) if size else t)
+    return load_image(image, size, what=what)
+
+
+def noise(shape: Sequence[int], *, seed: int, device: torch.device | None = None) -> torch.Tensor:
+    """Uniform white noise in [0, 1] from a seeded generator (the same seed gives the same image on
+    every device).
+
+    >>> a, b = noise((1, 3, 4, 4), seed=1), noise((1, 3, 4, 4), seed=1)
+    >>> bool((a == b).all()), 0 <= float(a.min()) <= float(a.max()) <= 1
+    (True, True)
+    """
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(tuple(shape), generator=gen).to(device or torch.device("cpu"))
+
+
+def initial_image(
+    init: str | os.PathLike,
+    shape: Sequence[int],
+    *,
+    seed: int,
+    device: torch.device | None = None,
+    content: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The image an optimisation starts from: ``content`` (a copy of ``content``), ``noise`` (seeded
+    white noise of ``shape``) or an image file resized to ``shape``'s height and width."""
+    if str(init) == "content" and content is not None:
+        return content.clone()
+    if str(init) == "noise":
+        return noise(shape, seed=seed, device=device)
+    hw = (int(shape[-2]), int(shape[-1]))
+    return resize(load_image(Path(init), what="init image").rgb, hw).to(device or torch.device("cpu"))
 
 
 def check_min_side(
@@ -260,113 +319,14 @@ def to_pil(image: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Imag
     return im
 
 
-def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
-    """Validate an output path before any work: known extension, writable directory, not an input."""
-    p = Path(path)
-    ext = p.suffix.lower()
-    if ext not in SAVE_FORMATS:
-        known = ", ".join(sorted(SAVE_FORMATS))
-        raise ImageError(f"output '{p}' has unknown extension '{p.suffix or '(none)'}'; use one of {known}")
-    if p.is_dir():
-        raise ImageError(f"output '{p}' is a directory")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ImageError(f"output directory '{parent}' does not exist")
-    try:  # a real probe: os.access() says yes to root even on read-only file systems
-        fd, probe = tempfile.mkstemp(prefix=".impasto-probe-", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError:
-        raise ImageError(f"output directory '{parent}' is not writable") from None
-    check_outputs((p,), inputs)
-    return p
+#: Names that moved to :mod:`impasto.output` (every output-writing helper lives there now); kept
+#: importable from here, resolved lazily (output imports this module, not the other way round).
+_MOVED_TO_OUTPUT = ("atomic_write", "check_output_path", "check_outputs", "save_image")
 
 
-def check_outputs(outputs, inputs=(), *, what: str = "output") -> None:
-    """Refuse, before any work, an output path that names one of the inputs — the same path once
-    resolved (``..``, symbolic links, case on case-insensitive systems) or the same file (a hard link;
-    ``os.path.samefile`` when both exist) — or two outputs that name the same file.
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_OUTPUT:
+        from . import output
 
-    ``outputs`` and ``inputs`` are paths (``None`` entries are skipped); every command checks every
-    path it will write (intermediates, frames, checkpoints, ``--each`` files) against every file it reads.
-    """
-    parents: dict[str, str] = {}
-
-    def key(path: Path) -> str:
-        parent = str(path.parent) if str(path.parent) else "."
-        if parent not in parents:
-            parents[parent] = os.path.normcase(os.path.realpath(parent))
-        name = path.name
-        full = os.path.join(parents[parent], name)
-        if os.path.islink(full):
-            full = os.path.realpath(full)
-        return os.path.normcase(full)
-
-    ins = [Path(i) for i in inputs if i is not None]
-    in_keys = {key(i): i for i in ins}
-    existing_ins = [i for i in ins if i.exists()]
-    seen: dict[str, Path] = {}
-    for o in outputs:
-        if o is None:
-            continue
-        o = Path(o)
-        k = key(o)
-        same = in_keys.get(k)
-        if same is None and existing_ins and o.exists():
-            same = next((i for i in existing_ins if _samefile(o, i)), None)
-        if same is not None:
-            raise ImageError(f"{what} '{o}' is one of the inputs ('{same}'); refusing to overwrite it")
-        if k in seen:
-            raise ImageError(
-                f"{what} '{o}' would be written twice (also as '{seen[k]}'); give distinct outputs"
-            )
-        seen[k] = o
-
-
-def _samefile(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it into place."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent if str(p.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def save_image(
-    image: torch.Tensor,
-    path: str | os.PathLike,
-    *,
-    alpha: torch.Tensor | None = None,
-    quality: int = 95,
-) -> Path:
-    """Write an image atomically; format from the extension. Alpha is kept for PNG and WebP."""
-    p = Path(path)
-    fmt = SAVE_FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        check_output_path(p)  # raises the unknown-extension error
-    im = to_pil(image, alpha if fmt in ("PNG", "WEBP") else None)
-    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {"optimize": False}
-    try:
-        atomic_write(p, lambda fh: im.save(fh, format=fmt, **options))
-    except FileNotFoundError:
-        raise ImageError(f"output directory '{p.parent}' does not exist") from None
-    except OSError as exc:
-        raise ImageError(f"cannot write output '{p}': {exc.strerror or exc}") from None
-    return p
+        return getattr(output, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,8 +5,14 @@ Each takes plain tensors; targets are computed once by the caller under ``torch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from .vgg import VGG19
 
 
 class _Gram(torch.autograd.Function):
@@ -19,13 +25,13 @@ class _Gram(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, f: torch.Tensor, denom: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, f: torch.Tensor, denom: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(f, denom)
         f32 = f.to(torch.promote_types(f.dtype, torch.float32))
         return torch.bmm(f32, f32.transpose(1, 2)) / denom
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         f, denom = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None, None
@@ -55,6 +61,12 @@ def gram(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     else:
         denom = torch.tensor(float(c * h * w), device=features.device)
     return _Gram.apply(_flat(features), denom)
+
+
+def gram_targets(vgg: VGG19, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Gram matrices of ``image`` at ``layers``, computed once, without gradients (a style target)."""
+    with torch.no_grad():
+        return {k: gram(v) for k, v in vgg(image, layers).items()}
 
 
 def content_loss(

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .images import open_image, resize
+from .images import open_image, resize, size_of
 
 MaskInput = str | os.PathLike | torch.Tensor
 
@@ -43,15 +43,15 @@ def load_mask(mask: MaskInput, size: tuple[int, int] | None = None, *, what: str
         if alpha is not None:
             arr = arr * alpha
         m = torch.from_numpy(arr)[None, None].contiguous()
-    if size is not None and tuple(m.shape[-2:]) != tuple(size):
-        m = resize(m, tuple(size))
+    if size is not None and size_of(m) != tuple(size):
+        m = resize(m, (int(size[0]), int(size[1])))
     return m
 
 
 def fit_mask(mask: torch.Tensor, size: tuple[int, int], *, clamp: bool = True) -> torch.Tensor:
     """Resize a (1, 1, h, w) mask to a feature map's (H, W): area averaging when shrinking, else bilinear
     (smooth; stays in [0, 1] with ``clamp``, off for weight maps whose values may exceed 1)."""
-    if tuple(mask.shape[-2:]) == tuple(size):
+    if size_of(mask) == tuple(size):
         return mask
     if mask.shape[-2] >= size[0] and mask.shape[-1] >= size[1]:
         return F.adaptive_avg_pool2d(mask, size)

@@ -8,6 +8,7 @@ and carries the image forward.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from .errors import ConfigError
 
@@ -55,6 +56,7 @@ def schedule(
     elif scales is not None:
         sizes = [round(size / factor**k) for k in reversed(range(scales))]
     else:
+        assert start_size is not None  # set above when neither was given
         n = 1
         while size / factor ** (n - 1) > start_size * (1 + 1e-9):
             n += 1
@@ -67,7 +69,7 @@ def schedule(
     return [s for i, s in enumerate(sizes) if i == 0 or s != sizes[i - 1]]
 
 
-def stage_label(index: int, sizes: list[int]) -> str:
+def stage_label(index: int, sizes: Sequence[int]) -> str:
     """``"scale 2/3 (362 px)"`` for multi-scale runs, ``""`` for single-scale ones."""
     if len(sizes) <= 1:
         return ""

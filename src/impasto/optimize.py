@@ -1,7 +1,8 @@
 """The optimisation loop shared by every image-optimising pipeline (stylize, texture, reconstruct).
 
 It knows nothing about style: it minimises ``loss_fn(image) -> (total, breakdown)`` over the pixels,
-reports each step through a callback receiving a frozen :class:`ProgressEvent`, keeps the best image
+reports each step through a callback receiving a frozen :class:`~impasto.progress.ProgressEvent` (or
+through ``report``, one stage of a larger :class:`~impasto.progress.Clock`), keeps the best image
 seen, and on Ctrl-C (``KeyboardInterrupt``) or :class:`Cancelled` returns that best image instead of
 losing the work.
 """
@@ -9,12 +10,13 @@ losing the work.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import torch
+
+from .progress import Callback, Clock, ProgressEvent, Report
 
 #: The optimisers every image-optimising pipeline offers (declared once; CLI, service and checks read it).
 Optimizer = Literal["lbfgs", "adam"]
@@ -27,22 +29,6 @@ class Cancelled(Exception):
     """Raise from a progress callback to stop an optimisation early (the best image is kept)."""
 
 
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One step of a long-running pipeline, as a callback sees it."""
-
-    step: int
-    total: int
-    losses: Mapping[str, float]
-    elapsed: float
-    eta: float | None
-    image: torch.Tensor | None = None  # current image, (1, 3, H, W) in [0, 1]; do not modify
-    stage: str = ""  # e.g. "scale 2/3 (362 px)"; empty for single-stage runs
-
-
-Callback = Callable[[ProgressEvent], None]
-
-
 @dataclass
 class OptimizeResult:
     image: torch.Tensor
@@ -52,8 +38,19 @@ class OptimizeResult:
     steps: int = 0
 
 
+__all__ = ["Callback", "Cancelled", "LossFn", "OptimizeResult", "ProgressEvent", "lbfgs_history", "optimize"]
+
+
 class _NonFinite(Exception):
     pass
+
+
+@dataclass
+class _Best:
+    """The lowest loss seen and its image."""
+
+    loss: float
+    image: torch.Tensor
 
 
 #: L-BFGS keeps ``history_size`` pairs of image-sized float32 vectors; cap their memory so a 2048 px
@@ -87,6 +84,7 @@ def optimize(
     clamp: bool = True,
     history_size: int | None = None,
     escalate: Escalate | None = None,
+    report: Report | None = None,
 ) -> OptimizeResult:
     """Minimise ``loss_fn`` over a copy of ``image`` (never modified) for ``iters`` iterations.
 
@@ -94,12 +92,15 @@ def optimize(
     ``history_size`` (L-BFGS) defaults to what 256 MiB holds, 5 to 100 pairs (:func:`lbfgs_history`).
     If the loss turns non-finite or L-BFGS stops before ``iters`` and ``escalate(reason)`` returns
     True, the run restarts from the best image with a fresh optimiser for the remaining iterations.
+    ``report`` (one stage of a pipeline's :class:`~impasto.progress.Clock`) replaces ``callback`` and
+    ``stage`` when the run is part of a larger schedule.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}")
     history: list[dict[str, float]] = []
-    best = {"loss": math.inf, "image": image.detach().clone()}
-    start = time.perf_counter()
+    best = _Best(math.inf, image.detach().clone())
+    if report is None:
+        report = Clock.single(iters, callback, stage).reporter(0) if callback is not None else None
     steps_done = 0
     x = image.detach().clone().requires_grad_(True)
 
@@ -108,19 +109,17 @@ def optimize(
         value = float(total.detach())
         if not math.isfinite(value):
             raise _NonFinite(f"loss became {value}")
-        if value < best["loss"]:
-            best["loss"] = value
-            best["image"] = x.detach().clamp(0, 1) if clamp else x.detach().clone()
+        if value < best.loss:
+            best.loss = value
+            best.image = x.detach().clamp(0, 1) if clamp else x.detach().clone()
         return total, parts, value
 
-    def report(step: int, parts: Mapping[str, torch.Tensor], value: float) -> None:
+    def record(step: int, parts: Mapping[str, torch.Tensor], value: float) -> None:
         losses = {k: float(v.detach()) for k, v in parts.items()}
         losses["total"] = value
         history.append(losses)
-        if callback is not None:
-            elapsed = time.perf_counter() - start
-            eta = elapsed / step * (iters - step) if step else None
-            callback(ProgressEvent(step, iters, losses, elapsed, eta, x.detach().clamp(0, 1), stage))
+        if report is not None:
+            report(step, losses, x.detach().clamp(0, 1))
 
     def run_lbfgs(budget: int) -> None:
         nonlocal steps_done
@@ -145,7 +144,7 @@ def optimize(
             n_iter = offset + state.get("n_iter", 0)
             if n_iter > steps_done:  # first evaluation of a new iteration
                 steps_done = n_iter
-                report(n_iter, parts, value)
+                record(n_iter, parts, value)
             return total
 
         opt.step(closure)
@@ -162,7 +161,7 @@ def optimize(
                 with torch.no_grad():
                     x.clamp_(0, 1)
             steps_done += 1
-            report(steps_done, parts, value)
+            record(steps_done, parts, value)
 
     interrupted, reason = False, ""
     try:
@@ -181,8 +180,8 @@ def optimize(
             # Escalated: continue from the best point with a fresh optimiser (its curvature history
             # came from the old computation).
             with torch.no_grad():
-                x.copy_(best["image"])
-            best["loss"] = math.inf
+                x.copy_(best.image)
+            best.loss = math.inf
             if steps_done == phase_start:
                 steps_done += 1  # never loop without progress
         # The final point of L-BFGS / Adam has not been scored yet: score it so "best" is honest.
@@ -195,4 +194,4 @@ def optimize(
         interrupted, reason = True, "cancelled"
     except _NonFinite as exc:
         reason = str(exc)
-    return OptimizeResult(best["image"], history, interrupted, reason, steps_done)
+    return OptimizeResult(best.image, history, interrupted, reason, steps_done)

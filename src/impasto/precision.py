@@ -97,14 +97,19 @@ def use_channels_last(device: torch.device | str) -> bool:
 def apply(vgg: VGG19, precision: str, device: torch.device | str) -> Escalate | None:
     """Set ``vgg`` to run in the precision ``precision`` resolves to on ``device``.
 
-    Returns the escalation hook for :func:`impasto.optimize.optimize` (None for float32): if a
-    bfloat16 run ever produces a non-finite loss or L-BFGS stalls early, the hook switches the
-    network to float32 once and the optimiser continues from the best image, so no run ends in NaN
-    or short of its iterations because of bfloat16.
+    Returns the escalation hook for :func:`impasto.optimize.optimize` (:func:`escalation`).
     """
     dtype = resolve(precision, device)
     vgg.set_compute(dtype, channels_last=use_channels_last(device))
-    if dtype == torch.float32:
+    return escalation(vgg)
+
+
+def escalation(vgg: VGG19) -> Escalate | None:
+    """The escalation hook of a network set to bfloat16 (None when it runs in float32): if a bfloat16
+    run ever produces a non-finite loss or L-BFGS stalls early, the hook switches the network to
+    float32 once and the optimiser continues from the best image, so no run ends in NaN or short of
+    its iterations because of bfloat16."""
+    if vgg.dtype == torch.float32:
         return None
 
     def escalate(reason: str) -> bool:
@@ -140,6 +145,7 @@ __all__ = [
     "cpu_bf16_is_fast",
     "cuda_bf16_is_fast",
     "default_threads",
+    "escalation",
     "name",
     "resolve",
     "use_channels_last",

@@ -13,7 +13,6 @@ One VGG-19 and one forward pass of the image serve every cell.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
@@ -22,12 +21,15 @@ import torch
 from PIL import Image
 
 from . import losses
+from .checks import MAX_SIDE, MIN_SIDE, check_layer_set, check_layer_size
+from .device import check_device, resolve_device
 from .figures import labelled_grid
+from .images import ImageInput, as_picture, initial_image, size_of
 from .optimize import Callback, Optimizer, optimize
 from .options import check, option
-from .stylize import ImageInput, as_picture, check_device, feature_extractor, resolve_device
-from .texture import MAX_SIDE, MIN_SIDE, check_layer_set, noise
-from .vgg import Pool
+from .precision import Precision, escalation
+from .progress import Clock, Stage
+from .vgg import Pool, WeightsInput, feature_extractor
 
 #: Gatys et al. 2016, Fig. 1. Their Caffe network's ReLUs are in place, so their "conv4_2" blob holds
 #: the rectified output; we take the names literally (the convolution's output, before the ReLU), which
@@ -84,6 +86,9 @@ class ReconstructConfig:
     lr: float | None = option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
     seed: int = option(0, help="seed of the white noise every cell starts from (the same for all cells)")
     device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
+    precision: Precision = option(
+        "auto", help="auto (bf16 where the CPU runs it natively, else fp32), bf16 or fp32"
+    )
 
     def __post_init__(self) -> None:
         check(self)
@@ -140,7 +145,7 @@ def reconstruct(
     config: ReconstructConfig | None = None,
     *,
     callback: Callback | None = None,
-    weights: str | os.PathLike | None = None,
+    weights: WeightsInput = None,
     **overrides,
 ) -> ReconstructResult:
     """Reconstruct ``image`` from white noise, one cell per layer (set) of ``config``.
@@ -153,27 +158,32 @@ def reconstruct(
     device = resolve_device(config.device)
     sets = config.layer_sets
     every = tuple(dict.fromkeys(name for s in sets for name in s))
-    target = as_picture(image, config.size, what="image", layers=every).rgb.to(device)
-    vgg = feature_extractor(every, pool=config.pool, weights=weights, device=device)
+    target = as_picture(image, config.size, what="image").rgb.to(device)
+    check_layer_size(size_of(target), every, "image")
+    vgg = feature_extractor(
+        every, pool=config.pool, weights=weights, device=device, precision=config.precision
+    )
     with torch.no_grad():  # one forward pass of the image serves every cell
         feats = vgg(target, every)
         targets = feats if config.kind == "content" else {k: losses.gram(v) for k, v in feats.items()}
     del feats
-    start = noise(target.shape, seed=config.seed, device=device)
+    start = initial_image("noise", target.shape, seed=config.seed, device=device)
 
     cells = [Cell(set_label(s), s) for s in sets]
+    clock = Clock(
+        [Stage(f"cell {i + 1}/{len(cells)} ({c.label})", config.iters) for i, c in enumerate(cells)], callback
+    )
     interrupted = False
     for i, cell in enumerate(cells):
         loss_fn = _loss_fn(vgg, targets, cell.layers, config.kind)
-        stage = f"cell {i + 1}/{len(cells)} ({cell.label})"
         result = optimize(
             start,
             loss_fn,
             iters=config.iters,
             optimizer=config.optimizer,
             lr=config.lr,
-            callback=callback,
-            stage=stage,
+            escalate=escalation(vgg),
+            report=clock.reporter(i),
         )
         cell.image, cell.history, cell.interrupted = result.image.cpu(), result.history, result.interrupted
         if result.interrupted:

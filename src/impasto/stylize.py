@@ -11,28 +11,33 @@ Style Transfer") and a coarse-to-fine schedule (:mod:`impasto.multiscale`). The 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Literal, get_args
+from functools import partial
+from typing import Literal, cast, get_args
 
 import torch
 
 from . import colour, faces, losses, multiscale
+from .checks import check_layer_size, check_style_counts
+from .device import check_device, resolve_device
 from .errors import ConfigError
 from .faces import Faces
-from .images import Picture, check_min_side, fit_longest, load_image, resize
+from .images import (
+    ImageInput,
+    as_picture,
+    fit_longest,
+    initial_image,
+    resize,
+    size_of,
+)
 from .masks import MaskInput, fit_mask, load_mask
 from .optimize import Callback, LossFn, Optimizer, optimize
 from .options import check, option
-from .precision import Precision
-from .precision import apply as apply_precision
-from .tiling import MIN_TILE, is_tiled, optimize_tiled
-from .vgg import VGG19, Pool, check_layers, deepest, min_side
-from .weights import load_cached
-
-ImageInput = str | os.PathLike | Picture | torch.Tensor
+from .precision import Precision, escalation
+from .progress import Clock, Stage
+from .tiling import MIN_TILE, is_tiled, optimize_tiled, tile_stages
+from .vgg import VGG19, Pool, WeightsInput, check_layers, feature_extractor
 
 PreserveColor = Literal["none", "luminance", "histogram"]
 PRESERVE_COLOR: tuple[str, ...] = get_args(PreserveColor)
@@ -193,68 +198,6 @@ class StyleTarget:
     """(1, 1, H, W) region in [0, 1] (any size: resized to each layer), or None for everywhere."""
 
 
-def check_device(name: str) -> None:
-    """Syntax of a device name (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``); whether it exists is
-    :func:`resolve_device`'s business, at run time."""
-    if not isinstance(name, str) or (
-        name not in ("auto", "cpu", "cuda", "mps") and not name.startswith("cuda:")
-    ):
-        raise ConfigError(f"device must be auto, cpu, cuda or mps, got {name!r}", field="device")
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but CUDA is not available", field="device")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("device 'mps' requested but MPS is not available", field="device")
-    return torch.device(name)
-
-
-def feature_extractor(
-    layers, *, pool: str = "max", weights: str | os.PathLike | None = None, device: torch.device | None = None
-) -> VGG19:
-    """A VGG-19 truncated after the deepest of ``layers`` (weights loaded once per process)."""
-    vgg = VGG19(load_cached(weights), pool=pool, last_layer=deepest(layers))
-    return vgg.to(device or torch.device("cpu"))
-
-
-def as_picture(
-    image: ImageInput, size: int | None, *, what: str, layers: Sequence[str] = (), field: str | None = None
-) -> Picture:
-    """A path, Picture or tensor as a Picture whose longest side is ``size``; with ``layers``, refused
-    (one line naming ``field``) when narrower than those VGG layers need (:func:`check_layer_size`)."""
-    if isinstance(image, Picture):
-        pic = Picture(resize(image.rgb, _fit(image.size, size)), image.alpha) if size else image
-    elif isinstance(image, torch.Tensor):
-        t = image if image.dim() == 4 else image.unsqueeze(0)
-        pic = Picture(resize(t.float(), _fit(tuple(t.shape[-2:]), size)) if size else t.float())
-    else:
-        pic = load_image(image, size, what=what)
-    if layers:
-        check_layer_size(pic.size, layers, what, field=field)
-    return pic
-
-
-def check_layer_size(
-    hw: tuple[int, int], layers: Sequence[str], what: str, *, field: str | None = None, at: str = ""
-) -> None:
-    """An image of working size ``hw`` must be at least the deepest layer's stride on each side."""
-    check_min_side(
-        hw,
-        min_side(layers),
-        f"{what}{at}",
-        why=f"layer '{deepest(layers)}'",
-        field=field,
-        hint=" (use a larger size, or a less elongated image)",
-    )
-
-
 def check_sizes(
     config: StylizeConfig, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]]
 ) -> None:
@@ -277,10 +220,6 @@ def check_sizes(
         check_layer_size(hw, layers, what, field="style", at=f" at {max(hw)} px (size × style-scale)")
 
 
-def _fit(hw, size):
-    return fit_longest(hw, size) if size else hw
-
-
 # --------------------------------------------------------------------------------------------------
 # Targets and loss
 
@@ -299,14 +238,7 @@ def style_targets(
     style): one target per style, confined to its mask and scaled by its (unnormalised) weight.
     """
     weights = list(weights) if weights is not None else [1.0] * len(styles)
-    if len(weights) != len(styles):
-        raise ConfigError(
-            f"{len(weights)} blend weights given for {len(styles)} style images", field="style_blend_weights"
-        )
-    if masks is not None and len(masks) != len(styles):
-        raise ConfigError(
-            f"{len(masks)} masks given for {len(styles)} style images; give one mask per style", field="mask"
-        )
+    check_style_counts(len(styles), masks=None if masks is None else len(masks), blend_weights=len(weights))
     per_style = []
     with torch.no_grad():
         for s in styles:
@@ -316,7 +248,10 @@ def style_targets(
         return [StyleTarget(g, float(w), m) for g, w, m in zip(per_style, weights, masks, strict=True)]
     total = float(sum(weights))
     blended = {
-        layer: sum(g[layer] * (w / total) for g, w in zip(per_style, weights, strict=True) if w > 0)
+        layer: sum(
+            (g[layer] * (w / total) for g, w in zip(per_style, weights, strict=True) if w > 0),
+            torch.zeros_like(per_style[0][layer]),
+        )
         for layer in config.style_layers
     }
     return [StyleTarget(blended, 1.0, None)]
@@ -385,9 +320,15 @@ def make_loss(
     ((1, 1, H, W), the content loss's weight per position; None: uniform).
     """
     c_weights = dict(
-        zip(config.content_layers, config.content_layer_weights or [1.0] * len(config.content_layers))
+        zip(
+            config.content_layers,
+            config.content_layer_weights or [1.0] * len(config.content_layers),
+            strict=True,
+        )
     )
-    s_weights = dict(zip(config.style_layers, config.style_layer_weights or [1.0] * len(config.style_layers)))
+    s_weights = dict(
+        zip(config.style_layers, config.style_layer_weights or [1.0] * len(config.style_layers), strict=True)
+    )
     if content_features is None and content_image is not None:
         with torch.no_grad():
             content_features = vgg(content_image, config.content_layers)
@@ -398,7 +339,7 @@ def make_loss(
     content_maps = {
         layer: None
         if content_weight_map is None  # each content layer's weights, resized once
-        else fit_mask(content_weight_map, tuple(t.shape[-2:]), clamp=False)
+        else fit_mask(content_weight_map, size_of(t), clamp=False)
         for layer, t in content_features.items()
     }
 
@@ -415,13 +356,13 @@ def make_loss(
         parts: dict[str, torch.Tensor] = {}
         zero = x.new_zeros((), dtype=torch.float32)
         content = zero
-        for layer, target in content_features.items():
+        for layer, features in content_features.items():
             w = config.content_weight * c_weights[layer]
             term = _term(
                 feats[layer],
                 w,
                 normalize,
-                lambda f, t=target, m=content_maps[layer]: losses.content_loss(f, t, m),
+                lambda f, t=features, m=content_maps[layer]: losses.content_loss(f, t, m),
             )
             parts[f"content.{layer}"] = term
             content = content + term
@@ -432,7 +373,7 @@ def make_loss(
             for i, target in enumerate(targets):
                 if target.weight == 0:
                     continue
-                mask = layer_mask(i, target, tuple(f.shape[-2:]))
+                mask = layer_mask(i, target, size_of(f))
                 w = config.style_weight * s_weights[layer] * target.weight
                 term = _term(
                     f, w, normalize, lambda g, t=target.grams[layer], m=mask: losses.style_loss(g, t, m)
@@ -458,7 +399,7 @@ def stylize(
     *,
     masks: Sequence[MaskInput] | None = None,
     callback: Callback | None = None,
-    weights: str | os.PathLike | None = None,
+    weights: WeightsInput = None,
     face_mask: MaskInput | None = None,
     cache: StyleCache | None = None,
     **overrides,
@@ -472,8 +413,12 @@ def stylize(
     :class:`StylizeConfig` fields, e.g. ``stylize(c, [s1, s2], size=256, style_blend_weights=(0.7, 0.3))``.
     """
     config = replace(config or StylizeConfig(), **overrides)
-    styles = list(style) if isinstance(style, list | tuple) else [style]
-    _check_counts(config, styles, masks)
+    styles: list[ImageInput] = list(style) if isinstance(style, list | tuple) else [cast(ImageInput, style)]
+    check_style_counts(
+        len(styles),
+        masks=None if masks is None else len(masks),
+        blend_weights=None if config.style_blend_weights is None else len(config.style_blend_weights),
+    )
     if masks is not None and config.tile is not None:
         raise ConfigError("--tile cannot be combined with --mask yet; drop one of them", field="tile")
     if face_mask is not None and config.tile is not None:
@@ -487,7 +432,7 @@ def stylize(
         as_picture(s, style_size, what=f"style image {i + 1}" if len(styles) > 1 else "style image").rgb
         for i, s in enumerate(styles)
     ]
-    check_sizes(config, content_pic.size, [tuple(st.shape[-2:]) for st in style_full])
+    check_sizes(config, content_pic.size, [size_of(st) for st in style_full])
     mask_full = (
         None
         if masks is None
@@ -498,81 +443,85 @@ def stylize(
     shareable = cache is not None and mask_full is None and config.preserve_color == "none"
 
     all_layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
-    vgg = feature_extractor(all_layers, pool=config.pool, weights=weights, device=device)
-    escalate = apply_precision(vgg, config.precision, device)
+    vgg = feature_extractor(
+        all_layers, pool=config.pool, weights=weights, device=device, precision=config.precision
+    )
+    escalate = escalation(vgg)
+    clock, first = _clock(config, content_pic.size, sizes, callback)
     image, history, interrupted = None, [], False
     for i, size in enumerate(sizes):
         hw = fit_longest(content_pic.size, size)
         c = resize(content_rgb, hw).to(device)
-        s_hw = [
-            fit_longest(tuple(s.shape[-2:]), max(16, round(size * config.style_scale))) for s in style_full
-        ]
+        s_hw = [fit_longest(size_of(s), max(16, round(size * config.style_scale))) for s in style_full]
         s = [resize(st, shw).to(device) for st, shw in zip(style_full, s_hw, strict=True)]
         m = None if mask_full is None else [resize(mk, hw).to(device) for mk in mask_full]
         key = (size, tuple(s_hw), str(device))
-        if shareable and key in cache.targets:
-            targets = cache.targets[key]
+        store = cache.targets if shareable and cache is not None else None
+        if store is not None and key in store:
+            targets = store[key]
         else:
             targets = style_targets(vgg, s, config.style_blend_weights, config, masks=m)
-            if shareable:
-                cache.targets[key] = targets
+            if store is not None:
+                store[key] = targets
         face, c_map = None, None
         if region is not None:
             face = resize(region, hw).to(device)
             targets = with_faces(targets, face, config.face_style)
             c_map = 1 + face * (config.face_content - 1)
-        tiled = is_tiled(config.tile, hw)
-        loss_fn = None if tiled else make_loss(vgg, config, c, targets, content_weight_map=c_map)
         if image is None:
-            init = initial_image(config.init, c, seed=config.seed)
+            init = initial_image(config.init, c.shape, seed=config.seed, device=c.device, content=c)
             init = colour.grey(init) if config.preserve_color == "luminance" else init
         else:
             init = resize(image, hw).to(device)
-        if tiled:
+        if config.tile is not None and is_tiled(config.tile, hw):
             result = optimize_tiled(
                 init,
                 c,
-                lambda crop, t=targets: make_loss(vgg, config, crop, t),
+                partial(make_loss, vgg, config, targets=targets),
                 tile=config.tile,
                 iters=config.iters,
                 optimizer=config.optimizer,
                 lr=config.lr,
-                callback=callback,
-                stage=multiscale.stage_label(i, sizes),
                 escalate=escalate,
+                clock=clock,
+                first_stage=first[i],
             )
         else:
             result = optimize(
                 init,
-                loss_fn,
+                make_loss(vgg, config, c, targets, content_weight_map=c_map),
                 iters=config.iters,
                 optimizer=config.optimizer,
                 lr=config.lr,
-                callback=callback,
-                stage=multiscale.stage_label(i, sizes),
                 escalate=escalate,
+                report=None if clock is None else clock.reporter(first[i]),
             )
         image, interrupted = result.image, result.interrupted
         history += result.history
         if interrupted:
             break
+    assert image is not None  # sizes is never empty
     image = finish_colour(config.preserve_color, image.cpu(), content_pic.rgb)
     return StylizeResult(image, history, interrupted, content_pic.alpha)
 
 
-def _check_counts(config: StylizeConfig, styles: list, masks) -> None:
-    if not styles:
-        raise ConfigError("at least one style image is needed", field="style")
-    n = len(styles)
-    if config.style_blend_weights is not None and len(config.style_blend_weights) != n:
-        raise ConfigError(
-            f"{len(config.style_blend_weights)} blend weights given for {n} style images",
-            field="style_blend_weights",
-        )
-    if masks is not None and len(masks) != n:
-        raise ConfigError(
-            f"{len(masks)} masks given for {n} style images; give one mask per style", field="mask"
-        )
+def _clock(
+    config: StylizeConfig, content_hw: tuple[int, int], sizes: Sequence[int], callback: Callback | None
+) -> tuple[Clock | None, list[int]]:
+    """The progress schedule of a run: each scale (or each tile of a tiled scale) a stage whose step
+    costs its pixels; and the index of each scale's first stage."""
+    stages: list[Stage] = []
+    first: list[int] = []
+    for i, size in enumerate(sizes):
+        hw = fit_longest(content_hw, size)
+        first.append(len(stages))
+        label = multiscale.stage_label(i, sizes)
+        if is_tiled(config.tile, hw):
+            assert config.tile is not None
+            stages += tile_stages(hw, config.tile, iters=config.iters, label=label)
+        else:
+            stages.append(Stage(label, config.iters, hw[0] * hw[1]))
+    return (None if callback is None else Clock(stages, callback)), first
 
 
 def prepare_colour(mode: str, content: torch.Tensor, styles: list[torch.Tensor]):
@@ -588,16 +537,4 @@ def finish_colour(mode: str, image: torch.Tensor, content: torch.Tensor) -> torc
     """In luminance mode, recombine the result's luminance with the content's chroma (YIQ)."""
     if mode != "luminance":
         return image
-    return colour.combine_luminance(image, resize(content, tuple(image.shape[-2:])))
-
-
-def initial_image(init: str, content: torch.Tensor, *, seed: int) -> torch.Tensor:
-    """``content``, ``noise`` (uniform white noise, seeded) or an image file resized to the content."""
-    if init == "content":
-        return content.clone()
-    if init == "noise":
-        gen = torch.Generator().manual_seed(seed)
-        return torch.rand(content.shape, generator=gen).to(content.device)
-    path = Path(init)
-    pic = load_image(path, what="init image")
-    return resize(pic.rgb, tuple(content.shape[-2:])).to(content.device)
+    return colour.combine_luminance(image, resize(content, size_of(image)))

@@ -19,7 +19,6 @@ matrices computed once (at every layer any row uses), one starting image for all
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -28,14 +27,22 @@ import torch
 from PIL import Image
 
 from . import losses
+from .checks import (
+    MAX_SIDE,
+    MIN_SIDE,
+    check_layer_set,
+    check_layer_size,
+)
+from .device import check_device, resolve_device
 from .errors import ConfigError
 from .figures import labelled_grid
+from .images import ImageInput, as_picture, initial_image, size_of
 from .optimize import Callback, Optimizer, optimize
 from .options import check, option
+from .precision import Precision, escalation
+from .progress import Clock, Stage
 from .reconstruct import STYLE_LAYERS, Cell, cumulative, set_label
-from .stylize import ImageInput, as_picture, check_device, feature_extractor, resolve_device
-from .texture import MAX_SIDE, MIN_SIDE, check_layer_set, noise
-from .vgg import Pool
+from .vgg import Pool, WeightsInput, feature_extractor
 
 #: Gatys et al. 2016, Fig. 3.
 RATIOS: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)
@@ -96,6 +103,9 @@ class SweepConfig:
     lr: float | None = option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
     seed: int = option(0, help="noise seed")
     device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
+    precision: Precision = option(
+        "auto", help="auto (bf16 where the CPU runs it natively, else fp32), bf16 or fp32"
+    )
 
     def __post_init__(self) -> None:
         check(self)
@@ -148,7 +158,7 @@ def sweep(
     config: SweepConfig | None = None,
     *,
     callback: Callback | None = None,
-    weights: str | os.PathLike | None = None,
+    weights: WeightsInput = None,
     **overrides,
 ) -> SweepResult:
     """Stylise ``content`` with ``style`` once per (layer set, ratio) cell; see :class:`SweepConfig`.
@@ -160,27 +170,30 @@ def sweep(
     device = resolve_device(config.device)
     sets = config.layer_sets
     style_layers = tuple(config.rows)
-    every = style_layers + (config.content_layer,)  # the cells start from an image of the content's size
-    c = as_picture(content, config.size, what="content image", layers=every).rgb.to(device)
-    s = as_picture(style, config.size, what="style image", layers=style_layers).rgb.to(device)
+    every = (*style_layers, config.content_layer)  # the cells start from an image of the content's size
+    c = as_picture(content, config.size, what="content image").rgb.to(device)
+    check_layer_size(size_of(c), every, "content image")
+    s = as_picture(style, config.size, what="style image").rgb.to(device)
+    check_layer_size(size_of(s), style_layers, "style image")
     vgg = feature_extractor(
-        style_layers + (config.content_layer,), pool=config.pool, weights=weights, device=device
+        every, pool=config.pool, weights=weights, device=device, precision=config.precision
     )
     with torch.no_grad():  # every target once, for all cells
         content_target = vgg(c, (config.content_layer,))[config.content_layer]
         grams = {k: losses.gram(v) for k, v in vgg(s, style_layers).items()}
-    start = noise(c.shape, seed=config.seed, device=device) if config.init == "noise" else c.clone()
+    start = initial_image(config.init, c.shape, seed=config.seed, device=device, content=c)
 
     cells = [
         [Cell(f"{set_label(layers)}, ratio {format_ratio(r)}", layers) for r in config.ratios]
         for layers in sets
     ]
     n = len(sets) * len(config.ratios)
+    labels = [f"cell {k + 1}/{n} ({cell.label})" for k, cell in enumerate(c for row in cells for c in row)]
+    clock = Clock([Stage(label, config.iters) for label in labels], callback)
     interrupted = False
     k = 0
     for row in cells:
-        for cell, ratio in zip(row, config.ratios):
-            k += 1
+        for cell, ratio in zip(row, config.ratios, strict=True):
             loss_fn = _gatys_loss_fn(vgg, config.content_layer, content_target, grams, cell.layers, ratio)
             result = optimize(
                 start,
@@ -188,9 +201,10 @@ def sweep(
                 iters=config.iters,
                 optimizer=config.optimizer,
                 lr=config.lr,
-                callback=callback,
-                stage=f"cell {k}/{n} ({cell.label})",
+                escalate=escalation(vgg),
+                report=clock.reporter(k),
             )
+            k += 1
             cell.image, cell.history, cell.interrupted = (
                 result.image.cpu(),
                 result.history,
@@ -206,7 +220,7 @@ def sweep(
 
 def _gatys_loss_fn(vgg, content_layer: str, content_target, grams, style_layers: Sequence[str], ratio: float):
     """The loss of Gatys et al. 2016, eq. 7, with β = 1 and α = ratio (see the module docstring)."""
-    layers = tuple(dict.fromkeys(tuple(style_layers) + (content_layer,)))
+    layers = tuple(dict.fromkeys((*style_layers, content_layer)))
     w_l = 1.0 / len(style_layers)
 
     def loss_fn(x: torch.Tensor):

@@ -3,76 +3,38 @@ until its VGG-19 Gram matrices match a source image's. Only the style (Gram) los
 output can have any size, independent of the source's; with ``tileable`` every convolution wraps
 around the image edges (circular padding), which makes the texture seamless when tiled.
 
-Also home of the small helpers the other synthesis pipelines (:mod:`impasto.reconstruct`,
-:mod:`impasto.sweep`) share: seeded noise, Gram targets, layer sets.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import torch
 
 from . import losses
+from .checks import (
+    MAX_SIDE,
+    MIN_SIDE,
+    check_layer_set,
+    check_layer_size,
+)
+from .device import check_device, resolve_device
 from .errors import ConfigError
-from .images import load_image, resize
+from .images import ImageInput, as_picture, initial_image, size_of
+from .losses import gram_targets
 from .optimize import Callback, Optimizer, optimize
 from .options import check, option
-from .stylize import ImageInput, as_picture, check_device, check_layer_size, resolve_device
-from .vgg import LAYERS, VGG19, Pool, check_layers, deepest
-from .weights import load_cached
-
-#: Largest side accepted for synthesised images.
-MAX_SIDE = 8192
-#: Smallest side: VGG-19 needs a few pixels left after its pooling layers.
-MIN_SIDE = 16
-
-# --------------------------------------------------------------------------------------------------
-# Shared helpers (texture, reconstruct, sweep)
-
-
-def check_positive(name: str, value) -> None:
-    """Raise unless ``value`` is a finite number > 0."""
-    label = name.replace("_", "-")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{label} must be a number, got {value!r}", field=name)
-    if not (value > 0 and math.isfinite(value)):
-        raise ConfigError(f"{label} must be a positive number, got {value}", field=name)
-
-
-def check_layer_set(layers: Sequence[str], *, field: str) -> tuple[str, ...]:
-    """Non-empty, known layer names, duplicates removed, order kept."""
-    if isinstance(layers, str):
-        layers = (layers,)
-    layers = tuple(dict.fromkeys(layers))
-    if not layers:
-        raise ConfigError(f"{field.replace('_', '-')} needs at least one layer", field=field)
-    return check_layers(layers, field=field)
-
-
-def noise(shape: Sequence[int], *, seed: int, device: torch.device | None = None) -> torch.Tensor:
-    """Uniform white noise in [0, 1] from a seeded generator (the same seed gives the same image on
-    every device)."""
-    gen = torch.Generator().manual_seed(seed)
-    return torch.rand(tuple(shape), generator=gen).to(device or torch.device("cpu"))
-
-
-def gram_targets(vgg: VGG19, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Gram matrices of ``image`` at ``layers``, computed once, without gradients."""
-    with torch.no_grad():
-        return {k: losses.gram(v) for k, v in vgg(image, layers).items()}
-
-
-def wrap_multiple(layers: Sequence[str]) -> int:
-    """Side lengths must be multiples of this for a feature map at ``layers`` to wrap around exactly:
-    2 to the number of pooling layers up to the deepest one."""
-    stop = LAYERS.index(deepest(layers))
-    return 2 ** sum(1 for name in LAYERS[: stop + 1] if name.startswith("pool"))
-
+from .precision import Precision, escalation
+from .vgg import (
+    VGG19,
+    PaddingMode,
+    Pool,
+    WeightsInput,
+    feature_extractor,
+    wrap_multiple,
+)
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX×]\s*(\d+))?\s*$")
 
@@ -140,6 +102,9 @@ class TextureConfig:
     lr: float | None = option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
     seed: int = option(0, help="noise seed")
     device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
+    precision: Precision = option(
+        "auto", help="auto (bf16 where the CPU runs it natively, else fp32), bf16 or fp32"
+    )
 
     def __post_init__(self) -> None:
         check(self)
@@ -175,7 +140,7 @@ def synthesize_texture(
     config: TextureConfig | None = None,
     *,
     callback: Callback | None = None,
-    weights: str | os.PathLike | None = None,
+    weights: WeightsInput = None,
     **overrides,
 ) -> TextureResult:
     """Synthesise a texture with the Gram statistics of ``style`` at ``width`` × ``height``.
@@ -184,26 +149,27 @@ def synthesize_texture(
     """
     config = replace(config or TextureConfig(), **overrides)
     device = resolve_device(config.device)
-    source = as_picture(
-        style, config.style_size, what="style image", layers=config.style_layers, field="style"
-    ).rgb.to(device)
+    source = as_picture(style, config.style_size, what="style image").rgb.to(device)
+    check_layer_size(size_of(source), config.style_layers, "style image", field="style")
     shape = (1, 3, config.height, config.width)
     check_layer_size(shape[-2:], config.style_layers, "output", field="size")
-    if str(config.init) == "noise":
-        init = noise(shape, seed=config.seed, device=device)
-    else:
-        init = resize(load_image(config.init, what="init image").rgb, shape[-2:]).to(device)
+    init = initial_image(config.init, shape, seed=config.seed, device=device)
 
-    vgg = VGG19(load_cached(weights), pool=config.pool, last_layer=deepest(config.style_layers)).to(device)
+    def network(padding_mode: PaddingMode = "zeros") -> VGG19:
+        return feature_extractor(
+            config.style_layers,
+            pool=config.pool,
+            weights=weights,
+            device=device,
+            padding_mode=padding_mode,
+            precision=config.precision,
+        )
+
+    vgg = network()
     # Targets come from the source with ordinary zero padding: it is not periodic itself.
     targets = gram_targets(vgg, source, config.style_layers)
     if config.tileable:
-        vgg = VGG19(
-            load_cached(weights),
-            pool=config.pool,
-            last_layer=deepest(config.style_layers),
-            padding_mode="circular",
-        ).to(device)
+        vgg = network("circular")
 
     def loss_fn(x: torch.Tensor):
         feats = vgg(x, config.style_layers)
@@ -214,7 +180,13 @@ def synthesize_texture(
         return total, {"style": total, **parts}
 
     result = optimize(
-        init, loss_fn, iters=config.iters, optimizer=config.optimizer, lr=config.lr, callback=callback
+        init,
+        loss_fn,
+        iters=config.iters,
+        optimizer=config.optimizer,
+        lr=config.lr,
+        callback=callback,
+        escalate=escalation(vgg),
     )
     return TextureResult(result.image.cpu(), result.history, result.interrupted)
 
@@ -224,18 +196,18 @@ def style_loss_of(
     style: ImageInput,
     config: TextureConfig | None = None,
     *,
-    weights: str | os.PathLike | None = None,
+    weights: WeightsInput = None,
 ) -> Mapping[str, float]:
     """The per-layer style loss of ``image`` against ``style`` under ``config`` (for checks and tests)."""
     config = config or TextureConfig()
     source = as_picture(style, config.style_size, what="style image").rgb
-    vgg = VGG19(
-        load_cached(weights),
+    plain = feature_extractor(config.style_layers, pool=config.pool, weights=weights)
+    vgg = feature_extractor(
+        config.style_layers,
         pool=config.pool,
-        last_layer=deepest(config.style_layers),
+        weights=weights,
         padding_mode="circular" if config.tileable else "zeros",
     )
-    plain = VGG19(load_cached(weights), pool=config.pool, last_layer=deepest(config.style_layers))
     targets = gram_targets(plain, source, config.style_layers)
     with torch.no_grad():
         feats = vgg(image, config.style_layers)

@@ -19,13 +19,18 @@ the large-scale layout, as the ``stylize`` pipeline does.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 
 import torch
 
-from .optimize import Callback, Escalate, LossFn, OptimizeResult, ProgressEvent, optimize
+from .optimize import Callback, Escalate, LossFn, OptimizeResult, optimize
+from .progress import Clock, Stage
 
 MIN_TILE = 64
+#: A tiled run's preview (the canvas with the current tile blended in) is assembled at most this often,
+#: and at the last step of each tile: assembling copies the whole canvas.
+PREVIEW_SECONDS = 2.0
 
 
 def default_overlap(tile: int) -> int:
@@ -38,7 +43,11 @@ def is_tiled(tile: int | None, hw: tuple[int, int]) -> bool:
 
 
 def spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """Start/end of tiles covering ``[0, length)``: ``tile`` long, overlapping by at least ``overlap``."""
+    """Start/end of tiles covering ``[0, length)``: ``tile`` long, overlapping by at least ``overlap``.
+
+    >>> spans(100, 64, 16), spans(50, 64, 16)
+    ([(0, 64), (36, 100)], [(0, 50)])
+    """
     if length <= tile:
         return [(0, length)]
     stride = tile - overlap
@@ -81,6 +90,22 @@ def tile_weight(box, overlap: int, *, device=None) -> torch.Tensor:
     return (wy[:, None] * wx[None, :]).view(1, 1, h, w)
 
 
+def tile_stages(
+    hw: tuple[int, int], tile: int, *, iters: int, overlap: int | None = None, label: str = ""
+) -> list[Stage]:
+    """The progress schedule of a tiled run: one stage per tile, costed by its pixels.
+
+    >>> [(s.label, s.steps, s.cost) for s in tile_stages((64, 96), 64, iters=5, label="scale 2/2")]
+    [('scale 2/2, tile 1/2', 5, 4096), ('scale 2/2, tile 2/2', 5, 4096)]
+    """
+    boxes = tile_boxes(hw, tile, default_overlap(tile) if overlap is None else overlap)
+    prefix = f"{label}, " if label else ""
+    return [
+        Stage(f"{prefix}tile {k + 1}/{len(boxes)}", iters, (y1 - y0) * (x1 - x0))
+        for k, (y0, y1, x0, x1) in enumerate(boxes)
+    ]
+
+
 def optimize_tiled(
     image: torch.Tensor,
     content: torch.Tensor,
@@ -94,12 +119,18 @@ def optimize_tiled(
     callback: Callback | None = None,
     stage: str = "",
     escalate: Escalate | None = None,
+    clock: Clock | None = None,
+    first_stage: int = 0,
 ) -> OptimizeResult:
     """Refine ``image`` tile by tile; ``make_tile_loss(content_crop)`` builds each tile's loss.
 
     Returns the blended canvas; ``history`` holds every tile's history in order, ``steps`` the total
     iterations run. Ctrl-C / :class:`~impasto.optimize.Cancelled` stop after the current tile's best
     image is blended in (the rest of the canvas keeps its starting pixels).
+
+    Progress goes to ``clock`` (stages ``first_stage`` … as :func:`tile_stages` lays them out), or to
+    ``callback`` over this run's tiles; each event's image is the canvas with the current tile
+    blended in (assembled at most every :data:`PREVIEW_SECONDS`, else None).
     """
     if tile < MIN_TILE:
         raise ValueError(f"tile must be at least {MIN_TILE} px, got {tile}")
@@ -107,18 +138,27 @@ def optimize_tiled(
     overlap = default_overlap(tile) if overlap is None else overlap
     boxes = tile_boxes(hw, tile, overlap)
     canvas = image.detach().clone()
+    if clock is None and callback is not None:
+        clock, first_stage = (
+            Clock(tile_stages(hw, tile, iters=iters, overlap=overlap, label=stage), callback),
+            0,
+        )
     history: list[dict[str, float]] = []
     steps, interrupted, reason = 0, False, ""
+    shown = [-math.inf]  # when the last preview was assembled
     for k, (y0, y1, x0, x1) in enumerate(boxes):
-        label = f"{stage + ', ' if stage else ''}tile {k + 1}/{len(boxes)}"
+        weight = tile_weight((y0, y1, x0, x1), overlap, device=canvas.device)
 
-        def relay(event: ProgressEvent, _label=label) -> None:
-            if callback is not None:
-                callback(
-                    ProgressEvent(
-                        event.step, event.total, event.losses, event.elapsed, event.eta, None, _label
-                    )
-                )
+        def report(
+            step: int, losses: Mapping[str, float], tile_image: torch.Tensor | None, _k=k, _w=weight
+        ) -> None:
+            assert clock is not None
+            preview = None
+            now = time.monotonic()
+            if tile_image is not None and (step >= iters or now - shown[0] >= PREVIEW_SECONDS):
+                preview = _blend(canvas.clone(), boxes[_k], tile_image, _w)
+                shown[0] = now
+            clock.report(first_stage + _k, step, losses, preview)
 
         loss_fn = make_tile_loss(content[..., y0:y1, x0:x1])
         result = optimize(
@@ -127,12 +167,10 @@ def optimize_tiled(
             iters=iters,
             optimizer=optimizer,
             lr=lr,
-            callback=relay if callback is not None else None,
+            report=report if clock is not None else None,
             escalate=escalate,
         )
-        weight = tile_weight((y0, y1, x0, x1), overlap, device=canvas.device)
-        region = canvas[..., y0:y1, x0:x1]
-        region.mul_(1 - weight).add_(result.image.to(canvas.dtype) * weight)
+        _blend(canvas, (y0, y1, x0, x1), result.image, weight)
         history += result.history
         steps += result.steps
         if result.interrupted:
@@ -143,4 +181,21 @@ def optimize_tiled(
     return OptimizeResult(canvas, history, interrupted, reason, steps)
 
 
-__all__ = ["default_overlap", "feather", "is_tiled", "optimize_tiled", "spans", "tile_boxes", "tile_weight"]
+def _blend(canvas: torch.Tensor, box, tile_image: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Blend ``tile_image`` into ``canvas`` (in place) at ``box`` with ``weight``; returns the canvas."""
+    y0, y1, x0, x1 = box
+    canvas[..., y0:y1, x0:x1].mul_(1 - weight).add_(tile_image.to(canvas.dtype) * weight)
+    return canvas
+
+
+__all__ = [
+    "PREVIEW_SECONDS",
+    "default_overlap",
+    "feather",
+    "is_tiled",
+    "optimize_tiled",
+    "spans",
+    "tile_boxes",
+    "tile_stages",
+    "tile_weight",
+]

@@ -3,22 +3,31 @@
 Input is a float RGB tensor in [0, 1], shape (N, 3, H, W); the weight source's own preprocessing
 (channel order, scale, mean, std) is applied here and nowhere else. The network is frozen and holds
 only the layers up to the deepest one it was built for.
+
+:func:`feature_extractor` (how every pipeline gets its network: weights loaded once per process or
+handed in, truncated, on the device, in the precision asked for) lives here rather than in a
+``features.py`` of its own: it is the network's constructor with the project's defaults, a dozen
+lines that name nothing but this module, :mod:`impasto.weights` and :mod:`impasto.precision`.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
-from .weights import CONV_NAMES, VGGWeights
+from .precision import apply as apply_precision
+from .weights import CONV_NAMES, VGGWeights, load_cached
 
 _BLOCK_SIZES = (2, 2, 4, 4, 4)
+#: Padding of every convolution: zeros (as trained) or circular (seamless textures).
+PaddingMode = Literal["zeros", "circular"]
 
 #: VGG-19's pooling: the network's own max pooling, or average pooling (Gatys et al. for synthesis).
 Pool = Literal["max", "avg"]
@@ -73,6 +82,17 @@ def min_side(layers: Iterable[str]) -> int:
     return max(stride(k) for k in check_layers(layers))
 
 
+def wrap_multiple(layers: Iterable[str]) -> int:
+    """Side lengths must be multiples of this for a feature map at ``layers`` to wrap around exactly:
+    2 to the number of pooling layers up to the deepest one.
+
+    >>> wrap_multiple(["relu1_1", "pool2"]), wrap_multiple(["relu5_1"])
+    (4, 16)
+    """
+    stop = _INDEX[deepest(layers)]
+    return 2 ** sum(1 for name in LAYERS[: stop + 1] if name.startswith("pool"))
+
+
 class VGG19(nn.Module):
     """Frozen VGG-19 feature extractor truncated after ``last_layer``.
 
@@ -80,13 +100,17 @@ class VGG19(nn.Module):
     >>> feats = vgg(image, ["relu1_1", "relu4_2"])          # doctest: +SKIP
     """
 
+    _perm: torch.Tensor
+    _mul: torch.Tensor
+    _add: torch.Tensor
+
     def __init__(
         self,
         weights: VGGWeights,
         *,
         pool: str = "max",
         last_layer: str = "relu5_4",
-        padding_mode: str = "zeros",
+        padding_mode: PaddingMode = "zeros",
         dtype: torch.dtype = torch.float32,
         channels_last: bool = False,
     ) -> None:
@@ -117,6 +141,7 @@ class VGG19(nn.Module):
                 conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1, padding_mode=padding_mode)
                 with torch.no_grad():
                     conv.weight.copy_(w)
+                    assert conv.bias is not None
                     conv.bias.copy_(b)
                 self.convs[name] = conv
         self.requires_grad_(False)
@@ -136,13 +161,15 @@ class VGG19(nn.Module):
             self.channels_last = bool(channels_last)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         for conv in self.convs.values():
-            conv.to(dtype=dtype, memory_format=fmt)
+            # Module.to takes memory_format at run time; torch's type stubs leave it out.
+            conv.to(dtype=dtype, memory_format=fmt)  # type: ignore[call-overload]
         return self
 
     @property
     def dtype(self) -> torch.dtype:
         """The dtype the convolutions run in (float32 unless :meth:`set_compute` changed it)."""
-        return self.convs[self.names[0]].weight.dtype
+        first = cast(nn.Conv2d, self.convs[self.names[0]])
+        return first.weight.dtype
 
     @property
     def last_layer(self) -> str:
@@ -187,4 +214,42 @@ class VGG19(nn.Module):
         return out
 
 
-__all__ = ["CHANNELS", "CONV_NAMES", "LAYERS", "VGG19", "check_layers", "deepest"]
+#: What a pipeline's ``weights`` argument may be: a weight file, weights already loaded, or None for
+#: the verified default (fetched on first use).
+WeightsInput = str | os.PathLike | VGGWeights | None
+
+
+def feature_extractor(
+    layers: Iterable[str],
+    *,
+    pool: str = "max",
+    weights: WeightsInput = None,
+    device: torch.device | None = None,
+    padding_mode: PaddingMode = "zeros",
+    precision: str | None = None,
+) -> VGG19:
+    """The VGG-19 of every pipeline: built from the (once per process) loaded weights, truncated after
+    the deepest of ``layers``, moved to ``device``; with ``precision`` (``auto``, ``bf16``, ``fp32``)
+    its convolutions set to run in what that resolves to on the device (:func:`impasto.precision.apply`,
+    whose escalation hook :func:`impasto.precision.escalation` gives)."""
+    loaded = weights if isinstance(weights, VGGWeights) else load_cached(weights)
+    device = device or torch.device("cpu")
+    vgg = VGG19(loaded, pool=pool, last_layer=deepest(layers), padding_mode=padding_mode).to(device)
+    if precision is not None:
+        apply_precision(vgg, precision, device)
+    return vgg
+
+
+__all__ = [
+    "CHANNELS",
+    "CONV_NAMES",
+    "LAYERS",
+    "VGG19",
+    "WeightsInput",
+    "check_layers",
+    "deepest",
+    "feature_extractor",
+    "min_side",
+    "stride",
+    "wrap_multiple",
+]

@@ -23,6 +23,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -163,7 +164,7 @@ def dequantize(q_state: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor
 def _write_cache(layers: dict[str, tuple[torch.Tensor, torch.Tensor]], path: Path) -> None:
     from safetensors.torch import save
 
-    from .images import atomic_write
+    from .output import atomic_write
 
     tensors = {}
     for name, (w, b) in layers.items():
@@ -312,7 +313,13 @@ def _load_torch_file(path: Path) -> VGGWeights:
 
 
 def _load_keras_h5(path: Path) -> VGGWeights:
-    import h5py
+    try:
+        import h5py
+    except ImportError:
+        raise WeightsError(
+            f"weights file '{path}' is a Keras .h5 file, which needs h5py: pip install 'impasto[keras]'",
+            field="weights",
+        ) from None
 
     layers = {}
     with h5py.File(path, "r") as f:
@@ -322,12 +329,13 @@ def _load_keras_h5(path: Path) -> VGGWeights:
             if key not in f:
                 raise WeightsError(f"Keras file '{path}' lacks layer {key}", field="weights")
             group = f[key]
-            datasets = {}
-            group.visititems(
-                lambda n, obj: (
-                    datasets.__setitem__(n.rsplit("/", 1)[-1], obj) if hasattr(obj, "shape") else None
-                )
-            )
+            datasets: dict[str, Any] = {}
+
+            def collect(name: str, obj: Any, found: dict[str, Any] = datasets) -> None:
+                if hasattr(obj, "shape"):
+                    found[name.rsplit("/", 1)[-1]] = obj
+
+            group.visititems(collect)
             kernel = next((v for k, v in datasets.items() if k.startswith(("kernel", f"{key}_W"))), None)
             bias = next((v for k, v in datasets.items() if k.startswith(("bias", f"{key}_b"))), None)
             if kernel is None or bias is None:
@@ -450,7 +458,7 @@ def fetch_arbitrary(*, force: bool = False, notify: Notify | None = None) -> Pat
     from safetensors.torch import save
 
     from .fast.arbitrary_onnx import _require_onnx, convert
-    from .images import atomic_write
+    from .output import atomic_write
 
     _require_onnx()  # before the download: a missing extra is said in one line, at once
     predict, transform = download_stl_models(notify)

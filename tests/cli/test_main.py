@@ -207,3 +207,20 @@ def test_tiny_images_are_refused_with_one_line_by_every_pipeline(tmp_path, run_c
         code, _, err = run_cli(*argv, "-o", tmp_path / "out.png")
         _assert_one_line_error(code, err, "needs at least")
     assert not (tmp_path / "out.png").exists()
+
+
+def test_stylize_looks_the_weights_up_once(tmp_path, run_cli, content_path, style_path, monkeypatch):
+    """The CLI loads the VGG-19 weights (fetching them before the progress bar) and hands them to the
+    pipeline, which builds its network from them instead of looking them up again."""
+    import impasto.vgg
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the pipeline looked the weights up again")
+
+    monkeypatch.setattr(impasto.vgg, "load_cached", refuse)
+    out = tmp_path / "out.png"
+    code, _, err = run_cli(
+        "stylize", content_path, style_path, "-o", out, "--size", "32", "--iters", "2", "--faces", "off"
+    )
+    assert code == 0, err
+    assert out.exists()

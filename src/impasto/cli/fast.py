@@ -105,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_arbitrary(args: argparse.Namespace) -> int:
     """``--style-image``: one style vector for the blend of paintings, computed once for every photo."""
+    from ..device import resolve_device
     from ..fast.arbitrary import style_of, stylize_arbitrary_picture
-    from ..stylize import resolve_device
     from .stylize import style_specs
 
     if args.style != D.style or args.model != D.model:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
 
+from ..checks import check_style_counts
 from ..errors import ConfigError, ImageError
 from ..images import SAVE_FORMATS, check_output_path, check_outputs, load_image, save_image
-from ..optimize import ProgressEvent
+from ..progress import Clock, Stage
 from ..stylize import StyleCache, StylizeConfig, stylize
 from ..weights import load_cached
 from .common import (
@@ -207,14 +207,13 @@ def run(args: argparse.Namespace) -> int:
             inputs,
         )
     masks = list(args.masks) or None
-    if masks is not None and len(masks) != len(styles):
-        raise ConfigError(f"{len(masks)} masks given for {len(styles)} style images; give one mask per style")
+    check_style_counts(len(styles), masks=None if masks is None else len(masks))
 
     def save_intermediate(event) -> None:
         if args.save_every and event.step % args.save_every == 0 and event.image is not None:
             save_image(event.image, intermediate_path(out, event.step))
 
-    load_cached(args.weights)  # fetches on first use (message on stderr) before the bar starts
+    vgg_weights = load_cached(args.weights)  # fetched on first use (message on stderr) before the bar starts
     with closing(ProgressBar("stylize", extra=save_intermediate)) as bar:
         result = stylize(
             args.content,
@@ -222,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
             config,
             masks=masks,
             callback=bar,
-            weights=args.weights,
+            weights=vgg_weights,
             face_mask=args.face_mask,
         )
     save_image(result.image, out, alpha=result.alpha)
@@ -230,36 +229,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------ folders
-
-
-class _FolderProgress:
-    """One progress bar over every photo of a folder: each photo's events, shifted by the iterations
-    of the photos (and scales) before it, fed to one :class:`ProgressBar`."""
-
-    def __init__(self, photos: int, per_photo: int) -> None:
-        self.bar = ProgressBar(f"stylize {photos} photos")
-        self.total = photos * per_photo
-        self.per_photo = per_photo
-        self.started = time.monotonic()
-        self.base = 0
-        self.stage: str | None = None
-        self.stage_offset = 0
-        self.last_total = 0
-
-    def photo(self, index: int) -> None:
-        self.base, self.stage, self.stage_offset, self.last_total = index * self.per_photo, None, 0, 0
-
-    def __call__(self, event: ProgressEvent) -> None:
-        if self.stage is not None and event.stage != self.stage:
-            self.stage_offset += self.last_total
-        self.stage, self.last_total = event.stage, event.total
-        step = min(self.total, self.base + self.stage_offset + event.step)
-        elapsed = time.monotonic() - self.started
-        eta = elapsed / step * (self.total - step) if step else None
-        self.bar(ProgressEvent(step, self.total, event.losses, elapsed, eta))
-
-    def close(self) -> None:
-        self.bar.close()
 
 
 def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfig) -> int:
@@ -291,7 +260,7 @@ def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfi
         raise ConfigError("--save-every is for a single photo, not a folder", field="save_every")
     for i, style in enumerate(styles):  # a bad style image would otherwise look like a bad photo each time
         load_image(style, 16, what=f"style image {i + 1}" if len(styles) > 1 else "style image")
-    load_cached(args.weights)
+    vgg_weights = load_cached(args.weights)
     jobs = [(f, out / (f.stem + args.format)) for f in files]
     extra = [p for p in (args.face_mask, None if args.init in ("content", "noise") else args.init) if p]
     # a.jpg and a.png would both become a.png: refused before anything is written
@@ -300,18 +269,20 @@ def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfi
     for src, dst in jobs:
         check_output_path(dst, inputs=(src, *styles, *extra))
     cache = StyleCache()
-    progress = _FolderProgress(len(jobs), config.iters * len(config.sizes()))
+    bar = ProgressBar(f"stylize {len(jobs)} photos")
+    # one stage per photo; each photo's events (step over its whole schedule) relayed as that stage's
+    per_photo = config.iters * len(config.sizes())
+    progress = Clock([Stage("", per_photo)] * len(jobs), bar)
     written, skipped, interrupted = 0, 0, False
     try:
         for k, (src, dst) in enumerate(jobs):
-            progress.photo(k)
             try:
                 result = stylize(
                     src,
                     styles,
                     config,
-                    callback=progress,
-                    weights=args.weights,
+                    callback=progress.relay(k),
+                    weights=vgg_weights,
                     face_mask=args.face_mask,
                     cache=cache,
                 )
@@ -327,7 +298,7 @@ def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfi
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        progress.close()
+        bar.close()
     done = f"wrote {written} of {len(jobs)} images to {out}"
     if interrupted:
         print(f"impasto: interrupted; {done} (the photos finished before Ctrl-C)", file=sys.stderr)

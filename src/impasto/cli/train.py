@@ -52,6 +52,9 @@ def register(sub) -> None:
     )
     add_options(p, TrainConfig)
     p.add_argument(
+        "--no-bf16", dest="precision", action="store_const", const="fp32", help="= --precision fp32"
+    )
+    p.add_argument(
         "--preview",
         metavar="PHOTO",
         default=None,

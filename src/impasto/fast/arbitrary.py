@@ -20,17 +20,18 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
 import torch
 
+from ..device import check_device, resolve_device
 from ..errors import ConfigError
-from ..images import Picture, check_min_side, load_image, resize
+from ..images import ImageInput, Picture, check_min_side, load_image, resize
 from ..options import check, option
 from ..precision import Precision
 from ..precision import resolve as resolve_precision
-from ..stylize import check_device, resolve_device
 from .arbitrary_net import STYLE_DIM, ArbitraryTransformer, StylePredictor, transformer_for_inference
-from .infer import ImageInput, _as_tensor, _memory_format
+from .infer import _as_tensor, _memory_format
 
 #: Smallest side of a style image: below this a painting holds no brushwork to predict a style from.
 MIN_STYLE_SIDE = 32
@@ -106,7 +107,8 @@ def _network(kind: str, dtype: torch.dtype, device: torch.device) -> torch.nn.Mo
             net.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
             if kind == "transformer" and device.type == "cpu":
                 # The same exact inference rewrites and channels-last layout as `impasto fast`.
-                net = transformer_for_inference(net).to(
+                # Module.to takes memory_format at run time; torch's type stubs leave it out.
+                net = transformer_for_inference(cast(ArbitraryTransformer, net)).to(  # type: ignore[call-overload]
                     device=device, dtype=dtype, memory_format=_memory_format(device)
                 )
             else:
@@ -180,7 +182,7 @@ def blend(vectors: Sequence[torch.Tensor], weights: Sequence[float] | None = Non
     total = sum(ws)
     if total <= 0:
         raise ConfigError("style weights sum to zero", field="style_weights")
-    return sum(v * (w / total) for v, w in zip(vectors, ws, strict=True))
+    return sum((v * (w / total) for v, w in zip(vectors, ws, strict=True)), torch.zeros_like(vectors[0]))
 
 
 def style_of(

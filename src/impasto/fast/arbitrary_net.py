@@ -20,6 +20,7 @@ Weights come from :mod:`impasto.fast.arbitrary_onnx` (converted once from the ON
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -159,9 +160,13 @@ class ArbitraryTransformer(nn.Module):
         self.conv2 = ConvLayer(8, 16, 3, stride=2)
         self.conv3 = ConvLayer(16, 32, 3, stride=2)
         self.res = nn.ModuleList(_Residual(32) for _ in range(5))
-        self.up1, self.norm1 = UpsampleConv(32, 16, 3), StyleNorm(16)
-        self.up2, self.norm2 = UpsampleConv(16, 8, 3), StyleNorm(8)
-        self.conv_out, self.norm_out = ConvLayer(8, 3, 9), StyleNorm(3)
+        # nn.Module: transformer_for_inference swaps in exact rewrites (SubPixelUpsampleConv, SpaceToDepthConv)
+        self.up1: nn.Module = UpsampleConv(32, 16, 3)
+        self.norm1 = StyleNorm(16)
+        self.up2: nn.Module = UpsampleConv(16, 8, 3)
+        self.norm2 = StyleNorm(8)
+        self.conv_out: nn.Module = ConvLayer(8, 3, 9)
+        self.norm_out = StyleNorm(3)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
@@ -187,8 +192,9 @@ def transformer_for_inference(net: ArbitraryTransformer) -> ArbitraryTransformer
     """A copy with the exact CPU rewrites :func:`impasto.fast.network.for_inference` uses (9×9 output
     conv as a space-to-depth conv, upsample-convs as sub-pixel convs); eval mode, no gradients."""
     fast = copy.deepcopy(net)
-    fast.conv_out = SpaceToDepthConv(fast.conv_out)
-    fast.up1, fast.up2 = SubPixelUpsampleConv(fast.up1), SubPixelUpsampleConv(fast.up2)
+    fast.conv_out = SpaceToDepthConv(cast(ConvLayer, fast.conv_out))
+    fast.up1 = SubPixelUpsampleConv(cast(UpsampleConv, fast.up1))
+    fast.up2 = SubPixelUpsampleConv(cast(UpsampleConv, fast.up2))
     return fast.eval().requires_grad_(False)
 
 

@@ -24,17 +24,15 @@ from pathlib import Path
 import torch
 
 from .. import faces
+from ..device import check_device, resolve_device
 from ..errors import ConfigError
 from ..faces import Faces
-from ..images import Picture, check_min_side, fit_longest, load_image, resize
+from ..images import ImageInput, Picture, check_min_side, fit_longest, load_image, resize, size_of
 from ..options import check, option
 from ..precision import Precision
 from ..precision import resolve as resolve_precision
-from ..stylize import check_device, resolve_device
 from .models import ModelError, load_model, resolve_model, style_names
 from .network import TransformerNet, for_inference
-
-ImageInput = str | os.PathLike | Picture | torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,7 @@ def parse_style(spec: str) -> list[tuple[str, float]]:
             raise ConfigError(
                 f"style blend '{spec}' has an empty entry; use e.g. '0:0.5,3:0.5'", field="style"
             )
-        key, sep, weight = part.rpartition(":") if ":" in part else (part, "", "1")
+        key, _, weight = part.rpartition(":") if ":" in part else (part, "", "1")
         key = key.strip()
         try:
             w = float(weight)
@@ -172,7 +170,8 @@ def _runner(loaded: LoadedModel, dtype: torch.dtype, device: torch.device) -> Tr
                 # Exact rewrites of the output and upsampling layers, in channels-last memory (what
                 # oneDNN's convolutions use natively; NCHW pays a reorder per layer): 512 px in bf16
                 # from 0.114 s to 0.079–0.098 s on this project's CPU (benchmarks/RESULTS.md).
-                net = for_inference(loaded.net).to(
+                # Module.to takes memory_format at run time; torch's type stubs leave it out.
+                net = for_inference(loaded.net).to(  # type: ignore[call-overload]
                     device=device, dtype=dtype, memory_format=_memory_format(device)
                 )
             else:
@@ -209,8 +208,8 @@ def _as_tensor(content: ImageInput, size: int | None) -> tuple[torch.Tensor, tor
         pic = load_image(content, what="content image")
         rgb, alpha = pic.rgb, pic.alpha
     if size is not None and max(rgb.shape[-2:]) != size:
-        rgb = resize(rgb, fit_longest(tuple(rgb.shape[-2:]), size))
-    check_size(tuple(rgb.shape[-2:]))
+        rgb = resize(rgb, fit_longest(size_of(rgb), size))
+    check_size(size_of(rgb))
     return rgb.clamp(0, 1), alpha
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ImpastoError
-from ..images import atomic_write
+from ..output import atomic_write
 from .network import TransformerNet
 
 FORMAT = "impasto-fast"

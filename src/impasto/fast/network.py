@@ -10,6 +10,7 @@ section 4.3). Input and output are float RGB in [0, 1], NCHW.
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -174,11 +175,12 @@ class TransformerNet(nn.Module):
         self.conv3 = ConvLayer(c2, c3, 3, stride=2)
         self.norm3 = ConditionalInstanceNorm(c3, n_styles)
         self.res = nn.ModuleList(ResidualBlock(c3, n_styles) for _ in range(blocks))
-        self.up1 = UpsampleConv(c3, c2, 3)
+        # nn.Module: for_inference swaps in an exact rewrite (SubPixelUpsampleConv, SpaceToDepthConv)
+        self.up1: nn.Module = UpsampleConv(c3, c2, 3)
         self.norm4 = ConditionalInstanceNorm(c2, n_styles)
-        self.up2 = UpsampleConv(c2, c1, 3)
+        self.up2: nn.Module = UpsampleConv(c2, c1, 3)
         self.norm5 = ConditionalInstanceNorm(c1, n_styles)
-        self.conv_out = ConvLayer(c1, 3, 9)
+        self.conv_out: nn.Module = ConvLayer(c1, 3, 9)
 
     def norms(self) -> list[ConditionalInstanceNorm]:
         return [m for m in self.modules() if isinstance(m, ConditionalInstanceNorm)]
@@ -220,6 +222,7 @@ def for_inference(net: TransformerNet) -> TransformerNet:
     layer, :class:`SubPixelUpsampleConv` for the two upsampling layers): same outputs to float
     rounding, no gradients, eval mode. The original network is left untouched."""
     fast = copy.deepcopy(net)
-    fast.conv_out = SpaceToDepthConv(fast.conv_out)
-    fast.up1, fast.up2 = SubPixelUpsampleConv(fast.up1), SubPixelUpsampleConv(fast.up2)
+    fast.conv_out = SpaceToDepthConv(cast(ConvLayer, fast.conv_out))
+    fast.up1 = SubPixelUpsampleConv(cast(UpsampleConv, fast.up1))
+    fast.up2 = SubPixelUpsampleConv(cast(UpsampleConv, fast.up2))
     return fast.eval().requires_grad_(False)

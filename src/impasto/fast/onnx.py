@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ImpastoError
-from ..images import atomic_write
+from ..output import atomic_write
 from .infer import load
 
 OPSET = 17
@@ -53,7 +53,7 @@ def export_onnx(model: str | os.PathLike | None, output: str | os.PathLike, *, o
         torch.onnx.export(
             _Core(net),
             (x, w),
-            buf,
+            buf,  # type: ignore[arg-type]  # a file object works; torch's stubs say path only
             input_names=["image", "style"],
             output_names=["stylized"],
             opset_version=opset,

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import check_positive
 from ..errors import ConfigError, ImpastoError
-from ..texture import check_positive
 
 
 class TemporalError(ImpastoError):
@@ -138,6 +138,7 @@ class TemporalBlender:
         flow = None
         if self._prev is not None and self._prev[0].shape == grey.shape:
             # Backward flow: where each pixel of this frame was in the previous one.
+            assert self._dis is not None  # created with cv2
             flow = self._dis.calc(grey, self._prev[0], None)
             # The scene moved by -median(flow); keep it on one phase of the stride grid.
             self._drift -= np.median(flow[::4, ::4].reshape(-1, 2), axis=0)
@@ -150,6 +151,7 @@ class TemporalBlender:
     def _pooled_difference(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Mean absolute difference over the channels, averaged over 5×5 pixels (H×W float32)."""
         cv2 = self._cv2
+        assert cv2 is not None
         return cv2.blur(cv2.transform(cv2.absdiff(a, b), self._channel_mean), (5, 5))
 
     def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
@@ -161,6 +163,7 @@ class TemporalBlender:
             return stylized
         if self._pending is None:
             self.prepare(frame)
+        assert self._pending is not None  # prepare() just ran
         grey, flow = self._pending
         self._pending = None
         cv2 = self._cv2
@@ -171,6 +174,7 @@ class TemporalBlender:
             out = stylized
             self.last_confidence = None
         else:
+            assert self._prev is not None  # a flow needs a previous frame
             _, pin, pout = self._prev
             if self._grid is None or self._grid[0].shape != grey.shape:
                 gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))

@@ -17,17 +17,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .. import losses
 from ..errors import ConfigError, ImpastoError
-from ..images import atomic_write, load_image, open_image, save_image
-from ..optimize import ProgressEvent
+from ..images import load_image, open_image
 from ..options import check, option
-from ..stylize import feature_extractor
-from ..vgg import check_layers
+from ..output import atomic_write, save_image
+from ..precision import Precision
+from ..precision import apply as apply_precision
+from ..progress import Callback, Clock
+from ..vgg import check_layers, feature_extractor
 from .models import load_model, save_model
 from .network import TransformerNet
 
@@ -80,10 +83,10 @@ class TrainConfig:
     style_layers: tuple[str, ...] = option(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1"), metavar="L1,L2", help="VGG-19 style layers"
     )
-    bf16: bool = option(
-        True,
-        help="bfloat16 autocast for the transformer and VGG (losses and Gram matrices stay float32); "
-        "--no-bf16 trains in float32",
+    precision: Precision = option(
+        "auto",
+        help="auto = bfloat16 where the CPU runs it fast, else float32; the transformer under autocast "
+        "and VGG-19 in that dtype (losses and Gram matrices stay float32)",
     )
     checkpoint_every: int = option(50, min=1, max=10**9, help="steps between checkpoints")
     preview_every: int = option(100, min=1, max=10**9, help="steps between previews")
@@ -210,26 +213,26 @@ class PerceptualLoss:
                 for k in config.style_layers:
                     grams[k].append(losses.gram(feats[k])[0])
         self.grams = {k: torch.stack(v) for k, v in grams.items()}  # (n_styles, C, C)
-        if config.bf16:
-            # Mixed precision: VGG convolutions in bfloat16 (AMX on this CPU); Gram matrices and losses
-            # are computed in float32 by impasto.losses.
-            self.vgg.set_compute(torch.bfloat16, channels_last=True)
+        # Mixed precision (impasto.precision, as every VGG pipeline): VGG convolutions in bfloat16 where
+        # the CPU runs it fast; Gram matrices and losses are computed in float32 by impasto.losses.
+        apply_precision(self.vgg, config.precision, "cpu")
+        self.bf16 = self.vgg.dtype == torch.bfloat16
 
     def __call__(
         self, net: TransformerNet, x: torch.Tensor, styles: torch.Tensor, gen: torch.Generator | None = None
     ):
         c = self.config
         onehot = F.one_hot(styles, net.n_styles).float()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             y = net(x, onehot)
         with torch.no_grad():
             content_t = self.vgg(x, c.content_layers)
         feats = self.vgg(y.float(), self.layers)
         parts: dict[str, torch.Tensor] = {}
         parts["content"] = c.content_weight * sum(
-            losses.content_loss(feats[k], content_t[k]) for k in c.content_layers
+            (losses.content_loss(feats[k], content_t[k]) for k in c.content_layers), torch.zeros(())
         )
-        style = 0.0
+        style = torch.zeros(())
         for k in c.style_layers:
             g = losses.gram(feats[k])  # float32
             style = style + ((g - self.grams[k][styles]) ** 2).mean()
@@ -239,7 +242,7 @@ class PerceptualLoss:
             # Gupta et al. 2017: the output for a slightly noisy input should equal the output for the
             # clean one (no optical flow needed); we use Gaussian pixel noise.
             noise = torch.randn(x.shape, generator=gen) * c.stability_noise
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 y_noisy = net((x + noise).clamp(0, 1), onehot)
             parts["stability"] = c.stability_weight * ((y_noisy.float() - y.float()) ** 2).mean()
         total = sum(parts.values())
@@ -265,29 +268,33 @@ def _style_meta(config: TrainConfig, base_styles: list[dict]) -> list[dict]:
     ]
 
 
-def _settings(config: TrainConfig) -> dict:
-    keep = (
-        "width",
-        "blocks",
-        "crop",
-        "batch",
-        "style_size",
-        "lr",
-        "content_weight",
-        "style_weight",
-        "tv_weight",
-        "stability_weight",
-        "stability_noise",
-        "content_layers",
-        "style_layers",
-        "bf16",
-        "seed",
-    )
-    return {k: getattr(config, k) for k in keep}
-
-
 #: Settings that may change when a run is resumed (the change is recorded in the model's metadata).
-TUNABLE = ("lr", "content_weight", "style_weight", "tv_weight", "stability_weight", "stability_noise")
+#: ``precision`` changes only the arithmetic (and checkpoints from before it existed have ``bf16``).
+TUNABLE = (
+    "lr",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "stability_weight",
+    "stability_noise",
+    "precision",
+)
+#: Settings a checkpoint records; all but TUNABLE must match for a resume.
+SETTINGS = (
+    "width",
+    "blocks",
+    "crop",
+    "batch",
+    "style_size",
+    "content_layers",
+    "style_layers",
+    "seed",
+    *TUNABLE,
+)
+
+
+def _settings(config: TrainConfig) -> dict:
+    return {k: getattr(config, k) for k in SETTINGS}
 
 
 def _same_run(saved: dict, config: TrainConfig) -> str | None:
@@ -307,7 +314,7 @@ def _same_run(saved: dict, config: TrainConfig) -> str | None:
 def train(
     config: TrainConfig,
     *,
-    callback: Callable[[ProgressEvent], None] | None = None,
+    callback: Callback | None = None,
     warn: Warn | None = None,
     resume: bool = True,
     weights=None,
@@ -400,7 +407,7 @@ def train(
                 + ", ".join(f"{k} {saved['settings'].get(k)} -> {v}" for k, v in changed.items())
             )
 
-    meta = {
+    meta: dict[str, Any] = {
         "styles": _style_meta(config, base_styles),
         "description": config.description,
         "training": {**_settings(config), "data_images": len(data_images)},
@@ -430,8 +437,8 @@ def train(
 
     if validation is not None:
         config.preview_dir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    first_step = step
+    clock = Clock.single(config.steps, callback, done=step, elapsed_before=seconds_before)
+    start = clock.start
     interrupted, reason = False, "done"
     session_budget = None if config.max_minutes is None else config.max_minutes * 60.0
     try:
@@ -457,9 +464,7 @@ def train(
             if validation is not None and step % config.preview_every == 0:
                 preview = render_preview(net, validation)
                 save_image(preview, config.preview_dir / f"step{step:06d}.png")
-            if callback is not None:
-                eta = elapsed / (step - first_step) * (config.steps - step)
-                callback(ProgressEvent(step, config.steps, row, seconds_before + elapsed, eta, preview))
+            clock.report(0, step, row, preview)
             if session_budget is not None and elapsed >= session_budget:
                 reason = "max-minutes reached"
                 break
@@ -479,7 +484,7 @@ def render_preview(net: TransformerNet, photo: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         outs = [net(photo, F.one_hot(torch.tensor(i), net.n_styles).float()) for i in range(net.n_styles)]
     net.train(was_training)
-    return torch.cat([photo] + outs, dim=-1).clamp(0, 1)
+    return torch.cat([photo, *outs], dim=-1).clamp(0, 1)
 
 
 def validation_photo(path: str | os.PathLike, size: int = 192) -> torch.Tensor:

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..device import resolve_device
 from ..errors import ImpastoError
-from ..images import check_outputs
-from ..optimize import ProgressEvent
-from ..stylize import resolve_device
+from ..output import atomic_file, check_output_path
+from ..progress import Callback, Clock
 from .infer import FastConfig, apply, check_size, load, style_vector
 from .temporal import TemporalBlender
 
@@ -66,16 +66,8 @@ def _av():
 
 
 def check_video_output(path: str | os.PathLike, source: str | os.PathLike) -> Path:
-    p = Path(path)
-    if p.suffix.lower() not in VIDEO_SUFFIXES:
-        raise VideoError(
-            f"output '{p}' has extension '{p.suffix or '(none)'}'; use one of {', '.join(VIDEO_SUFFIXES)}"
-        )
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise VideoError(f"output directory '{parent}' does not exist")
-    check_outputs((p,), (source,), what="output video")
-    return p
+    """The output video's path, checked before any work like every output (:mod:`impasto.output`)."""
+    return check_output_path(path, (source,), suffixes=VIDEO_SUFFIXES, what="output video", error=VideoError)
 
 
 def probe(path: str | os.PathLike) -> tuple[int, tuple[int, int], bool]:
@@ -108,7 +100,7 @@ def probe(path: str | os.PathLike) -> tuple[int, tuple[int, int], bool]:
 def stylize_frame(
     model,
     frame: np.ndarray,
-    style: torch.Tensor,
+    style: torch.Tensor | None,
     strength: float = 1.0,
     device="cpu",
     precision: str = "auto",
@@ -120,7 +112,12 @@ def stylize_frame(
     ``painter`` (e.g. :func:`impasto.fast.arbitrary.painter`) runs instead of ``model``."""
     x = torch.from_numpy(frame).permute(2, 0, 1)[None].float().div_(255.0)
     device = torch.device(device)
-    run = painter or (lambda t: apply(model, t, style, strength, device, precision))
+
+    def network(t: torch.Tensor) -> torch.Tensor:
+        assert style is not None  # a style vector unless a painter runs instead
+        return apply(model, t, style, strength, device, precision)
+
+    run = painter or network
     if blender is None or not blender.enabled:
         return run(x)
     left, top = blender.prepare(frame)
@@ -129,8 +126,8 @@ def stylize_frame(
             x, (left, 0, top, 0), mode="reflect" if min(frame.shape[:2]) > 3 else "replicate"
         )
     y = run(x)[..., top:, left:]
-    y = blender(frame, y[0].permute(1, 2, 0).float().cpu().numpy())
-    return torch.from_numpy(y).permute(2, 0, 1)[None]
+    blended = blender(frame, y[0].permute(1, 2, 0).float().cpu().numpy())
+    return torch.from_numpy(blended).permute(2, 0, 1)[None]
 
 
 def stylize_video(
@@ -138,7 +135,7 @@ def stylize_video(
     output: str | os.PathLike,
     config: FastConfig | None = None,
     *,
-    callback: Callable[[ProgressEvent], None] | None = None,
+    callback: Callback | None = None,
     crf: int = 18,
     temporal: float = DEFAULT_TEMPORAL,
     painter: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -158,15 +155,19 @@ def stylize_video(
     loaded = load(config.model) if painter is None else None
     style = style_vector(config.style, loaded.styles) if loaded is not None else None
     device = resolve_device(config.device)
-    tmp = out_path.with_name(f".{out_path.name}.part{out_path.suffix}")
-    start = time.perf_counter()
+    clock = Clock.single(total, callback)  # total: the container's frame count, 0 if unknown
+    start = clock.start
     frames = 0
     change_in = change_out = 0.0
     prev_in = prev_out = None
     interrupted = False
     has_audio = False
     try:
-        with av.open(str(source)) as inp, av.open(str(tmp), "w") as out:
+        with (
+            atomic_file(out_path, keep_suffix=True) as tmp,
+            av.open(str(source)) as inp,
+            av.open(str(tmp), "w") as out,
+        ):
             vin = inp.streams.video[0]
             vin.thread_type = "AUTO"
             rate = vin.average_rate or vin.guessed_rate or 25
@@ -191,6 +192,7 @@ def stylize_video(
                 for packet in inp.demux(*streams):
                     if packet.stream.type == "audio":
                         if transcode_audio:
+                            assert aout is not None
                             for frame in packet.decode():
                                 frame.pts = None
                                 for p in aout.encode(frame):
@@ -204,7 +206,7 @@ def stylize_video(
                         y = stylize_frame(
                             loaded, arr, style, config.strength, device, config.precision, blender, painter
                         )
-                        if prev_in is not None:
+                        if prev_in is not None and prev_out is not None:
                             change_in += float(np.abs(arr.astype(np.int16) - prev_in).mean()) / 255.0
                             change_out += float((y - prev_out).abs().mean())
                         prev_in, prev_out = arr, y
@@ -214,26 +216,19 @@ def stylize_video(
                         for p in vout.encode(vf):
                             out.mux(p)
                         frames += 1
-                        if callback is not None:
-                            elapsed = time.perf_counter() - start
-                            eta = elapsed / frames * max(0, total - frames) if total else None
-                            callback(ProgressEvent(frames, max(total, frames), {}, elapsed, eta))
+                        clock.report(0, frames, {})
             except KeyboardInterrupt:
                 interrupted = True
             for p in vout.encode():
                 out.mux(p)
             if transcode_audio:
+                assert aout is not None
                 for p in aout.encode():
                     out.mux(p)
-        if frames == 0:
-            raise VideoError(f"video '{source}' has no decodable frames")
-        os.replace(tmp, out_path)
-    except ImpastoError:
-        tmp.unlink(missing_ok=True)
-        raise
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, Exception) and type(exc).__module__.startswith("av"):
+            if frames == 0:
+                raise VideoError(f"video '{source}' has no decodable frames")
+    except Exception as exc:
+        if type(exc).__module__.startswith("av"):
             raise VideoError(
                 f"video '{source}' could not be processed: {str(exc).strip().splitlines()[0]}"
             ) from None

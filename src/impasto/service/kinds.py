@@ -419,8 +419,8 @@ def _fast_cost(config, sizes: Sizes) -> float:
 
 
 def _texture_sizes(config, sizes: Sizes) -> None:
+    from ..checks import check_layer_size
     from ..images import fit_longest
-    from ..stylize import check_layer_size
 
     check_layer_size(
         fit_longest(_hw(sizes, "style"), config.style_size), config.style_layers, "style image", field="style"
