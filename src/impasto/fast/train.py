@@ -10,7 +10,6 @@ Adam state, step, data RNG); a usable model file is written alongside at every c
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import time
@@ -31,6 +30,7 @@ from ..precision import Precision
 from ..precision import apply as apply_precision
 from ..progress import Callback, Clock
 from ..vgg import check_layers, feature_extractor
+from ..weights import sha256_file
 from .models import load_model, save_model
 from .network import TransformerNet
 
@@ -252,18 +252,10 @@ class PerceptualLoss:
 # ------------------------------------------------------------------------------------------ train
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _style_meta(config: TrainConfig, base_styles: list[dict]) -> list[dict]:
     names = config.style_names or tuple(Path(s).stem for s in config.styles)
     return base_styles + [
-        {"name": n, "file": Path(s).name, "sha256": file_sha256(s)}
+        {"name": n, "file": Path(s).name, "sha256": sha256_file(s)}
         for n, s in zip(names, config.styles, strict=True)
     ]
 
@@ -306,7 +298,7 @@ def _same_run(saved: dict, config: TrainConfig) -> str | None:
         old = saved["settings"].get(k)
         if (list(old) if isinstance(old, (list, tuple)) else old) != (list(v) if isinstance(v, tuple) else v):
             return f"{k} was {old!r}, now {v!r}"
-    if saved["style_hashes"] != [file_sha256(s) for s in config.styles]:
+    if saved["style_hashes"] != [sha256_file(s) for s in config.styles]:
         return "the style images differ"
     return None
 
@@ -421,7 +413,7 @@ def train(
             "step": steps_done,
             "seconds": seconds,
             "settings": _settings(config),
-            "style_hashes": [file_sha256(s) for s in config.styles],
+            "style_hashes": [sha256_file(s) for s in config.styles],
             "history": history,
             "changes": changes,
         }
