@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from .redis_server import REDIS_SERVER, RedisServer
+
 httpx = pytest.importorskip("httpx", reason="the web service tests need the 'serve' extra")
 pytest.importorskip("fastapi", reason="the web service tests need the 'serve' extra")
 
@@ -176,3 +178,40 @@ def wait_for(client: httpx.Client, job_id: str, predicate, *, timeout: float = 1
 
 def final(job: dict) -> bool:
     return job["state"] in ("succeeded", "failed", "cancelled")
+
+
+# -- Redis (the scale-out backend): a real redis-server per test module, its own directory ----------
+def _redis_or_skip() -> None:
+    if not Path(REDIS_SERVER).exists():
+        pytest.skip("the Redis tests need Debian's redis-server (make redis installs it)")
+    pytest.importorskip("redis", reason="the Redis tests need the 'scale' extra")
+    pytest.importorskip("celery", reason="the Redis tests need the 'scale' extra")
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    """A running ``redis-server`` (no persistence) shared by a test module; yields the :class:`RedisServer`."""
+    _redis_or_skip()
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def persistent_redis(tmp_path):
+    """A ``redis-server`` of its own with the append-only file on, for tests that restart it."""
+    _redis_or_skip()
+    server = RedisServer(tmp_path / "redis", persistent=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The URL of an empty database (flushed before each test) on the module's server."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    client.close()
+    return redis_server.url
