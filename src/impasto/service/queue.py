@@ -21,56 +21,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..images import atomic_write
+from .stores import CANCELLED, FAILED, FINAL, QUEUED, RUNNING, STATES, SUCCEEDED, Job, Progress
 
-#: Job states; the last three are final.
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
-STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
-FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+__all__ = ["CANCELLED", "FAILED", "FINAL", "QUEUED", "RUNNING", "STATES", "SUCCEEDED", "Job", "Progress"]
 RECORD_NAME = "job.json"  # the job's row, kept beside its files
-
-
-@dataclass(frozen=True)
-class Progress:
-    """The latest progress of a running job (what ``GET /v1/jobs/{id}`` and the SSE stream show)."""
-
-    step: int = 0
-    total: int = 0
-    losses: dict[str, float] = field(default_factory=dict)
-    elapsed: float = 0.0
-    eta: float | None = None
-    stage: str = ""
-
-
-@dataclass(frozen=True)
-class Job:
-    """One job as stored: what was asked (``kind``, ``params``, ``inputs``) and where it stands."""
-
-    id: str
-    kind: str
-    params: dict[str, Any]
-    inputs: dict[str, list[str]]
-    """Form field → file names inside the job's directory (``{"content": ["content.jpg"], ...}``)."""
-    state: str
-    created_at: float
-    started_at: float | None = None
-    finished_at: float | None = None
-    progress: Progress = Progress()
-    progress_seq: int = 0
-    """Bumped on every progress update (the SSE stream emits an event when it changes)."""
-    preview_seq: int = 0
-    """Bumped whenever a new preview image has been written."""
-    error: str | None = None
-    result: str | None = None
-    """File name of the result inside the job's directory, once there is one."""
-    cancel_requested: bool = False
-    attempts: int = 0
-    worker: str | None = None
-    owner: str = "anonymous"
-    """Who submitted it (``key:NAME``, ``session:ID`` or ``anonymous``); only they and admins see it."""
-
-    @property
-    def final(self) -> bool:
-        return self.state in FINAL
 
 
 class JobQueue(Protocol):
