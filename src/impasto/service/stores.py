@@ -25,6 +25,7 @@ error it came from; the API answers 507).
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -196,7 +197,9 @@ class JobStore(Protocol):
         again. False when it was not running."""
         ...
 
-    def requeue_expired(self, *, max_attempts: int = MAX_ATTEMPTS, now: float | None = None) -> list[str]:
+    def requeue_expired(
+        self, *, max_attempts: int = MAX_ATTEMPTS, now: float | None = None
+    ) -> builtins.list[str]:
         """Running jobs whose lease has expired go back to the head of the queue — or fail once they have
         been started ``max_attempts`` times; cancelled when their cancel flag is set. Returns the ids put
         back in the queue: dispatch each again."""
@@ -204,13 +207,13 @@ class JobStore(Protocol):
 
     def requeue_interrupted(
         self, *, worker: str | None = None, max_attempts: int = MAX_ATTEMPTS
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """As :meth:`requeue_expired`, without waiting for the leases, for jobs held by ``worker`` (every
         running job when None). Only for a caller that knows those workers are dead: the single server at
         start, holding the data directory's lock; the local dispatcher after a worker process exited."""
         ...
 
-    def cleanup(self, older_than: float, *, now: float | None = None) -> list[str]:
+    def cleanup(self, older_than: float, *, now: float | None = None) -> builtins.list[str]:
         """Delete the records of final jobs that finished more than ``older_than`` seconds ago; returns
         their ids (the caller deletes their files from the file store)."""
         ...

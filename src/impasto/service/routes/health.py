@@ -1,0 +1,44 @@
+"""``GET /healthz``: liveness, with the reason when the service is degraded."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from fastapi import APIRouter
+
+from ... import __version__
+from ..stores import BackendUnavailable
+from .deps import ServiceDep
+
+router = APIRouter(tags=["service"])
+
+
+@router.get(
+    "/healthz",
+    summary="Liveness: no API key needed",
+    description="`status` is `ok`, or `degraded` with a `reason` (a full disk: submissions get 507 "
+    "and workers wait until space returns; no worker running; the job store unreachable).",
+)
+def healthz(service: ServiceDep) -> dict[str, Any]:
+    alive = service.backends.dispatcher.workers_alive()
+    reason = service.disk.problem()
+    if reason is None and alive == 0:
+        reason = "no worker running"
+    pending: int | None
+    try:
+        pending = service.backends.jobs.pending()
+    except BackendUnavailable as exc:
+        pending, reason = None, reason or str(exc)
+    except sqlite3.Error as exc:  # the SQLite store's own errors (a damaged or locked database)
+        pending, reason = None, reason or f"queue database: {exc}"
+    body: dict[str, Any] = {
+        "status": "ok" if reason is None else "degraded",
+        "version": __version__,
+        "workers": alive,
+        "pending": pending,
+        "kinds": list(service.kinds),
+    }
+    if reason is not None:
+        body["reason"] = reason
+    return body
