@@ -44,6 +44,10 @@ def build(
     line (:class:`~impasto.errors.ImpastoError`) — or, with ``recover``, moved aside and rebuilt from the
     job records, ``on_recover`` receiving the :class:`~impasto.service.recover.Recovery`. A ``worker``
     builds the same stores and never starts the dispatcher."""
+    if settings.redis is not None:  # the scale-out backend (README: Scaling out)
+        from .redis_backend import build_redis
+
+        return build_redis(settings, role=role)
     from .dispatch import LocalDispatcher
     from .files import LocalFileStore
     from .queue import SQLiteJobStore

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from .backends import Backends
-from .celery_dispatch import CeleryDispatcher, ServiceConfig, stamp_worker
+from .celery_dispatch import CeleryDispatcher, stamp_worker
+from .redis_backend import PREFIX, redis_backends
 from .redis_client import connect, display_url, ping, translate
 from .redis_files import RedisFileStore
-from .redis_jobs import RedisJobStore
 from .stores import HEARTBEAT, LEASE, BackendUnavailable
 
 log = logging.getLogger("impasto.worker")
@@ -53,44 +53,6 @@ class WorkerContext:
 
 
 _context: WorkerContext | None = None
-
-
-def redis_backends(
-    url: str,
-    *,
-    config: ServiceConfig | None = None,
-    prefix: str = "impasto:",
-    patience: float = 0.0,
-    progress_interval: float = 0.0,
-    cache_dir: Path | None = None,
-    local_workers: int = 0,
-    threads: int | None = None,
-    work_dir: Path | None = None,
-    lease: float | None = None,
-) -> Backends:
-    """The scale-out backend's three stores on the Redis at ``url``. ``config``: the service's (the API
-    passes its own; a worker reads what the API published). ``patience``: seconds a call waits for an
-    unreachable Redis before raising (0 for the API: it answers 503 at once)."""
-    if config is None:
-        client = connect(url)
-        try:
-            with translate(url):
-                config = ServiceConfig.read(client, prefix)
-        finally:
-            client.close()
-    jobs = RedisJobStore(url, prefix=prefix, patience=patience, progress_interval=progress_interval)
-    files = RedisFileStore(url, ttl=config.file_ttl, prefix=prefix, cache_dir=cache_dir, patience=patience)
-    dispatcher = CeleryDispatcher(
-        url,
-        jobs,
-        config=config,
-        prefix=prefix,
-        local_workers=local_workers,
-        threads=threads,
-        work_dir=work_dir,
-        lease=lease,
-    )
-    return Backends(jobs=jobs, files=files, dispatcher=dispatcher)
 
 
 def run_delivery(job_id: str) -> None:
@@ -175,8 +137,7 @@ def start(
     lease: float = LEASE,
     preview_interval: float = 1.0,
     parent: int | None = None,
-    prefix: str = "impasto:",
-    log_level: str = "warning",
+    prefix: str = PREFIX,
 ) -> None:
     """Run one worker until SIGTERM/SIGINT: fetch the weights, then take deliveries one at a time."""
     global _context
@@ -208,6 +169,10 @@ def start(
     )
     _context = ctx
 
+    @signals.setup_logging.connect(weak=False)
+    def _keep_logging(**_: Any) -> None:  # a receiver here keeps Celery off the root logger: ours stays
+        pass
+
     @signals.worker_shutting_down.connect(weak=False)
     def _shutting_down(**_: Any) -> None:  # SIGTERM/SIGINT: the running job stops at its next step
         stop.set()
@@ -226,7 +191,6 @@ def start(
         without_gossip=True,
         without_mingle=True,
         without_heartbeat=True,
-        loglevel=log_level.upper(),
         quiet=True,
     )
     try:
