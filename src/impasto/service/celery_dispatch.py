@@ -145,8 +145,12 @@ class CeleryDispatcher:
             log.warning("job %s: revoke not sent (%s: %s)", job_id, type(exc).__name__, exc)
 
     def workers_alive(self) -> int | None:
-        with translate(self.url):
-            return workers_seen(self.client, self.prefix)
+        """Workers seen in the last minute; None while Redis cannot be reached."""
+        try:
+            with translate(self.url):
+                return workers_seen(self.client, self.prefix)
+        except BackendUnavailable:
+            return None
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the local workers (each puts its running job back and dispatches it again), wait, then

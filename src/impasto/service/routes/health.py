@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from ... import __version__
-from ..stores import BackendUnavailable
+from ..stores import QUEUED, BackendUnavailable
 from .deps import ServiceDep
 
 router = APIRouter(tags=["service"])
@@ -18,7 +18,9 @@ router = APIRouter(tags=["service"])
     "/healthz",
     summary="Liveness: no API key needed",
     description="`status` is `ok`, or `degraded` with a `reason` (a full disk: submissions get 507 "
-    "and workers wait until space returns; no worker running; the job store unreachable).",
+    "and workers wait until space returns; no worker running; the job store unreachable). `workers`: "
+    "worker processes alive (the scale-out backend: workers seen in the last minute); `pending`: jobs "
+    "queued or running; `queued`: jobs waiting for a worker.",
 )
 def healthz(service: ServiceDep) -> dict[str, Any]:
     alive = service.backends.dispatcher.workers_alive()
@@ -26,8 +28,10 @@ def healthz(service: ServiceDep) -> dict[str, Any]:
     if reason is None and alive == 0:
         reason = "no worker running"
     pending: int | None
+    queued: int | None = None
     try:
         pending = service.backends.jobs.pending()
+        queued = len(service.backends.jobs.list(limit=service.limits.max_queue + 1, state=QUEUED))
     except BackendUnavailable as exc:
         pending, reason = None, reason or str(exc)
     except sqlite3.Error as exc:  # the SQLite store's own errors (a damaged or locked database)
@@ -37,6 +41,7 @@ def healthz(service: ServiceDep) -> dict[str, Any]:
         "version": __version__,
         "workers": alive,
         "pending": pending,
+        "queued": queued,
         "kinds": list(service.kinds),
     }
     if reason is not None:
