@@ -182,7 +182,7 @@ def test_redis_restart_with_jobs_queued_all_still_run(cluster, redis_db, tiny_im
 
 
 def test_api_restart_loses_nothing(cluster, tiny_images):
-    api, workers = cluster
+    api, _ = cluster
     with api.client() as client:
         done = wait_for(client, submit(client, tiny_images, size=32)["id"], final)
         waiting = [submit(client, tiny_images, size=32)["id"] for _ in range(4)]
