@@ -1,4 +1,5 @@
-"""A real `impasto serve` process on a free loopback port, tiny test images, an SSE reader."""
+"""A real `impasto serve` process on a free loopback port, tiny test images, an SSE reader, and the
+backends the API tests run against."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,36 @@ pytest.importorskip("fastapi", reason="the web service tests need the 'serve' ex
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 START_TIMEOUT = 90.0
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A backend the API tests run against: how `impasto serve` is told to use it, and how an in-process
+    app builds it."""
+
+    name: str
+    serve_args: tuple[str, ...]
+    """Extra `impasto serve` arguments (none for the embedded SQLite + local-workers backend)."""
+    build: Callable[..., object]
+    """``build(settings) -> Backends`` for an app created in the test process."""
+
+
+#: The backends every API test (test_api.py, test_arbitrary.py) runs against, as names of fixtures
+#: returning a :class:`Backend`. Adding a backend: its fixture, and its name here (one line).
+BACKENDS = ["embedded_backend"]
+
+
+@pytest.fixture(scope="session")
+def embedded_backend() -> Backend:
+    from impasto.service.backends import build
+
+    return Backend("embedded", (), build)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> Backend:
+    """The backend under test; module-scoped, so one API server per module and backend."""
+    return request.getfixturevalue(request.param)
 
 
 def free_port() -> int:

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from impasto.service import auth
 from impasto.service.app import create_app
 from impasto.service.auth import Access, KeyFile, KeyRing
+from impasto.service.backends import build
 from impasto.service.limits import Settings
-from impasto.service.queue import SQLiteQueue
 
 KEY = "correct horse battery staple"
 HERE = "http://127.0.0.1:8000"
@@ -24,7 +24,7 @@ HERE = "http://127.0.0.1:8000"
 
 def app_client(tmp_path, *, host="127.0.0.1", api_key=None, base_url=None, **access) -> TestClient:
     settings = Settings(data_dir=tmp_path / "data", host=host, api_key=api_key, access=Access(**access))
-    app = create_app(settings, SQLiteQueue(settings.data_dir))
+    app = create_app(settings, build(settings))
     return TestClient(app, base_url=base_url or f"http://{host}:8000", follow_redirects=False)
 
 
