@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +41,7 @@ class Backend:
 
 #: The backends every API test (test_api.py, test_arbitrary.py) runs against, as names of fixtures
 #: returning a :class:`Backend`. Adding a backend: its fixture, and its name here (one line).
-BACKENDS = ["embedded_backend"]
+BACKENDS = ["embedded_backend", "redis_backend"]
 
 
 @pytest.fixture(scope="session")
@@ -248,3 +248,52 @@ def redis_url(redis_server):
     client.flushdb()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture(scope="module")
+def redis_backend(tmp_path_factory) -> Iterator[Backend]:
+    """The scale-out backend: a redis-server of the module's own; `impasto serve --redis URL` starts its
+    Celery workers (``--workers``, as for the embedded backend)."""
+    _redis_or_skip()
+    import dataclasses
+
+    from impasto.service.backends import build
+
+    server = RedisServer(tmp_path_factory.mktemp("redis-backend")).start()
+
+    def build_on_redis(settings, **kw):
+        return build(dataclasses.replace(settings, redis=server.url), **kw)
+
+    yield Backend("redis", ("--redis", server.url), build_on_redis)
+    server.stop()
+
+
+# -- the Redis stores in the contract suites (tests/service/contracts) ---------------------------
+@pytest.fixture
+def redis_job_store(redis_url) -> Iterator[Callable[[], object]]:
+    from impasto.service.redis_jobs import RedisJobStore
+
+    opened: list[RedisJobStore] = []
+
+    def open_store() -> RedisJobStore:
+        opened.append(RedisJobStore(redis_url))
+        return opened[-1]
+
+    yield open_store
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def redis_file_store(redis_url, tmp_path) -> Iterator[Callable[[], object]]:
+    from impasto.service.redis_files import RedisFileStore
+
+    opened: list[RedisFileStore] = []
+
+    def open_store() -> RedisFileStore:  # each handle with its own local copies, as on another machine
+        opened.append(RedisFileStore(redis_url, ttl=3600, cache_dir=tmp_path / f"cache-{len(opened)}"))
+        return opened[-1]
+
+    yield open_store
+    for store in opened:
+        store.close()

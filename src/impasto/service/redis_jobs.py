@@ -71,6 +71,17 @@ local function lost(key, id, max_attempts, t)
   to_queue(key, id)
   return 1
 end
+-- several lost jobs at once: back in the order they started (the earliest at the head of the queue)
+local function lose_all(ids, max_attempts, t)
+  local started = {}
+  for _, id in ipairs(ids) do started[id] = tonumber(redis.call('HGET', P .. 'job:' .. id, 'started_at') or '0') end
+  table.sort(ids, function(a, b) return started[a] < started[b] end)
+  local back = {}
+  for i = #ids, 1, -1 do
+    if lost(P .. 'job:' .. ids[i], ids[i], max_attempts, t) == 1 then table.insert(back, 1, ids[i]) end
+  end
+  return back
+end
 local function holds(key, worker)
   if redis.call('HGET', key, 'state') ~= 'running' then return false end
   return worker == '' or redis.call('HGET', key, 'worker') == worker
@@ -167,31 +178,30 @@ return 1
 local t = now()
 local cutoff = t
 if ARGV[2] ~= '' then cutoff = tonumber(ARGV[2]) end
-local back = {}
+local expired = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'running', '-inf', f(cutoff))) do
   local key = P .. 'job:' .. id
   if redis.call('HGET', key, 'state') ~= 'running' then
     redis.call('ZREM', P .. 'running', id)
-  elseif tonumber(redis.call('HGET', key, 'lease_until') or '0') <= cutoff
-      and lost(key, id, tonumber(ARGV[3]), t) == 1 then
-    table.insert(back, id)
+  elseif tonumber(redis.call('HGET', key, 'lease_until') or '0') <= cutoff then
+    table.insert(expired, id)
   end
 end
-return back
+return lose_all(expired, tonumber(ARGV[3]), t)
 """,
     # ARGV: P, worker ('' = every worker), max_attempts
     "requeue_interrupted": """
 local t = now()
-local back = {}
+local held = {}
 for _, id in ipairs(redis.call('ZRANGE', P .. 'running', 0, -1)) do
   local key = P .. 'job:' .. id
   if redis.call('HGET', key, 'state') ~= 'running' then
     redis.call('ZREM', P .. 'running', id)
-  elseif holds(key, ARGV[2]) and lost(key, id, tonumber(ARGV[3]), t) == 1 then
-    table.insert(back, id)
+  elseif holds(key, ARGV[2]) then
+    table.insert(held, id)
   end
 end
-return back
+return lose_all(held, tonumber(ARGV[3]), t)
 """,
     # ARGV: P, id
     "cancel": """

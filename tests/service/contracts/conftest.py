@@ -16,8 +16,8 @@ from impasto.service.files import LocalFileStore
 from impasto.service.queue import SQLiteJobStore
 from impasto.service.stores import FileStore, JobStore
 
-JOB_STORES = ["sqlite_job_store"]
-FILE_STORES = ["local_file_store"]
+JOB_STORES = ["sqlite_job_store", "redis_job_store"]  # redis_*: in tests/service/conftest.py
+FILE_STORES = ["local_file_store", "redis_file_store"]
 
 
 @pytest.fixture
