@@ -22,23 +22,25 @@ router = APIRouter(tags=["service"])
 )
 def healthz(service: ServiceDep) -> dict[str, Any]:
     alive = service.backends.dispatcher.workers_alive()
-    reason = service.disk.problem()
-    if reason is None and alive == 0:
-        reason = "no worker running"
+    reasons = [r for r in (service.disk.problem(),) if r is not None]
     pending: int | None
     try:
         pending = service.backends.jobs.pending()
     except BackendUnavailable as exc:
-        pending, reason = None, reason or str(exc)
+        pending = None
+        reasons.append(str(exc))
     except sqlite3.Error as exc:  # the SQLite store's own errors (a damaged or locked database)
-        pending, reason = None, reason or f"queue database: {exc}"
+        pending = None
+        reasons.append(f"queue database: {exc}")
+    if alive == 0:
+        reasons.append("no worker running")
     body: dict[str, Any] = {
-        "status": "ok" if reason is None else "degraded",
+        "status": "degraded" if reasons else "ok",
         "version": __version__,
         "workers": alive,
         "pending": pending,
         "kinds": list(service.kinds),
     }
-    if reason is not None:
-        body["reason"] = reason
+    if reasons:
+        body["reason"] = "; ".join(reasons)
     return body
