@@ -64,3 +64,32 @@ def test_an_unreachable_job_store_is_503_json_and_recovers(tmp_path, tiny_images
         assert client.get(job["urls"]["self"]).json()["state"] == "queued"
         assert len(client.get("/v1/jobs").json()["jobs"]) == 1  # the refused submission left nothing
         assert real.files.job_ids() == [job["id"]]
+
+
+class Unreachable:
+    """A dispatcher whose broker cannot be reached."""
+
+    def start(self) -> None: ...
+
+    def dispatch(self, job_id: str) -> None:
+        raise BackendUnavailable("the dispatcher", "broker connection refused")
+
+    def revoke(self, job_id: str) -> None: ...
+
+    def workers_alive(self) -> int | None:
+        return None
+
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+
+def test_a_job_that_cannot_be_dispatched_is_withdrawn(tmp_path, tiny_images):
+    settings = Settings(data_dir=tmp_path / "data")
+    real = build(settings)
+    app = create_app(settings, Backends(real.jobs, real.files, Unreachable()))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        files = [("content", ("c.jpg", tiny_images["content"])), ("style", ("s.png", tiny_images["style"]))]
+        r = client.post("/v1/jobs", data={"kind": "stylize", "size": "32", "iters": "2"}, files=files)
+        assert r.status_code == 503 and r.json()["error"] == "backend_unavailable", r.text
+        assert "dispatcher" in r.json()["detail"]
+    assert real.jobs.pending() == 0  # nothing left to run twice when the client retries
+    assert real.files.job_ids() == []

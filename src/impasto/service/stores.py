@@ -275,7 +275,9 @@ class Dispatcher(Protocol):
 
     def dispatch(self, job_id: str) -> None:
         """Send a queued job to a worker (after submit, and after a requeue). Idempotent; a no-op where
-        workers poll the job store."""
+        workers poll the job store. Raises :class:`BackendUnavailable` when the job could not be handed
+        over: after a submit the API then cancels the job, deletes its files and answers 503, so the
+        client's retry is the only copy."""
         ...
 
     def revoke(self, job_id: str) -> None:

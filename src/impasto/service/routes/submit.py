@@ -222,7 +222,12 @@ def create_job(service: Service, form: FormData, owner: str) -> Job:
     except BaseException:
         files.delete_job(job_id)
         raise
-    service.backends.dispatcher.dispatch(job.id)
+    try:
+        service.backends.dispatcher.dispatch(job.id)
+    except BaseException:  # not handed to a worker: withdrawn, so the client's retry is the only copy
+        jobs.cancel(job.id)
+        files.delete_job(job.id)
+        raise
     return job
 
 
