@@ -90,6 +90,11 @@ MAX_ATTEMPTS = 3
 """Starts of one job before a lost worker fails it (one poisonous job cannot loop forever)."""
 
 
+def valid_id(job_id: str) -> bool:
+    """Whether ``job_id`` looks like one of :meth:`JobStore.new_id`'s (lowercase hex, at most 64)."""
+    return 0 < len(job_id) <= 64 and all(c in "0123456789abcdef" for c in job_id)
+
+
 class BackendUnavailable(Exception):
     """The job store, file store or dispatcher cannot be reached (→ 503 ``backend_unavailable``)."""
 
