@@ -39,7 +39,7 @@ class Backend:
     """``build(settings) -> Backends`` for an app created in the test process."""
 
 
-#: The backends every API test (test_api.py, test_arbitrary.py) runs against, as names of fixtures
+#: The backends every API test (test_api.py, test_arbitrary.py, test_auth.py) runs against, as names of fixtures
 #: returning a :class:`Backend`. Adding a backend: its fixture, and its name here (one line).
 BACKENDS = ["embedded_backend", "redis_backend"]
 

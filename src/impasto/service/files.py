@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..images import atomic_write
-from .queue import valid_id
+from .stores import valid_id
 
 CHUNK = 1024 * 1024
 

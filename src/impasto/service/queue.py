@@ -32,6 +32,7 @@ from .stores import (
     SUCCEEDED,
     Job,
     Progress,
+    valid_id,
 )
 
 RECORD_NAME = "job.json"  # the job's row, kept beside its files
@@ -68,11 +69,6 @@ _ADDED_COLUMNS = {  # columns a database from an older version lacks, and how to
     "owner": "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT 'anonymous'",  # theirs: 'anonymous'
     "lease_until": "ALTER TABLE jobs ADD COLUMN lease_until REAL",
 }
-
-
-def valid_id(job_id: str) -> bool:
-    """Whether ``job_id`` looks like one of :meth:`SQLiteJobStore.new_id`'s (lowercase hex, at most 64)."""
-    return 0 < len(job_id) <= 64 and all(c in "0123456789abcdef" for c in job_id)
 
 
 class SQLiteJobStore:

@@ -90,6 +90,11 @@ MAX_ATTEMPTS = 3
 """Starts of one job before a lost worker fails it (one poisonous job cannot loop forever)."""
 
 
+def valid_id(job_id: str) -> bool:
+    """Whether ``job_id`` looks like one of :meth:`JobStore.new_id`'s (lowercase hex, at most 64)."""
+    return 0 < len(job_id) <= 64 and all(c in "0123456789abcdef" for c in job_id)
+
+
 class BackendUnavailable(Exception):
     """The job store, file store or dispatcher cannot be reached (→ 503 ``backend_unavailable``)."""
 
@@ -275,7 +280,9 @@ class Dispatcher(Protocol):
 
     def dispatch(self, job_id: str) -> None:
         """Send a queued job to a worker (after submit, and after a requeue). Idempotent; a no-op where
-        workers poll the job store."""
+        workers poll the job store. Raises :class:`BackendUnavailable` when the job could not be handed
+        over: after a submit the API then cancels the job, deletes its files and answers 503, so the
+        client's retry is the only copy."""
         ...
 
     def revoke(self, job_id: str) -> None:

@@ -117,6 +117,12 @@ class Reporter:
         self.offset = 0  # steps done before a restart, when resumed from a checkpoint
         self.note = ""
 
+    def holds(self) -> bool:
+        """Whether this worker still holds the job (renewing its lease to make sure)."""
+        return not self.heartbeat.lost.is_set() and self.jobs.renew(
+            self.job.id, self.worker, lease=self.heartbeat.lease
+        )
+
     def store_image(self, image: Any, name: str, **kw: Any) -> None:
         """Write ``image`` into the scratch directory, then move it into the file store as ``name``."""
         from ..images import save_image
@@ -156,7 +162,7 @@ class Reporter:
         else:
             go_on = not self.jobs.cancel_requested(self.job.id)
         if not go_on:
-            if self.heartbeat.lost.is_set():
+            if not self.holds():
                 raise Lost()
             self.cancelled = True
             raise Cancelled()
@@ -271,7 +277,7 @@ def _run(
         log.error("job %s failed:\n%s", job.id, traceback.format_exc())
         jobs.fail(job.id, f"internal error: {type(exc).__name__}: {exc}", worker=worker)
         return FAILED
-    if beat.lost.is_set():
+    if not reporter.holds():
         log.warning("job %s: lease lost to another worker; result dropped", job.id)
         return LOST
     cancelled = reporter.cancelled or outcome.interrupted

@@ -24,26 +24,28 @@ router = APIRouter(tags=["service"])
 )
 def healthz(service: ServiceDep) -> dict[str, Any]:
     alive = service.backends.dispatcher.workers_alive()
-    reason = service.disk.problem()
-    if reason is None and alive == 0:
-        reason = "no worker running"
+    reasons = [r for r in (service.disk.problem(),) if r is not None]
     pending: int | None
     queued: int | None = None
     try:
         pending = service.backends.jobs.pending()
         queued = len(service.backends.jobs.list(limit=service.limits.max_queue + 1, state=QUEUED))
     except BackendUnavailable as exc:
-        pending, reason = None, reason or str(exc)
+        pending = None
+        reasons.append(str(exc))
     except sqlite3.Error as exc:  # the SQLite store's own errors (a damaged or locked database)
-        pending, reason = None, reason or f"queue database: {exc}"
+        pending = None
+        reasons.append(f"queue database: {exc}")
+    if alive == 0:
+        reasons.append("no worker running")
     body: dict[str, Any] = {
-        "status": "ok" if reason is None else "degraded",
+        "status": "degraded" if reasons else "ok",
         "version": __version__,
         "workers": alive,
         "pending": pending,
         "queued": queued,
         "kinds": list(service.kinds),
     }
-    if reason is not None:
-        body["reason"] = reason
+    if reasons:
+        body["reason"] = "; ".join(reasons)
     return body

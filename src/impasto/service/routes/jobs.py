@@ -15,8 +15,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..auth import Principal
-from ..queue import valid_id
-from ..stores import CANCELLED, QUEUED, RUNNING, STATES, Job
+from ..stores import CANCELLED, QUEUED, RUNNING, STATES, Job, valid_id
 from ..worker import PREVIEW_NAME
 from .deps import ERRORS, ApiError, ErrorOut, PrincipalDep, Service, ServiceDep
 

@@ -222,29 +222,28 @@ def create_job(service: Service, form: FormData, owner: str) -> Job:
     except BaseException:
         files.delete_job(job_id)
         raise
-    service.backends.dispatcher.dispatch(job.id)
+    try:
+        service.backends.dispatcher.dispatch(job.id)
+    except BaseException:  # not handed to a worker: withdrawn, so the client's retry is the only copy
+        jobs.cancel(job.id)
+        files.delete_job(job.id)
+        raise
     return job
 
 
 def check_limits(service: Service, config: Any, kind: Kind) -> None:
+    """Sizes and iteration counts within this server's ``--max-size`` and ``--max-iters`` (422)."""
     limits = service.limits
-    for name in [f.name for f in dataclasses.fields(config) if is_size_field(f.name)]:
+    sizes = [f.name for f in dataclasses.fields(config) if is_size_field(f.name)]
+    bounds = [(n, limits.max_size) for n in sizes] + [(n, limits.max_iters) for n in ITER_FIELDS]
+    for name, limit in bounds:
         value = getattr(config, name, None)
-        if isinstance(value, int) and value > limits.max_size:
+        if isinstance(value, int) and value > limit:
             raise LimitError(
                 422,
-                f"{name} must be at most {limits.max_size} on this server, got {value}",
+                f"{name} must be at most {limit} on this server, got {value}",
                 field=kind.form_name(name),
-                limit=limits.max_size,
-            )
-    for name in ITER_FIELDS:
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > limits.max_iters:
-            raise LimitError(
-                422,
-                f"{name} must be at most {limits.max_iters} on this server, got {value}",
-                field=kind.form_name(name),
-                limit=limits.max_iters,
+                limit=limit,
             )
 
 
