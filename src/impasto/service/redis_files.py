@@ -21,17 +21,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..images import atomic_write
+from .files import check_name  # every file store's rule for ids and names
 from .redis_client import check_url, connect, guarded
-
-HEX = frozenset("0123456789abcdef")
-
-
-def check_name(job_id: str, name: str) -> None:
-    """ValueError unless ``job_id`` is lowercase hex and ``name`` a plain file name."""
-    if not job_id or len(job_id) > 64 or not set(job_id) <= HEX:
-        raise ValueError(f"invalid job id {job_id!r}")
-    if not name or "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
-        raise ValueError(f"invalid file name {name!r}")
 
 
 class RedisFileStore:
