@@ -253,16 +253,19 @@ def redis_url(redis_server):
 @pytest.fixture(scope="module")
 def redis_backend(tmp_path_factory) -> Iterator[Backend]:
     """The scale-out backend: a redis-server of the module's own; `impasto serve --redis URL` starts its
-    Celery workers (``--workers``, as for the embedded backend)."""
+    Celery workers (``--workers``, as for the embedded backend). An app built in the test process gets
+    a database of its own per data directory, as the embedded backend gets a fresh SQLite file."""
     _redis_or_skip()
     import dataclasses
 
     from impasto.service.backends import build
 
     server = RedisServer(tmp_path_factory.mktemp("redis-backend")).start()
+    databases: dict[Path, int] = {}  # an in-process app's data directory → its own Redis database
 
     def build_on_redis(settings, **kw):
-        return build(dataclasses.replace(settings, redis=server.url), **kw)
+        db = databases.setdefault(Path(settings.data_dir), len(databases) + 1)
+        return build(dataclasses.replace(settings, redis=server.db_url(db)), **kw)
 
     yield Backend("redis", ("--redis", server.url), build_on_redis)
     server.stop()

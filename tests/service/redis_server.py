@@ -43,7 +43,10 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.db_url(0)
+
+    def db_url(self, db: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
 
     def start(self) -> RedisServer:
         persistence = (
@@ -65,6 +68,8 @@ class RedisServer:
             str(self.log),
             "--maxmemory-policy",
             "noeviction",  # as the README asks of a deployment: never drop a job's keys
+            "--databases",
+            "1000",  # a fresh database per in-process app (see conftest.redis_backend)
             *persistence,
         ]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
