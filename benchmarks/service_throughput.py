@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import os
 import shutil
 import statistics
@@ -29,22 +28,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import free_port, running_server
+from arbitrary_latency import jpeg
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def jpeg(path: Path, size: int) -> bytes:
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        im.thumbnail((size, size), Image.Resampling.LANCZOS)
-        buf = io.BytesIO()
-        im.save(buf, format="JPEG", quality=92)
-        return buf.getvalue()
 
 
 @contextlib.contextmanager
