@@ -201,6 +201,10 @@ def run(args: argparse.Namespace) -> int:
     if args.gallery is not None and not args.gallery.is_dir():
         raise ImpastoError(f"gallery '{args.gallery}' is not a directory")
     access = access_settings(args, data_dir)
+    if args.recover and args.redis:
+        raise ImpastoError(
+            "--recover rebuilds the embedded backend's SQLite queue; it does not apply to --redis"
+        )
     if args.workers < (0 if args.redis else 1):
         raise ImpastoError(
             f"--workers must be positive, got {args.workers} (0, the API alone, needs --redis)"
