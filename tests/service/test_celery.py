@@ -140,6 +140,22 @@ def test_workers_elsewhere_run_jobs_the_api_serves(cluster, tiny_images):
         assert not any(p.is_file() and p.suffix in (".png", ".jpg") for p in w.home.rglob("*"))
 
 
+def test_a_job_recorded_without_its_message_is_dispatched_by_a_worker(cluster, redis_db, tiny_images):
+    from impasto.service.redis_files import RedisFileStore
+    from impasto.service.redis_jobs import RedisJobStore
+
+    api, _ = cluster
+    jobs, files = RedisJobStore(redis_db.url), RedisFileStore(redis_db.url, ttl=600)
+    job_id = jobs.new_id()
+    files.put(job_id, "content-0.jpg", tiny_images["content"])
+    jobs.submit(job_id, "fast", {"size": 32}, {"content": ["content-0.jpg"]})  # as if the API died here
+    jobs.close()
+    files.close()
+    with api.client() as client:
+        done = wait_for(client, job_id, final, timeout=60)  # a worker's watchman finds it after a lease
+    assert done["state"] == "succeeded" and done["attempts"] == 1, done
+
+
 def test_sigkill_of_a_worker_mid_job_the_other_finishes_it_once(cluster, tiny_images):
     api, workers = cluster
     by_name = {w.name: w for w in workers}

@@ -1,10 +1,13 @@
 """The Celery app of the scale-out backend: one task, ``impasto.run``, carrying only a job id.
 
-The settings are the well-kept-project ones (see docs/SCALING.md): ``task_acks_late`` with
-``task_reject_on_worker_lost`` (a delivery is acknowledged when its task returns, so a worker that dies
-leaves it unacknowledged), prefetch 1 and one job at a time per worker process, and a visibility timeout
-longer than the longest job the limits allow — the Redis transport redelivers an unacknowledged message
-only after it, so a shorter one would start a long job a second time while the first still runs.
+The settings are the well-kept-project ones: ``task_acks_late`` with ``task_reject_on_worker_lost`` (a
+delivery is acknowledged when its task returns, so a worker that dies leaves it unacknowledged),
+prefetch 1 and one job at a time per worker process, and a visibility timeout longer than the longest
+job the limits allow — the Redis transport redelivers an unacknowledged message only after it, so a
+shorter one would start a long job a second time while the first still runs. ``impasto worker`` runs
+the task in its own process (Celery's ``solo`` pool: SIGTERM reaches the job, which goes back to the
+queue at its next step), so there is no pool child to lose and ``task_reject_on_worker_lost`` only
+matters to a worker started with Celery's own command and a ``prefork`` pool.
 
 That redelivery is far too slow to recover from a dead worker (hours; it also waits for a live worker to
 restore it), so recovery does not rely on it: each running job holds a lease in the job store that its

@@ -10,6 +10,7 @@ N`` it also starts N local workers (``impasto worker`` processes) and restarts o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -80,6 +81,23 @@ def workers_seen(client: Any, prefix: str, within: float = SEEN_WITHIN) -> int:
     return int(client.zcount(f"{prefix}workers", seconds + micros / 1e6 - within, "+inf"))
 
 
+UNACKED = "unacked"  # kombu's Redis transport: deliveries not yet acknowledged, by delivery tag
+
+
+def in_broker(client: Any, queue: str = QUEUE) -> set[str]:
+    """Task ids — job ids — of the messages waiting in the broker's queue or delivered to a worker and
+    not yet acknowledged (kombu's Redis transport keeps both in Redis: a list named after the queue, and
+    the ``unacked`` hash)."""
+    ids: set[str] = set()
+    for raw in client.lrange(queue, 0, -1):
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            ids.add(json.loads(raw)["headers"]["id"])
+    for raw in client.hvals(UNACKED):
+        with contextlib.suppress(ValueError, KeyError, TypeError, IndexError):
+            ids.add(json.loads(raw)[0]["headers"]["id"])
+    return ids
+
+
 class CeleryDispatcher:
     """Dispatch through Celery; ``local_workers`` ``impasto worker`` processes started with the server."""
 
@@ -106,16 +124,13 @@ class CeleryDispatcher:
 
     # -- the Dispatcher protocol ------------------------------------------------------------------
     def start(self) -> None:
-        """Publish the settings for the workers, dispatch every queued job again (a dispatch lost when
-        the API stopped between recording a job and sending it; a repeated one is dropped by the worker),
-        then start the local workers."""
+        """Publish the settings for the workers, dispatch the queued jobs that have no message (see
+        :meth:`redispatch_orphans`), then start the local workers."""
         with translate(self.url):
             self.config.publish(self.client, self.prefix)
-        queued = self.jobs.list(limit=1_000_000, state="queued")
-        for job in reversed(queued):  # oldest first
-            self.dispatch(job.id)
-        if queued:
-            log.info("%d queued job(s) dispatched again", len(queued))
+        orphans = self.redispatch_orphans(older_than=0.0)
+        if orphans:
+            log.info("%d queued job(s) without a message dispatched again", len(orphans))
         for i in range(self.local_workers):
             name = f"{socket.gethostname()}-w{i + 1}"
             self.procs[name] = self._spawn(name)
@@ -137,6 +152,21 @@ class CeleryDispatcher:
             )
         except OperationalError as exc:
             raise BackendUnavailable(f"Redis at {display_url(self.url)}", str(exc)) from exc
+
+    def redispatch_orphans(self, *, older_than: float = 30.0) -> list[str]:
+        """Dispatch again the jobs queued for more than ``older_than`` seconds of which the broker holds
+        no message: recorded, but the API stopped before sending it, or Redis lost the last second of
+        writes (``appendfsync everysec``). A job with a message in flight may be sent twice; the second
+        delivery is dropped by :meth:`~impasto.service.stores.JobStore.claim`."""
+        queued = self.jobs.list(limit=1_000_000, state="queued")
+        with translate(self.url):
+            seconds, micros = self.client.time()
+            waiting = in_broker(self.client)
+        now = seconds + micros / 1e6
+        orphans = [j.id for j in reversed(queued) if now - j.created_at >= older_than and j.id not in waiting]
+        for job_id in orphans:  # oldest first
+            self.dispatch(job_id)
+        return orphans
 
     def revoke(self, job_id: str) -> None:
         try:

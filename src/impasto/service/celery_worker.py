@@ -90,7 +90,8 @@ def run_delivery(job_id: str) -> None:
 
 class Watchman:
     """Every ``every`` seconds: stamp this worker as alive, and dispatch again the jobs whose worker
-    stopped renewing its lease (any worker may notice; the job store hands each to one of them). Exits
+    stopped renewing its lease (any worker may notice; the job store hands each to one of them) and the
+    queued jobs whose message was lost (:meth:`CeleryDispatcher.redispatch_orphans`). Exits
     the worker (SIGTERM to itself) when its parent, if it has one, is gone."""
 
     def __init__(self, ctx: WorkerContext, url: str, prefix: str, every: float) -> None:
@@ -105,9 +106,13 @@ class Watchman:
     def beat(self) -> None:
         with translate(self.url):
             stamp_worker(self.client, self.prefix, self.ctx.name)
+        dispatcher = self.ctx.backends.dispatcher
         for job_id in self.ctx.backends.jobs.requeue_expired():
             log.warning("job %s: its worker stopped renewing the lease; dispatched again", job_id)
-            self.ctx.backends.dispatcher.dispatch(job_id)
+            dispatcher.dispatch(job_id)
+        if isinstance(dispatcher, CeleryDispatcher):
+            for job_id in dispatcher.redispatch_orphans(older_than=self.ctx.lease):
+                log.warning("job %s: queued without a message in the broker; dispatched again", job_id)
 
     def _run(self) -> None:
         while not self.ctx.stop.wait(self.every):
