@@ -35,6 +35,7 @@ from .stores import HEARTBEAT, LEASE, BackendUnavailable
 
 log = logging.getLogger("impasto.worker")
 
+LOCAL_NICE = 10  # niceness of the workers `impasto serve --redis URL --workers N` starts beside the API
 PROGRESS_EVERY = 1.0  # seconds between progress writes of a running job (previews: --preview-interval)
 
 
@@ -153,6 +154,8 @@ def start(
     from .kinds import load_kinds
 
     ping(url)  # unreachable at start: one line naming the URL (ImpastoError → exit 2)
+    if parent is not None:  # a local worker of `impasto serve`: the web process beside it stays responsive
+        os.nice(LOCAL_NICE)
     if threads > 0:
         import torch
 

@@ -57,8 +57,9 @@ def display_url(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-def connect(url: str) -> Any:
-    """A ``redis.Redis`` client (bytes in, bytes out) for ``url``: short timeouts, one quick retry."""
+def connect(url: str, *, text: bool = False) -> Any:
+    """A ``redis.Redis`` client for ``url`` (bytes out, or str with ``text``): short timeouts, one quick
+    retry."""
     import redis
     from redis.backoff import ExponentialBackoff
     from redis.retry import Retry
@@ -69,6 +70,7 @@ def connect(url: str) -> Any:
         socket_timeout=SOCKET_TIMEOUT,
         health_check_interval=15,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        decode_responses=text,
     )
 
 

@@ -303,7 +303,7 @@ class RedisJobStore:
         self.url = check_url(url)
         self.prefix, self.patience, self.progress_interval = prefix, patience, progress_interval
         self._written: dict[str, float] = {}  # job id → when its progress was last written
-        self.client = connect(url)
+        self.client = connect(url, text=True)  # records are text: decoded by redis-py's parser
         self._scripts = {
             name: self.client.register_script(_PRELUDE + body) for name, body in _SCRIPTS.items()
         }
@@ -393,7 +393,7 @@ class RedisJobStore:
     @guarded
     def cancel_requested(self, job_id: str) -> bool:
         flag = self.client.hget(self._key(job_id), "cancel_requested")
-        return flag is None or flag == b"1"
+        return flag is None or flag == "1"
 
     @guarded
     def claim_next(self, worker: str, *, lease: float = LEASE) -> Job | None:
