@@ -8,7 +8,7 @@ STAMP := $(VENV)/.impasto-installed
 # Tübingen clearly in Starry Night's strokes and palette, in a few minutes on two CPU cores).
 DEMO_ITERS ?= 100
 
-.PHONY: setup demo test lint e2e weights gallery clean-venv fuzz fuzz-loader fuzz-api schemathesis-smoke soak
+.PHONY: setup demo test redis lint e2e weights gallery clean-venv fuzz fuzz-loader fuzz-api schemathesis-smoke soak
 
 setup: $(STAMP)
 
@@ -19,7 +19,7 @@ $(PY):
 $(STAMP): pyproject.toml $(PY)
 	@$(PY) -c "import torch, sys; v = tuple(int(p) for p in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(0 if (2, 2) <= v < (2, 15) else 1)" 2>/dev/null \
 		|| $(PY) -m pip install --disable-pip-version-check "$(TORCH_SPEC)"
-	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev,serve,video,onnx,keras]"
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[dev,serve,scale,video,onnx,keras]"
 	@touch $(STAMP)
 
 weights: $(STAMP)
@@ -30,8 +30,15 @@ demo: weights
 	$(VENV)/bin/impasto stylize examples/tubingen.jpg examples/starry_night.jpg -o out/demo.png --iters $(DEMO_ITERS)
 	@echo "demo image written to $(CURDIR)/out/demo.png"
 
-test: weights
+test: weights redis
 	$(PY) -m pytest -q
+
+# The Redis + Celery backend's tests start Debian's redis-server themselves (installed with apt when
+# missing, as e2e does for chromium; a no-op once it is there).
+REDIS_SERVER ?= /usr/bin/redis-server
+redis:
+	@test -x $(REDIS_SERVER) || { apt-get update -qq && apt-get install -y -qq redis-server; } \
+		|| { echo "make redis: install Debian's redis-server (apt-get install redis-server)" >&2; exit 1; }
 
 # The habits engineers use on themselves: ruff (lint + format) and mypy, configured in pyproject.toml.
 lint: $(STAMP)

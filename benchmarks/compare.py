@@ -70,7 +70,7 @@ def evaluate(path: Path, content: str, style: str, size: int) -> dict[str, float
     """impasto's default loss (float32 network) of the image at ``path``."""
     from impasto.images import load_image, resize
     from impasto.stylize import StylizeConfig, make_loss, style_targets
-from impasto.vgg import feature_extractor
+    from impasto.vgg import feature_extractor
 
     config = StylizeConfig(size=size, precision="fp32")
     image = torch.load(path)

@@ -31,7 +31,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import running_server, worker_pids
-from impasto.service.queue import SQLiteQueue
+from impasto.service.queue import SQLiteJobStore
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -75,7 +75,7 @@ def fill(path: Path) -> int:
     return n
 
 
-def busy_worker(rng: random.Random, proc, queue: SQLiteQueue) -> int | None:
+def busy_worker(rng: random.Random, proc, queue: SQLiteJobStore) -> int | None:
     """The pid of a worker in the middle of a job that has not been interrupted yet (a job interrupted
     three times is failed on purpose, as poisonous; the soak does not aim for that)."""
     try:
@@ -151,7 +151,7 @@ def run(args, rng: random.Random, disk: Path, log: Path) -> int:
     )
     with running_server(disk / "data", *server_args, log=log) as (url, proc):
         client = httpx.Client(base_url=url, timeout=30.0)
-        queue = SQLiteQueue(disk / "data")  # read by the chaos thread: which worker runs which job
+        queue = SQLiteJobStore(disk / "data")  # read by the chaos thread: which worker runs which job
         styles = client.get("/v1/styles").json()["models"]
         fast_model = styles[0]["name"] if styles and styles[0]["styles"] else None
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from impasto.service.limits import parse_duration
 from impasto.service.server import DataDirLock
 
@@ -39,3 +41,17 @@ def test_bad_options(run_cli, tmp_path):
         code, _, err = run_cli("serve", "--data-dir", tmp_path / "d", *argv)
         assert code == 2 and words in err, (argv, err)
     assert parse_duration("90") == 90 and parse_duration("15m") == 900 and parse_duration("7d") == 7 * 86400
+
+
+def test_redis_options_are_one_line(run_cli, tmp_path):
+    pytest.importorskip("celery", reason="the Redis backend needs the 'scale' extra")
+    for argv, words in (
+        (("--redis", "http://localhost:6379"), "expected a Redis URL"),
+        (("--redis", "redis://127.0.0.1:1/0"), "cannot reach Redis at redis://127.0.0.1:1/0"),
+        (("--redis", "redis://127.0.0.1:1/0", "--recover"), "does not apply to --redis"),
+        (("--workers", "-1", "--redis", "redis://127.0.0.1:1/0"), "positive"),
+    ):
+        code, _, err = run_cli("serve", "--data-dir", tmp_path / "d", *argv)
+        assert code == 2 and err.strip().count("\n") == 0 and words in err, (argv, err)
+    code, _, err = run_cli("worker", "--redis", "redis://:secret@127.0.0.1:1/0")
+    assert code == 2 and "cannot reach Redis at redis://:***@127.0.0.1:1/0" in err and "secret" not in err

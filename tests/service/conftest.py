@@ -1,4 +1,5 @@
-"""A real `impasto serve` process on a free loopback port, tiny test images, an SSE reader."""
+"""A real `impasto serve` process on a free loopback port, tiny test images, an SSE reader, and the
+backends the API tests run against."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from .redis_server import REDIS_SERVER, RedisServer
 
 httpx = pytest.importorskip("httpx", reason="the web service tests need the 'serve' extra")
 pytest.importorskip("fastapi", reason="the web service tests need the 'serve' extra")
@@ -20,6 +25,36 @@ pytest.importorskip("fastapi", reason="the web service tests need the 'serve' ex
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 START_TIMEOUT = 90.0
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A backend the API tests run against: how `impasto serve` is told to use it, and how an in-process
+    app builds it."""
+
+    name: str
+    serve_args: tuple[str, ...]
+    """Extra `impasto serve` arguments (none for the embedded SQLite + local-workers backend)."""
+    build: Callable[..., object]
+    """``build(settings) -> Backends`` for an app created in the test process."""
+
+
+#: The backends every API test (test_api.py, test_arbitrary.py, test_auth.py) runs against, as names of fixtures
+#: returning a :class:`Backend`. Adding a backend: its fixture, and its name here (one line).
+BACKENDS = ["embedded_backend", "redis_backend"]
+
+
+@pytest.fixture(scope="session")
+def embedded_backend() -> Backend:
+    from impasto.service.backends import build
+
+    return Backend("embedded", (), build)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> Backend:
+    """The backend under test; module-scoped, so one API server per module and backend."""
+    return request.getfixturevalue(request.param)
 
 
 def free_port() -> int:
@@ -176,3 +211,92 @@ def wait_for(client: httpx.Client, job_id: str, predicate, *, timeout: float = 1
 
 def final(job: dict) -> bool:
     return job["state"] in ("succeeded", "failed", "cancelled")
+
+
+# -- Redis (the scale-out backend): a real redis-server per test module, its own directory ----------
+def _redis_or_skip() -> None:
+    if not Path(REDIS_SERVER).exists():
+        pytest.skip("the Redis tests need Debian's redis-server (make redis installs it)")
+    pytest.importorskip("redis", reason="the Redis tests need the 'scale' extra")
+    pytest.importorskip("celery", reason="the Redis tests need the 'scale' extra")
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    """A running ``redis-server`` (no persistence) shared by a test module; yields the :class:`RedisServer`."""
+    _redis_or_skip()
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def persistent_redis(tmp_path):
+    """A ``redis-server`` of its own with the append-only file on, for tests that restart it."""
+    _redis_or_skip()
+    server = RedisServer(tmp_path / "redis", persistent=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The URL of an empty database (flushed before each test) on the module's server."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture(scope="module")
+def redis_backend(tmp_path_factory) -> Iterator[Backend]:
+    """The scale-out backend: a redis-server of the module's own; `impasto serve --redis URL` starts its
+    Celery workers (``--workers``, as for the embedded backend). An app built in the test process gets
+    a database of its own per data directory, as the embedded backend gets a fresh SQLite file."""
+    _redis_or_skip()
+    import dataclasses
+
+    from impasto.service.backends import build
+
+    server = RedisServer(tmp_path_factory.mktemp("redis-backend")).start()
+    databases: dict[Path, int] = {}  # an in-process app's data directory → its own Redis database
+
+    def build_on_redis(settings, **kw):
+        db = databases.setdefault(Path(settings.data_dir), len(databases) + 1)
+        return build(dataclasses.replace(settings, redis=server.db_url(db)), **kw)
+
+    yield Backend("redis", ("--redis", server.url), build_on_redis)
+    server.stop()
+
+
+# -- the Redis stores in the contract suites (tests/service/contracts) ---------------------------
+@pytest.fixture
+def redis_job_store(redis_url) -> Iterator[Callable[[], object]]:
+    from impasto.service.redis_jobs import RedisJobStore
+
+    opened: list[RedisJobStore] = []
+
+    def open_store() -> RedisJobStore:
+        opened.append(RedisJobStore(redis_url))
+        return opened[-1]
+
+    yield open_store
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def redis_file_store(redis_url, tmp_path) -> Iterator[Callable[[], object]]:
+    from impasto.service.redis_files import RedisFileStore
+
+    opened: list[RedisFileStore] = []
+
+    def open_store() -> RedisFileStore:  # each handle with its own local copies, as on another machine
+        opened.append(RedisFileStore(redis_url, ttl=3600, cache_dir=tmp_path / f"cache-{len(opened)}"))
+        return opened[-1]
+
+    yield open_store
+    for store in opened:
+        store.close()

@@ -14,10 +14,16 @@ LIMITS = {"max_size": 128, "max_iters": 400, "max_upload_mb": 0.5, "max_pixels":
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, backend):
     args = [a for k, v in LIMITS.items() for a in (f"--{k.replace('_', '-')}", str(v))]
     s = Server(
-        tmp_path_factory.mktemp("api") / "data", *args, "--gallery", str(EXAMPLES), "--threads", "1"
+        tmp_path_factory.mktemp("api") / "data",
+        *backend.serve_args,
+        *args,
+        "--gallery",
+        str(EXAMPLES),
+        "--threads",
+        "1",
     ).start()
     yield s
     s.stop()
@@ -91,6 +97,27 @@ def test_health_spec_and_ui(client, server):
     for asset in ("app.js", "style.css"):
         assert client.get(f"/static/{asset}").status_code == 200
     assert client.get("/v1/styles").status_code == 200
+
+
+def test_docs_page_is_served_from_the_package_with_no_outside_url(client):
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "SwaggerUIBundle" in page.text and "'/openapi.json'" in page.text
+    assert not re.search(r"(https?:)?//[a-z0-9]", page.text, re.I), "an outside URL in the /docs page"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert len(assets) >= 3  # the script, the style sheet, the icon
+    types = {}
+    for url in assets:
+        assert url.startswith("/docs/assets/"), url
+        r = client.get(url)
+        assert r.status_code == 200 and len(r.content) > 100, url
+        types[url.rsplit(".", 1)[-1]] = r.headers["content-type"]
+    assert types["js"].split(";")[0] in ("text/javascript", "application/javascript")
+    assert types["css"].startswith("text/css") and types["png"] == "image/png"
+    assert '"validatorUrl": null' in page.text  # no spec sent to an outside validator either
+    assert client.get("/docs/assets/nothing.js").status_code == 404
 
 
 def test_kinds_take_defaults_from_the_configs(kinds):

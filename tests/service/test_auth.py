@@ -16,16 +16,21 @@ from impasto.service import auth
 from impasto.service.app import create_app
 from impasto.service.auth import Access, KeyFile, KeyRing
 from impasto.service.limits import Settings
-from impasto.service.queue import SQLiteQueue
 
 KEY = "correct horse battery staple"
 HERE = "http://127.0.0.1:8000"
 
 
-def app_client(tmp_path, *, host="127.0.0.1", api_key=None, base_url=None, **access) -> TestClient:
-    settings = Settings(data_dir=tmp_path / "data", host=host, api_key=api_key, access=Access(**access))
-    app = create_app(settings, SQLiteQueue(settings.data_dir))
-    return TestClient(app, base_url=base_url or f"http://{host}:8000", follow_redirects=False)
+@pytest.fixture
+def app_client(backend):
+    """Makes an in-process app on the backend under test (``conftest.BACKENDS``) and its client."""
+
+    def make(tmp_path, *, host="127.0.0.1", api_key=None, base_url=None, **access) -> TestClient:
+        settings = Settings(data_dir=tmp_path / "data", host=host, api_key=api_key, access=Access(**access))
+        app = create_app(settings, backend.build(settings))
+        return TestClient(app, base_url=base_url or f"http://{host}:8000", follow_redirects=False)
+
+    return make
 
 
 def submit(client, tiny_images, *, headers=None) -> object:
@@ -43,7 +48,7 @@ def login(client, key: str) -> object:
     return client.post("/login", data={"api_key": key}, headers={"Origin": str(client.base_url).rstrip("/")})
 
 
-def test_session_cookie_is_random_expiring_and_ends_at_logout(tmp_path):
+def test_session_cookie_is_random_expiring_and_ends_at_logout(tmp_path, app_client):
     with app_client(tmp_path, api_key=KEY) as browser:
         # The old cookie, sha256("impasto:" + key), is computable offline and was accepted forever.
         old = hashlib.sha256(f"impasto:{KEY}".encode()).hexdigest()
@@ -97,7 +102,7 @@ def test_session_cookie_is_random_expiring_and_ends_at_logout(tmp_path):
         assert r.status_code == 303 and "Secure" in r.headers["set-cookie"]
 
 
-def test_the_key_is_never_taken_from_a_url(tmp_path):
+def test_the_key_is_never_taken_from_a_url(tmp_path, app_client):
     with app_client(tmp_path, api_key=KEY) as browser:
         r = browser.get("/", params={"api_key": KEY})  # the old log-in: key in the query string → cookie
         assert r.status_code == 401 and "set-cookie" not in r.headers
@@ -114,7 +119,7 @@ def test_the_key_is_never_taken_from_a_url(tmp_path):
         )
 
 
-def test_unknown_host_is_refused(tmp_path):
+def test_unknown_host_is_refused(tmp_path, app_client):
     # Bound beyond loopback: the bound address and --allowed-host names only.
     with app_client(
         tmp_path, host="192.0.2.10", api_key=KEY, allowed_hosts=("impasto.example.org",)
@@ -132,7 +137,7 @@ def test_unknown_host_is_refused(tmp_path):
             assert client.get("/v1/jobs", headers={"Host": host}).status_code == 200, host
 
 
-def test_cross_origin_cookie_writes_are_refused(tmp_path, tiny_images):
+def test_cross_origin_cookie_writes_are_refused(tmp_path, tiny_images, app_client):
     with app_client(tmp_path, api_key=KEY) as browser:
         login(browser, KEY)
         for headers in (
@@ -162,7 +167,7 @@ def test_cross_origin_cookie_writes_are_refused(tmp_path, tiny_images):
         assert submit(page, tiny_images).json()["owner"].startswith("session:")  # a script holding the cookie
 
 
-def test_jobs_belong_to_their_key_and_admin_sees_all(tmp_path, tiny_images):
+def test_jobs_belong_to_their_key_and_admin_sees_all(tmp_path, tiny_images, app_client):
     keys = KeyFile(tmp_path / "keys")
     alice, bob, root = keys.add("alice"), keys.add("bob"), keys.add("root", admin=True)
     with app_client(tmp_path, keys_file=keys.path) as client:
@@ -196,7 +201,7 @@ def test_jobs_belong_to_their_key_and_admin_sees_all(tmp_path, tiny_images):
         assert script.get(f"/v1/jobs/{mine['id']}").status_code == 404
 
 
-def test_keys_file_add_list_verify_remove(tmp_path, run_cli, monkeypatch):
+def test_keys_file_add_list_verify_remove(tmp_path, run_cli, monkeypatch, app_client):
     path = tmp_path / "keys"
     code, out, err = run_cli("keys", "add", "alice", "--file", path)
     assert code == 0 and "shown only now" in err
@@ -243,7 +248,7 @@ def test_keys_file_add_list_verify_remove(tmp_path, run_cli, monkeypatch):
         KeyRing(keys_file=path)
 
 
-def test_submissions_are_rate_limited_per_key(tmp_path, tiny_images):
+def test_submissions_are_rate_limited_per_key(tmp_path, tiny_images, app_client):
     keys = KeyFile(tmp_path / "keys")
     alice, bob = keys.add("alice"), keys.add("bob")
     with app_client(tmp_path, keys_file=keys.path, rate_limit=2) as client:

@@ -9,8 +9,10 @@ import socket
 
 import pytest
 
-from impasto.service.queue import CANCELLED, FAILED, QUEUED, RECORD_NAME, RUNNING, SUCCEEDED, SQLiteQueue
+from impasto.service.files import LocalFileStore
+from impasto.service.queue import RECORD_NAME, SQLiteJobStore
 from impasto.service.recover import database_problem, recover
+from impasto.service.stores import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 
 from .conftest import Server, final, wait_for
 
@@ -23,14 +25,13 @@ def free_port() -> int:
 
 def make_jobs(data_dir, tiny_images) -> dict[str, str]:
     """Eight jobs in every state, each with its input files (and a result for the finished ones)."""
-    q = SQLiteQueue(data_dir)
+    q = SQLiteJobStore(data_dir)
+    files = LocalFileStore(data_dir / "jobs")
     ids = []
     for i in range(8):
         job_id = q.new_id()
-        d = q.job_dir(job_id)
-        d.mkdir(parents=True)
-        (d / "content-0.jpg").write_bytes(tiny_images["content"])
-        (d / "style-0.png").write_bytes(tiny_images["style"])
+        files.put(job_id, "content-0.jpg", tiny_images["content"])
+        files.put(job_id, "style-0.png", tiny_images["style"])
         q.submit(
             job_id,
             "stylize",
@@ -40,14 +41,14 @@ def make_jobs(data_dir, tiny_images) -> dict[str, str]:
         ids.append(job_id)
     states = {}
     for job_id, outcome in zip(
-        ids, (SUCCEEDED, SUCCEEDED, FAILED, CANCELLED, RUNNING, QUEUED, QUEUED, QUEUED)
+        ids, (SUCCEEDED, SUCCEEDED, FAILED, CANCELLED, RUNNING, QUEUED, QUEUED, QUEUED), strict=True
     ):
         if outcome == QUEUED:
             states[job_id] = QUEUED
             continue
         assert q.claim_next("w1").id == job_id
         if outcome == SUCCEEDED:
-            (q.job_dir(job_id) / "result.png").write_bytes(tiny_images["style"])
+            files.put(job_id, "result.png", tiny_images["style"])
             q.finish(job_id, result="result.png")
         elif outcome == FAILED:
             q.fail(job_id, "style image is not a readable image")
@@ -119,15 +120,16 @@ def test_recover_rebuilds_every_job_and_keeps_the_broken_file(tmp_path, tiny_ima
     assert done.restored == 8 and done.kept == 0 and not done.unreadable
     assert done.moved_to is not None and done.moved_to.read_bytes() == broken  # moved aside, not deleted
     assert database_problem(tmp_path) is None
-    q = SQLiteQueue(tmp_path)
+    q = SQLiteJobStore(tmp_path)
+    files = LocalFileStore(tmp_path / "jobs")
     for job_id, state in states.items():
         job = q.get(job_id)
         assert job.state == state and job.params["size"] == 32
-        assert (q.job_dir(job_id) / job.inputs["content"][0]).is_file()
+        assert files.exists(job_id, job.inputs["content"][0])
     ordered = [j.id for j in sorted(q.list(limit=20), key=lambda j: j.created_at)]
     assert ordered == list(states)
-    assert (
-        q.claim_next("w1").id == [j for j, s in states.items() if s == QUEUED][0]
+    assert q.claim_next("w1").id == next(
+        j for j, s in states.items() if s == QUEUED
     )  # the queue order is kept
     assert recover(tmp_path).restored == 0  # again on a healthy database: nothing moved, nothing doubled
     assert len(q.list(limit=20)) == 8

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from impasto.service.queue import RUNNING, SQLiteQueue
+from impasto.service.queue import SQLiteJobStore
+from impasto.service.stores import RUNNING
 
 from .conftest import Server, final, wait_for
 
@@ -67,7 +68,7 @@ def test_api_key_and_kill_and_restart(tmp_path, tiny_images):
     finally:
         server.kill()  # SIGKILL to the process group: no handler runs, no job is requeued
 
-    on_disk = SQLiteQueue(data)
+    on_disk = SQLiteJobStore(data)
     assert on_disk.get(interrupted["id"]).state == RUNNING  # as the kill left it
     assert on_disk.get(behind["id"]).state == "queued"
     on_disk.close()

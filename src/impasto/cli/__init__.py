@@ -22,12 +22,14 @@ from . import texture as _texture
 from . import train as _train
 from . import video as _video
 from . import weights as _weights
+from . import worker as _worker
 
 #: Sub-command modules, in the order `impasto --help` lists them.
 COMMANDS = (
     _stylize,
     _weights,
     _serve,
+    _worker,
     _keys,
     _train,
     _fast,

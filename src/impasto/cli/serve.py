@@ -37,7 +37,19 @@ def register(sub) -> None:
         default=None,
         help="jobs, uploads and results (default: the user data directory, impasto/service)",
     )
-    p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1); with --redis, 0 runs the API alone (README: Scaling out)",
+    )
+    p.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help="the scale-out backend: jobs and files in this Redis (redis://HOST:PORT/DB), run by "
+        "`impasto worker --redis URL` on any machine; needs the 'scale' extra",
+    )
     p.add_argument(
         "--threads",
         type=positive_int,
@@ -189,6 +201,14 @@ def run(args: argparse.Namespace) -> int:
     if args.gallery is not None and not args.gallery.is_dir():
         raise ImpastoError(f"gallery '{args.gallery}' is not a directory")
     access = access_settings(args, data_dir)
+    if args.recover and args.redis:
+        raise ImpastoError(
+            "--recover rebuilds the embedded backend's SQLite queue; it does not apply to --redis"
+        )
+    if args.workers < (0 if args.redis else 1):
+        raise ImpastoError(
+            f"--workers must be positive, got {args.workers} (0, the API alone, needs --redis)"
+        )
     settings = Settings(
         data_dir=data_dir,
         host=args.host,
@@ -201,11 +221,22 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         access=access,
         min_free_mb=args.min_free_mb,
+        redis=args.redis,
     )
+    if args.redis is not None:
+        try:
+            import celery  # noqa: F401
+            import redis  # noqa: F401
+        except ImportError:
+            raise ImpastoError("--redis needs the 'scale' extra: pip install 'impasto[scale]'") from None
+        from ..service.redis_client import check_url
+
+        check_url(args.redis)
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(name)s: %(message)s"
     )
     from ..service.auth import KeyRing, allowed_hosts
+    from ..service.redis_client import display_url
 
     ring = KeyRing(
         api_key=api_key, admin_key=access.admin_key, keys_file=access.keys_file
@@ -218,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
         keys = ring.names()
         notify(
             f"serving on http://{host}:{args.port}/ with {args.workers} worker(s); data in {data_dir}"
+            + (f"; jobs in Redis at {display_url(args.redis)}" if args.redis else "")
             + (f"; API key required ({len(keys)} key(s): {', '.join(keys)})" if ring.required else "")
             + f"; host names accepted: {', '.join(allowed_hosts(args.host, access.allowed_hosts))}"
         )

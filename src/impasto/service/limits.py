@@ -88,10 +88,16 @@ class Settings:
     """Keys, sessions, trusted hosts, rate limits and client timeouts (see :mod:`.auth`)."""
     min_free_mb: float = 200.0
     """Free space kept in the data directory: below it uploads get 507 and workers wait."""
+    redis: str | None = None
+    """``redis://HOST:PORT/DB``: the scale-out backend (jobs and files in Redis, Celery workers on any
+    machine; README: Scaling out) instead of the embedded one; ``workers`` may then be 0 (the API alone)."""
+    lease: float | None = None
+    """Seconds a running job stays held without a heartbeat (None: the job store's default)."""
 
     def __post_init__(self) -> None:
-        if not 1 <= self.workers <= 64:
-            raise ConfigError(f"workers must be between 1 and 64, got {self.workers}", field="workers")
+        low = 0 if self.redis is not None else 1
+        if not low <= self.workers <= 64:
+            raise ConfigError(f"workers must be between {low} and 64, got {self.workers}", field="workers")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be between 0 and 65535, got {self.port}", field="port")
         if not self.retention > 0:

@@ -1,132 +1,41 @@
-"""The job queue behind the web service: a small interface and its SQLite implementation.
+"""The SQLite job store (:class:`~impasto.service.stores.JobStore`), the embedded default.
 
-The API and the workers only talk to :class:`JobQueue`, so a Celery + Redis backend can replace
-:class:`SQLiteQueue` later without touching either. The SQLite backend keeps one row per job in
-``DATA_DIR/jobs.sqlite3`` (WAL mode: readers never block the writer, a SIGKILL never corrupts it) and
-each job's files (inputs, preview, result) in ``DATA_DIR/jobs/<id>/``, with a copy of its row in
-``job.json`` beside them, rewritten atomically on every state change (in the same transaction), from
+One row per job in ``DATA_DIR/jobs.sqlite3`` (WAL mode: readers never block the writer, a SIGKILL never
+corrupts it), safe to share between the server's threads and the worker processes of the local
+dispatcher. A copy of each row is kept in ``DATA_DIR/jobs/<id>/job.json`` beside the job's files (the
+local file store's directory), rewritten atomically on every state change (in the same transaction), from
 which ``impasto serve --recover`` rebuilds a lost or broken database (:mod:`impasto.service.recover`).
 """
 
 from __future__ import annotations
 
+import builtins
 import json
-import shutil
 import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any
 
 from ..images import atomic_write
+from .stores import (
+    CANCELLED,
+    FAILED,
+    FINAL,
+    LEASE,
+    MAX_ATTEMPTS,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    Job,
+    Progress,
+    valid_id,
+)
 
-#: Job states; the last three are final.
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
-STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
-FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 RECORD_NAME = "job.json"  # the job's row, kept beside its files
-
-
-@dataclass(frozen=True)
-class Progress:
-    """The latest progress of a running job (what ``GET /v1/jobs/{id}`` and the SSE stream show)."""
-
-    step: int = 0
-    total: int = 0
-    losses: dict[str, float] = field(default_factory=dict)
-    elapsed: float = 0.0
-    eta: float | None = None
-    stage: str = ""
-
-
-@dataclass(frozen=True)
-class Job:
-    """One job as stored: what was asked (``kind``, ``params``, ``inputs``) and where it stands."""
-
-    id: str
-    kind: str
-    params: dict[str, Any]
-    inputs: dict[str, list[str]]
-    """Form field → file names inside the job's directory (``{"content": ["content.jpg"], ...}``)."""
-    state: str
-    created_at: float
-    started_at: float | None = None
-    finished_at: float | None = None
-    progress: Progress = Progress()
-    progress_seq: int = 0
-    """Bumped on every progress update (the SSE stream emits an event when it changes)."""
-    preview_seq: int = 0
-    """Bumped whenever a new preview image has been written."""
-    error: str | None = None
-    result: str | None = None
-    """File name of the result inside the job's directory, once there is one."""
-    cancel_requested: bool = False
-    attempts: int = 0
-    worker: str | None = None
-    owner: str = "anonymous"
-    """Who submitted it (``key:NAME``, ``session:ID`` or ``anonymous``); only they and admins see it."""
-
-    @property
-    def final(self) -> bool:
-        return self.state in FINAL
-
-
-class JobQueue(Protocol):
-    """What the API and the workers need from a queue (implemented by :class:`SQLiteQueue`)."""
-
-    def job_dir(self, job_id: str) -> Path:
-        """The directory holding the job's input and output files."""
-
-    def new_id(self) -> str:
-        """A fresh, unguessable job id (its directory may be filled before :meth:`submit`)."""
-
-    def submit(
-        self,
-        job_id: str,
-        kind: str,
-        params: dict[str, Any],
-        inputs: dict[str, list[str]],
-        *,
-        max_pending: int | None = None,
-        owner: str = "anonymous",
-    ) -> Job | None:
-        """Enqueue a job whose files are already in :meth:`job_dir`; None when ``max_pending`` is reached."""
-
-    def get(self, job_id: str) -> Job | None: ...
-
-    def list(self, *, limit: int = 50, state: str | None = None, owner: str | None = None) -> list[Job]:
-        """Newest first; only ``owner``'s jobs unless it is None."""
-
-    def pending(self) -> int:
-        """Jobs queued or running."""
-
-    def cancel(self, job_id: str) -> Job | None:
-        """Cancel a queued job at once, ask a running one to stop; final jobs are left alone."""
-
-    def claim_next(self, worker: str) -> Job | None:
-        """Atomically take the oldest queued job and mark it running for ``worker``."""
-
-    def update_progress(self, job_id: str, progress: Progress, *, preview: bool = False) -> bool:
-        """Record progress (and that a new preview was written); returns False when cancel was requested."""
-
-    def finish(
-        self, job_id: str, *, state: str = SUCCEEDED, result: str | None = None, error: str | None = None
-    ) -> None:
-        """Move a running job to a final state."""
-
-    def fail(self, job_id: str, error: str) -> None: ...
-
-    def requeue(self, job_id: str) -> None:
-        """Put a running job back at the head of the queue (worker shut down cleanly mid-job)."""
-
-    def requeue_interrupted(self, *, worker: str | None = None, max_attempts: int = 3) -> int:
-        """Jobs left running by a dead worker (all workers when None) go back to the queue, or fail
-        after ``max_attempts`` tries. Returns how many were requeued or failed."""
-
-    def cleanup(self, older_than: float, *, now: float | None = None) -> int:
-        """Delete final jobs (row and files) that finished more than ``older_than`` seconds ago."""
 
 
 _SCHEMA = """
@@ -148,26 +57,35 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
     worker TEXT,
-    owner TEXT NOT NULL DEFAULT 'anonymous'
+    owner TEXT NOT NULL DEFAULT 'anonymous',
+    lease_until REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_state_seq ON jobs (state, seq);
 CREATE INDEX IF NOT EXISTS jobs_seq ON jobs (seq);
 """
 
 
-class SQLiteQueue:
-    """:class:`JobQueue` in one SQLite file; safe to share between processes and threads."""
+_ADDED_COLUMNS = {  # columns a database from an older version lacks, and how to add them
+    "owner": "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT 'anonymous'",  # theirs: 'anonymous'
+    "lease_until": "ALTER TABLE jobs ADD COLUMN lease_until REAL",
+}
+
+
+class SQLiteJobStore:
+    """:class:`~impasto.service.stores.JobStore` in one SQLite file; safe to share between processes and
+    threads (each thread has its own connection)."""
 
     def __init__(self, data_dir: str | Path) -> None:
         self.data_dir = Path(data_dir)
-        self.jobs_root = self.data_dir / "jobs"
-        self.jobs_root.mkdir(parents=True, exist_ok=True)
+        self.records_root = self.data_dir / "jobs"  # job.json beside each job's files
+        self.records_root.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / "jobs.sqlite3"
         self._local = threading.local()
         self._db().executescript(_SCHEMA)
         columns = {r["name"] for r in self._db().execute("PRAGMA table_info(jobs)")}
-        if "owner" not in columns:  # a database from before jobs had owners: theirs is 'anonymous'
-            self._db().execute("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT 'anonymous'")
+        for name, sql in _ADDED_COLUMNS.items():
+            if name not in columns:
+                self._db().execute(sql)
 
     # -- connections -------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
@@ -189,7 +107,9 @@ class SQLiteQueue:
             self.db.execute("BEGIN IMMEDIATE" if self.immediate else "BEGIN")
             return self.db
 
-        def __exit__(self, exc_type, exc, tb) -> None:
+        def __exit__(
+            self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        ) -> None:
             self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
     def _tx(self, immediate: bool = True) -> _Tx:
@@ -203,9 +123,7 @@ class SQLiteQueue:
 
     # -- helpers -------------------------------------------------------------------------------
     @staticmethod
-    def _job(row: sqlite3.Row | None) -> Job | None:
-        if row is None:
-            return None
+    def _job(row: sqlite3.Row) -> Job:
         p = json.loads(row["progress"] or "{}")
         return Job(
             id=row["id"],
@@ -232,27 +150,45 @@ class SQLiteQueue:
             attempts=row["attempts"],
             worker=row["worker"],
             owner=row["owner"],
+            lease_until=row["lease_until"],
         )
 
-    def _save_records(self, db: sqlite3.Connection, ids) -> None:
+    def record_dir(self, job_id: str) -> Path:
+        """Where the job's record (``job.json``) is kept: its directory in the local file store."""
+        if not valid_id(job_id):
+            raise ValueError(f"invalid job id {job_id!r}")
+        return self.records_root / job_id
+
+    def _save_records(self, db: sqlite3.Connection, ids: Iterable[str]) -> None:
         """Write each job's row to ``JOBDIR/job.json`` (inside the transaction: no record, no change)."""
         for job_id in ids:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            d = self.job_dir(job_id)
+            d = self.record_dir(job_id)
             if row is not None and d.is_dir():
                 record = json.dumps(dict(row), indent=1).encode()
                 atomic_write(d / RECORD_NAME, lambda fh, record=record: fh.write(record))
 
-    def job_dir(self, job_id: str) -> Path:
-        if not job_id or not all(c in "0123456789abcdef" for c in job_id):
-            raise ValueError(f"invalid job id {job_id!r}")
-        return self.jobs_root / job_id
+    @staticmethod
+    def _holder(worker: str | None) -> tuple[str, tuple[str, ...]]:
+        """The SQL condition (and its parameter) "still held by ``worker``", or nothing when None."""
+        return ("", ()) if worker is None else (" AND worker = ?", (worker,))
 
+    # -- the interface ---------------------------------------------------------------------------
     def new_id(self) -> str:
         return uuid.uuid4().hex
 
-    # -- the interface ---------------------------------------------------------------------------
-    def submit(self, job_id, kind, params, inputs, *, max_pending=None, owner="anonymous"):
+    def submit(
+        self,
+        job_id: str,
+        kind: str,
+        params: dict[str, Any],
+        inputs: dict[str, list[str]],
+        *,
+        max_pending: int | None = None,
+        owner: str = "anonymous",
+    ) -> Job | None:
+        if not valid_id(job_id):
+            raise ValueError(f"invalid job id {job_id!r}")
         with self._tx() as db:
             if max_pending is not None:
                 (n,) = db.execute(
@@ -266,13 +202,15 @@ class SQLiteQueue:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, seq, kind, json.dumps(params), json.dumps(inputs), QUEUED, time.time(), owner),
             )
+            self.record_dir(job_id).mkdir(parents=True, exist_ok=True)
             self._save_records(db, [job_id])
         return self.get(job_id)
 
-    def get(self, job_id):
-        return self._job(self._db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
+    def get(self, job_id: str) -> Job | None:
+        row = self._db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else self._job(row)
 
-    def list(self, *, limit=50, state=None, owner=None):
+    def list(self, *, limit: int = 50, state: str | None = None, owner: str | None = None) -> list[Job]:
         where = [(c, v) for c, v in (("state", state), ("owner", owner)) if v is not None]
         sql = "WHERE " + " AND ".join(f"{c} = ?" for c, _ in where) if where else ""
         rows = self._db().execute(
@@ -280,15 +218,15 @@ class SQLiteQueue:
         )
         return [self._job(r) for r in rows.fetchall()]
 
-    def pending(self):
+    def pending(self) -> int:
         (n,) = (
             self._db()
             .execute("SELECT COUNT(*) FROM jobs WHERE state IN (?, ?)", (QUEUED, RUNNING))
             .fetchone()
         )
-        return n
+        return int(n)
 
-    def cancel(self, job_id):
+    def cancel(self, job_id: str) -> Job | None:
         with self._tx() as db:
             before = db.total_changes
             db.execute(
@@ -300,20 +238,55 @@ class SQLiteQueue:
                 self._save_records(db, [job_id])
         return self.get(job_id)
 
-    def claim_next(self, worker):
+    def cancel_requested(self, job_id: str) -> bool:
+        row = self._db().execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row is None or bool(row["cancel_requested"])
+
+    def _start(self, db: sqlite3.Connection, job_id: str, worker: str, lease: float) -> None:
+        now = time.time()
+        db.execute(
+            "UPDATE jobs SET state = ?, started_at = ?, worker = ?, attempts = attempts + 1, lease_until = ?, "
+            "progress = '{}', progress_seq = progress_seq + 1 WHERE id = ?",
+            (RUNNING, now, worker, now + lease, job_id),
+        )
+        self._save_records(db, [job_id])
+
+    def claim_next(self, worker: str, *, lease: float = LEASE) -> Job | None:
         with self._tx() as db:
             row = db.execute("SELECT id FROM jobs WHERE state = ? ORDER BY seq LIMIT 1", (QUEUED,)).fetchone()
             if row is None:
                 return None
-            db.execute(
-                "UPDATE jobs SET state = ?, started_at = ?, worker = ?, attempts = attempts + 1, "
-                "progress = '{}', progress_seq = progress_seq + 1 WHERE id = ?",
-                (RUNNING, time.time(), worker, row["id"]),
-            )
-            self._save_records(db, [row["id"]])
+            self._start(db, row["id"], worker, lease)
         return self.get(row["id"])
 
-    def update_progress(self, job_id, progress, *, preview=False):
+    def claim(
+        self, job_id: str, worker: str, *, lease: float = LEASE, max_attempts: int = MAX_ATTEMPTS
+    ) -> Job | None:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT state, lease_until, attempts, cancel_requested FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+            if row is None or row["state"] not in (QUEUED, RUNNING):
+                return None
+            if row["state"] == RUNNING:
+                if row["lease_until"] is not None and row["lease_until"] >= time.time():
+                    return None  # live elsewhere (or a repeated delivery to this worker)
+                if self._give_up(db, job_id, row, max_attempts):
+                    return None
+            self._start(db, job_id, worker, lease)
+        return self.get(job_id)
+
+    def renew(self, job_id: str, worker: str, *, lease: float = LEASE) -> bool:
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND state = ? AND worker = ?",
+                (time.time() + lease, job_id, RUNNING, worker),
+            ).rowcount
+        return bool(changed)
+
+    def update_progress(
+        self, job_id: str, progress: Progress, *, preview: bool = False, worker: str | None = None
+    ) -> bool:
         p = {
             "step": progress.step,
             "total": progress.total,
@@ -322,81 +295,103 @@ class SQLiteQueue:
             "eta": progress.eta,
             "stage": progress.stage,
         }
+        held, args = self._holder(worker)
         with self._tx() as db:
-            db.execute(
+            changed = db.execute(
                 "UPDATE jobs SET progress = ?, progress_seq = progress_seq + 1, preview_seq = preview_seq + ? "
-                "WHERE id = ? AND state = ?",
-                (json.dumps(p), 1 if preview else 0, job_id, RUNNING),
-            )
+                f"WHERE id = ? AND state = ?{held}",
+                (json.dumps(p), 1 if preview else 0, job_id, RUNNING, *args),
+            ).rowcount
             row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return not (row is None or row["cancel_requested"])
+        return bool(changed) and not (row is None or row["cancel_requested"])
 
-    def cancel_requested(self, job_id: str) -> bool:
-        row = self._db().execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return row is None or bool(row["cancel_requested"])
-
-    def finish(self, job_id, *, state=SUCCEEDED, result=None, error=None):
+    def finish(
+        self,
+        job_id: str,
+        *,
+        state: str = SUCCEEDED,
+        result: str | None = None,
+        error: str | None = None,
+        worker: str | None = None,
+    ) -> bool:
         if state not in FINAL:
             raise ValueError(f"not a final state: {state!r}")
+        held, args = self._holder(worker)
         with self._tx() as db:
             changed = db.execute(
-                "UPDATE jobs SET state = ?, finished_at = ?, result = ?, error = ?, worker = NULL "
-                "WHERE id = ? AND state = ?",
-                (state, time.time(), result, error, job_id, RUNNING),
+                "UPDATE jobs SET state = ?, finished_at = ?, result = ?, error = ?, worker = NULL, "
+                f"lease_until = NULL WHERE id = ? AND state = ?{held}",
+                (state, time.time(), result, error, job_id, RUNNING, *args),
             ).rowcount
             self._save_records(db, [job_id] if changed else [])
+        return bool(changed)
 
-    def fail(self, job_id, error):
-        self.finish(job_id, state=FAILED, error=error)
+    def fail(self, job_id: str, error: str, *, worker: str | None = None) -> bool:
+        return self.finish(job_id, state=FAILED, error=error, worker=worker)
 
-    def requeue(self, job_id):
+    def requeue(self, job_id: str, *, worker: str | None = None) -> bool:
+        held, args = self._holder(worker)
         with self._tx() as db:
             changed = db.execute(
-                "UPDATE jobs SET state = ?, worker = NULL, attempts = MAX(attempts - 1, 0), "
-                "seq = (SELECT COALESCE(MIN(seq), 1) - 1 FROM jobs) WHERE id = ? AND state = ?",
-                (QUEUED, job_id, RUNNING),
+                "UPDATE jobs SET state = ?, worker = NULL, lease_until = NULL, "
+                "attempts = MAX(attempts - 1, 0), seq = (SELECT COALESCE(MIN(seq), 1) - 1 FROM jobs) "
+                f"WHERE id = ? AND state = ?{held}",
+                (QUEUED, job_id, RUNNING, *args),
             ).rowcount
             self._save_records(db, [job_id] if changed else [])
+        return bool(changed)
 
-    def requeue_interrupted(self, *, worker=None, max_attempts=3):
+    def _give_up(self, db: sqlite3.Connection, job_id: str, row: sqlite3.Row, max_attempts: int) -> bool:
+        """A running job whose worker is gone: cancelled when asked to, failed after ``max_attempts``
+        starts (True, and recorded); False when it may run again."""
+        now = time.time()
+        if row["cancel_requested"]:
+            db.execute(
+                "UPDATE jobs SET state = ?, finished_at = ?, worker = NULL, lease_until = NULL WHERE id = ?",
+                (CANCELLED, now, job_id),
+            )
+        elif row["attempts"] >= max_attempts:
+            db.execute(
+                "UPDATE jobs SET state = ?, finished_at = ?, worker = NULL, lease_until = NULL, error = ? "
+                "WHERE id = ?",
+                (FAILED, now, f"the worker stopped {row['attempts']} times while running this job", job_id),
+            )
+        else:
+            return False
+        self._save_records(db, [job_id])
+        return True
+
+    def _requeue_lost(self, where: str, args: tuple[Any, ...], max_attempts: int) -> builtins.list[str]:
         with self._tx() as db:
-            if worker is None:
-                rows = db.execute(
-                    "SELECT id, attempts, cancel_requested FROM jobs WHERE state = ?", (RUNNING,)
-                )
-            else:
-                rows = db.execute(
-                    "SELECT id, attempts, cancel_requested FROM jobs WHERE state = ? AND worker = ?",
-                    (RUNNING, worker),
-                )
-            rows = rows.fetchall()
-            now = time.time()
-            for r in rows:
-                if r["cancel_requested"]:
+            rows = db.execute(
+                f"SELECT id, attempts, cancel_requested FROM jobs WHERE state = ?{where} ORDER BY seq",
+                (RUNNING, *args),
+            ).fetchall()
+            requeued = []
+            for r in reversed(rows):  # each to the head of the queue: the first started ends up first
+                if not self._give_up(db, r["id"], r, max_attempts):
                     db.execute(
-                        "UPDATE jobs SET state = ?, finished_at = ?, worker = NULL WHERE id = ?",
-                        (CANCELLED, now, r["id"]),
-                    )
-                elif r["attempts"] >= max_attempts:
-                    db.execute(
-                        "UPDATE jobs SET state = ?, finished_at = ?, worker = NULL, error = ? WHERE id = ?",
-                        (
-                            FAILED,
-                            now,
-                            f"the worker stopped {r['attempts']} times while running this job",
-                            r["id"],
-                        ),
-                    )
-                else:  # back to the head of the queue: it was started first
-                    db.execute(
-                        "UPDATE jobs SET state = ?, worker = NULL, "
+                        "UPDATE jobs SET state = ?, worker = NULL, lease_until = NULL, "
                         "seq = (SELECT COALESCE(MIN(seq), 1) - 1 FROM jobs) WHERE id = ?",
                         (QUEUED, r["id"]),
                     )
-            self._save_records(db, [r["id"] for r in rows])
-        return len(rows)
+                    self._save_records(db, [r["id"]])
+                    requeued.append(r["id"])
+        return requeued[::-1]
 
-    def cleanup(self, older_than, *, now=None):
+    def requeue_expired(
+        self, *, max_attempts: int = MAX_ATTEMPTS, now: float | None = None
+    ) -> builtins.list[str]:
+        now = time.time() if now is None else now
+        return self._requeue_lost(" AND (lease_until IS NULL OR lease_until < ?)", (now,), max_attempts)
+
+    def requeue_interrupted(
+        self, *, worker: str | None = None, max_attempts: int = MAX_ATTEMPTS
+    ) -> builtins.list[str]:
+        held, args = self._holder(worker)
+        return self._requeue_lost(held, args, max_attempts)
+
+    def cleanup(self, older_than: float, *, now: float | None = None) -> builtins.list[str]:
         cutoff = (time.time() if now is None else now) - older_than
         with self._tx() as db:
             rows = db.execute(
@@ -404,15 +399,4 @@ class SQLiteQueue:
                 (SUCCEEDED, FAILED, CANCELLED, cutoff),
             ).fetchall()
             db.executemany("DELETE FROM jobs WHERE id = ?", [(r["id"],) for r in rows])
-        for r in rows:
-            shutil.rmtree(self.job_dir(r["id"]), ignore_errors=True)
-        # Directories of uploads whose submission never completed (refused, or the server died).
-        known = {r["id"] for r in self._db().execute("SELECT id FROM jobs").fetchall()}
-        for d in self.jobs_root.iterdir():
-            try:
-                stale = d.name not in known and d.stat().st_mtime < time.time() - 3600
-            except FileNotFoundError:
-                continue
-            if stale:
-                shutil.rmtree(d, ignore_errors=True)
-        return len(rows)
+        return [r["id"] for r in rows]

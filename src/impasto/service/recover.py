@@ -2,8 +2,8 @@
 rebuilt from the records kept beside each job's files (``impasto serve --recover``).
 
 Every state change of a job rewrites ``DATA_DIR/jobs/<id>/job.json`` with its row (see
-:meth:`SQLiteQueue._save_records`), so the files on disk are enough to put the queue back: a broken
-database is moved aside (never deleted) and a fresh one is filled from the records.
+:class:`~impasto.service.queue.SQLiteJobStore`), so the files on disk are enough to put the queue back: a
+broken database is moved aside (never deleted) and a fresh one is filled from the records.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ImpastoError
-from .queue import RECORD_NAME, SQLiteQueue
+from .queue import RECORD_NAME, SQLiteJobStore
 
 DB_NAME = "jobs.sqlite3"
 _SIDE_FILES = ("-wal", "-shm")  # SQLite's write-ahead log and its index, moved with the database
@@ -112,7 +112,7 @@ def recover(data_dir: str | Path) -> Recovery:
             raise ImpastoError(
                 f"cannot move the broken queue database '{path}' aside: {exc.strerror}"
             ) from None
-    queue = SQLiteQueue(data_dir)
+    queue = SQLiteJobStore(data_dir)
     try:
         restored, kept, unreadable = _insert_records(queue, job_records(data_dir))
     finally:
@@ -120,7 +120,7 @@ def recover(data_dir: str | Path) -> Recovery:
     return Recovery(restored, kept, unreadable, moved_to)
 
 
-def _insert_records(queue: SQLiteQueue, records: list[Path]) -> tuple[int, int, list[Path]]:
+def _insert_records(queue: SQLiteJobStore, records: list[Path]) -> tuple[int, int, list[Path]]:
     db = queue._db()
     columns = [r[1] for r in db.execute("PRAGMA table_info(jobs)").fetchall()]
     restored = kept = 0

@@ -1,10 +1,10 @@
-"""``impasto serve``: one web process (uvicorn) plus N worker processes sharing the data directory.
+"""``impasto serve``: one web process (uvicorn) on the backends built from the settings
+(:func:`.backends.build`: by default a SQLite job store, a local file store and N local worker
+processes sharing the data directory), with the housekeeping thread (:mod:`.housekeeping`).
 
-On start the interrupted jobs of a previous run (left ``running`` by a SIGKILL) go back to the head
-of the queue; a worker that dies while the server runs is restarted and its job requeued (failed
-after three tries, so one poisonous job cannot loop forever). The watcher survives any exception (a
-full disk included: it retries each second). A lock file keeps two servers off the same data
-directory, and a broken or emptied queue database is refused until ``--recover`` rebuilds it.
+On start the dispatcher re-dispatches what a previous run left behind (the local one: the jobs left
+``running`` by a SIGKILL go back to the head of the queue). A lock file keeps two servers off the same
+data directory, and a broken or emptied queue database is refused until ``--recover`` rebuilds it.
 """
 
 from __future__ import annotations
@@ -12,21 +12,16 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import subprocess
-import sys
-import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ImpastoError
+from .backends import build
+from .housekeeping import Housekeeper, sweep
 from .limits import Settings
-from .queue import SQLiteQueue
-from .recover import database_problem, recover
 from .timeouts import protocol
 
 log = logging.getLogger("impasto.service")
-
-CLEANUP_EVERY = 600.0  # seconds between retention sweeps
 
 
 class DataDirLock:
@@ -55,101 +50,6 @@ class DataDirLock:
             self.fd = None
 
 
-class WorkerPool:
-    """Starts, watches and stops the worker processes; also runs the retention sweep."""
-
-    def __init__(self, settings: Settings, queue: SQLiteQueue) -> None:
-        self.settings, self.queue = settings, queue
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._watch, name="impasto-workers", daemon=True)
-        self.threads = settings.threads or max(1, (os.cpu_count() or 1) // settings.workers)
-
-    def _spawn(self, worker_id: str) -> subprocess.Popen:
-        cmd = [
-            sys.executable,
-            "-m",
-            "impasto.service.worker",
-            "--data-dir",
-            str(self.settings.data_dir),
-            "--id",
-            worker_id,
-            "--preview-interval",
-            str(self.settings.preview_interval),
-            "--threads",
-            str(self.threads),
-            "--parent",
-            str(os.getpid()),
-            "--min-free-mb",
-            str(self.settings.min_free_mb),
-        ]
-        work_dir = Path(self.settings.data_dir) / "tmp"
-        work_dir.mkdir(parents=True, exist_ok=True)
-        return subprocess.Popen(cmd, cwd=work_dir, stdin=subprocess.DEVNULL)
-
-    def start(self) -> None:
-        for i in range(self.settings.workers):
-            wid = f"w{i + 1}"
-            self.procs[wid] = self._spawn(wid)
-        self.thread.start()
-
-    def alive(self) -> int:
-        return sum(1 for p in self.procs.values() if p.poll() is None)
-
-    def _watch(self) -> None:
-        last_cleanup = 0.0
-        while not self.stopping.wait(1.0):
-            try:
-                self._restart_dead()
-            except Exception:
-                log.exception("worker watch failed; retrying")
-            if time.monotonic() - last_cleanup > min(CLEANUP_EVERY, max(5.0, self.settings.retention / 4)):
-                last_cleanup = time.monotonic()
-                try:
-                    n = self.queue.cleanup(self.settings.retention)
-                    if n:
-                        log.info("retention: deleted %d finished job(s)", n)
-                except Exception:
-                    log.exception("retention sweep failed")
-
-    def _restart_dead(self) -> None:
-        for wid, proc in list(self.procs.items()):
-            if proc.poll() is None or self.stopping.is_set():
-                continue
-            try:  # requeue first: a new worker under the same id must not find the old job running
-                n = self.queue.requeue_interrupted(worker=wid)
-            except Exception as exc:
-                log.warning(
-                    "worker %s exited with code %s; cannot requeue its job yet (%s: %s)",
-                    wid,
-                    proc.returncode,
-                    type(exc).__name__,
-                    exc,
-                )
-                continue
-            log.warning(
-                "worker %s exited with code %s; %d job(s) requeued; restarting it", wid, proc.returncode, n
-            )
-            time.sleep(1.0)
-            if not self.stopping.is_set():
-                self.procs[wid] = self._spawn(wid)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM every worker (each requeues its running job), then wait; SIGKILL stragglers."""
-        self.stopping.set()
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + timeout
-        for proc in self.procs.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.queue.requeue_interrupted()
-
-
 def check_port(host: str, port: int) -> None:
     """Fail with one line before any worker starts when the address cannot be bound."""
     import socket
@@ -173,9 +73,9 @@ def serve(
     settings: Settings,
     *,
     log_level: str = "info",
-    on_ready=None,
+    on_ready: Callable[[], None] | None = None,
     recover_queue: bool = False,
-    on_recover=None,
+    on_recover: Callable[[object], None] | None = None,
 ) -> None:
     """Run the service until SIGINT/SIGTERM (after rebuilding the queue from the job records when
     ``recover_queue``; ``on_recover`` receives the :class:`~impasto.service.recover.Recovery`)."""
@@ -194,22 +94,10 @@ def serve(
     lock = DataDirLock(data_dir)
     lock.acquire()
     try:
-        if recover_queue:
-            done = recover(data_dir)
-            if on_recover is not None:
-                on_recover(done)
-        elif (problem := database_problem(data_dir)) is not None:
-            raise ImpastoError(problem)
-        queue = SQLiteQueue(data_dir)
-        requeued = queue.requeue_interrupted()
-        if requeued:
-            log.warning("%d interrupted job(s) from the previous run requeued", requeued)
-        queue.cleanup(settings.retention)
-        pool = WorkerPool(settings, queue)
-        app = create_app(settings, queue, workers_alive=pool.alive)
-        access = (
-            settings.access
-        )  # slow clients: header deadline, idle keep-alive (the body pace is in the app)
+        backends = build(settings, recover=recover_queue, on_recover=on_recover)
+        app = create_app(settings, backends)
+        # slow clients: header deadline, idle keep-alive (the body pace is in the app)
+        access = settings.access
         config = uvicorn.Config(
             app,
             host=settings.host,
@@ -218,15 +106,19 @@ def serve(
             timeout_graceful_shutdown=3,
             access_log=log_level == "debug",
             http=protocol(access.header_timeout),
-            timeout_keep_alive=access.keep_alive,
+            timeout_keep_alive=access.keep_alive,  # type: ignore[arg-type]  # uvicorn says int, uses it as a float delay
         )
         server = uvicorn.Server(config)
-        pool.start()
+        backends.dispatcher.start()
+        sweep(backends, settings.retention)
+        housekeeper = Housekeeper(backends, settings.retention)
+        housekeeper.start()
         try:
             if on_ready is not None:
                 on_ready()
             server.run()
         finally:
-            pool.stop()
+            housekeeper.stop()
+            backends.dispatcher.stop()
     finally:
         lock.release()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 import anyio
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -44,8 +45,20 @@ class _Part:
         self.name = ""
         self.filename: str | None = None
         self.data = bytearray()
-        self.file = None  # an anonymous temporary file, for file parts
+        self.file: BinaryIO | None = None  # an anonymous temporary file, for file parts
         self.size = 0
+
+
+class _State:
+    """The parser's progress through the body."""
+
+    def __init__(self) -> None:
+        self.part = _Part()
+        self.header = b""
+        self.value = b""
+        self.files = 0
+        self.fields = 0
+        self.since_check = 0
 
 
 async def read_form(
@@ -73,44 +86,44 @@ async def read_form(
     spool_dir.mkdir(parents=True, exist_ok=True)
 
     items: list[tuple[str, str | UploadFile]] = []
-    opened: list = []
-    pending: list[tuple[object, bytes]] = []  # file data to write outside the parser's callbacks
-    state = {"part": _Part(), "header": b"", "value": b"", "files": 0, "fields": 0, "since_check": 0}
+    opened: list[BinaryIO] = []
+    pending: list[tuple[BinaryIO, bytes]] = []  # file data to write outside the parser's callbacks
+    state = _State()
 
     def on_part_begin() -> None:
-        state["part"] = _Part()
+        state.part = _Part()
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["header"] += data[start:end]
+        state.header += data[start:end]
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end]
+        state.value += data[start:end]
 
     def on_header_end() -> None:
-        state["part"].headers.append((state["header"].lower(), state["value"]))
-        state["header"], state["value"] = b"", b""
+        state.part.headers.append((state.header.lower(), state.value))
+        state.header, state.value = b"", b""
 
     def on_headers_finished() -> None:
-        part: _Part = state["part"]
+        part: _Part = state.part
         disposition = dict(part.headers).get(b"content-disposition", b"")
         _, options = parse_options_header(disposition)
         if b"name" not in options:
             raise FormError('a part has no Content-Disposition "name"')
         part.name = _decode(options[b"name"], charset)
         if b"filename" in options:
-            state["files"] += 1
-            if state["files"] > max_files:
+            state.files += 1
+            if state.files > max_files:
                 raise FormError(f"too many files (at most {max_files})")
             part.filename = _decode(options[b"filename"], charset)
             part.file = tempfile.TemporaryFile(dir=spool_dir)
             opened.append(part.file)
         else:
-            state["fields"] += 1
-            if state["fields"] > max_fields:
+            state.fields += 1
+            if state.fields > max_fields:
                 raise FormError(f"too many fields (at most {max_fields})")
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
-        part: _Part = state["part"]
+        part: _Part = state.part
         n = end - start
         if part.file is None:
             if len(part.data) + n > max_field_bytes:
@@ -128,7 +141,7 @@ async def read_form(
         pending.append((part.file, data[start:end]))
 
     def on_part_end() -> None:
-        part: _Part = state["part"]
+        part: _Part = state.part
         if part.file is None:
             items.append((part.name, _decode(bytes(part.data), charset)))
         else:
@@ -145,15 +158,15 @@ async def read_form(
         try:
             for fh, chunk in pending:
                 fh.write(chunk)
-                state["since_check"] += len(chunk)
+                state.since_check += len(chunk)
         except OSError as exc:
             if is_disk_full(exc):
                 raise disk.ran_out() from exc
             raise
         finally:
             pending.clear()
-        if state["since_check"] >= CHECK_DISK_EVERY:  # the floor holds for bodies of unknown length too
-            state["since_check"] = 0
+        if state.since_check >= CHECK_DISK_EVERY:  # the floor holds for bodies of unknown length too
+            state.since_check = 0
             disk.check()
 
     parser = MultipartParser(
