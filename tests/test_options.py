@@ -136,13 +136,11 @@ def test_a_new_option_is_accepted_checked_and_listed_by_the_api(grainy, tmp_path
     from fastapi.testclient import TestClient
 
     from impasto.service.app import create_app
+    from impasto.service.backends import build
     from impasto.service.limits import Settings
-    from impasto.service.queue import SQLiteQueue
 
     settings = Settings(data_dir=tmp_path / "data")
-    client = TestClient(
-        create_app(settings, SQLiteQueue(settings.data_dir)), base_url="http://127.0.0.1:8000"
-    )
+    client = TestClient(create_app(settings, build(settings)), base_url="http://127.0.0.1:8000")
     png = io.BytesIO()
     Image.effect_noise((48, 48), 40).convert("RGB").save(png, format="PNG")
 
