@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from .optimize import Callback, Escalate, LossFn, OptimizeResult, optimize
+from .optimize import Callback, Escalate, LossFn, Optimizer, OptimizeResult, optimize
 from .progress import Clock, Stage
 
 MIN_TILE = 64
@@ -114,7 +114,7 @@ def optimize_tiled(
     tile: int,
     overlap: int | None = None,
     iters: int,
-    optimizer: str = "lbfgs",
+    optimizer: Optimizer = "lbfgs",
     lr: float | None = None,
     callback: Callback | None = None,
     stage: str = "",

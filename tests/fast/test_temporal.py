@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -30,7 +32,7 @@ def fake_style(frame_u8: np.ndarray, rng, flicker=0.02) -> np.ndarray:
 
 
 def mean_change(frames) -> float:
-    return float(np.mean([np.abs(b - a).mean() for a, b in zip(frames, frames[1:])]))
+    return float(np.mean([np.abs(b - a).mean() for a, b in itertools.pairwise(frames)]))
 
 
 def test_static_camera_flicker_is_much_lower():

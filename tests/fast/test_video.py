@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -41,8 +43,8 @@ def test_round_trip_keeps_frames_size_and_audio(tmp_path, tiny_model):
     result = stylize_video(
         src, tmp_path / "out.mp4", model=str(tiny_model), style="1", callback=events.append
     )
-    frames, size, has_audio = probe(tmp_path / "out.mp4")
-    n, change = frame_change(tmp_path / "out.mp4")
+    _, size, has_audio = probe(tmp_path / "out.mp4")
+    n, _ = frame_change(tmp_path / "out.mp4")
     assert result.frames == n == 6
     assert size == (48, 64) and result.size == (48, 64)
     assert has_audio and result.has_audio
@@ -129,7 +131,7 @@ def test_phase_alignment_makes_a_pan_shift_the_rendering(tiny_model):
         outs = [stylize_frame(model, f, style, precision="fp32", blender=blender)[0].numpy() for f in frames]
         # pixel (i, j) of frame t is pixel (i, j + 1) of frame t - 1
         return np.mean(
-            [np.abs(b[:, 12:-12, 12:-13] - a[:, 12:-12, 13:-12]).mean() for a, b in zip(outs, outs[1:])]
+            [np.abs(b[:, 12:-12, 12:-13] - a[:, 12:-12, 13:-12]).mean() for a, b in itertools.pairwise(outs)]
         )
 
     aligned = TemporalBlender(0.5)

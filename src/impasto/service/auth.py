@@ -468,7 +468,7 @@ def allowed_hosts(bind: str, extra: tuple[str, ...] = ()) -> list[str]:
         name = socket.gethostname()
         hosts += [name.lower(), socket.getfqdn().lower()]
         try:
-            hosts += [info[4][0].lower() for info in socket.getaddrinfo(name, None)]
+            hosts += [str(info[4][0]).lower() for info in socket.getaddrinfo(name, None)]
         except OSError:
             pass
         for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):

@@ -27,7 +27,7 @@ class TimedH11Protocol(H11Protocol):
 
     header_timeout = 10.0
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         self._header_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
         self._watch_headers()
