@@ -4,6 +4,7 @@ loopback port, its own process group (so its workers can be found and killed), s
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import socket
@@ -12,8 +13,20 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+from PIL import Image
+
+
+def upload(path: Path, size: int, fmt: str = "PNG", **save: Any) -> bytes:
+    """The picture at ``path`` shrunk to fit ``size`` px and encoded as ``fmt``: a job's upload."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        im.thumbnail((size, size), Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        im.save(buf, format=fmt, **save)
+        return buf.getvalue()
 
 
 def free_port() -> int:
@@ -30,6 +43,8 @@ def running_server(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "IMPASTO_API_KEY"}
+    src = str(Path(__file__).resolve().parents[1] / "src")  # this tree's impasto
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (src, env.get("PYTHONPATH"))))
     out = open(log, "ab") if log is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
         [

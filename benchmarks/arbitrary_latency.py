@@ -11,30 +11,19 @@ median and the worst warm one with the machine's load.
 from __future__ import annotations
 
 import argparse
-import io
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples"
-
-
-def jpeg(path: Path, size: int) -> bytes:
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        im.thumbnail((size, size), Image.Resampling.LANCZOS)
-        buf = io.BytesIO()
-        im.save(buf, format="JPEG", quality=92)
-        return buf.getvalue()
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _server import running_server, upload  # noqa: E402
 
 
 def main() -> int:
@@ -42,43 +31,10 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=5)
     ap.add_argument("--size", type=int, default=512)
     args = ap.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = tempfile.mkdtemp(prefix="impasto-latency-")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "impasto",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            data,
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if client.get("/healthz").json().get("workers"):
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("server did not start")
-                time.sleep(0.2)
-            content, painting = jpeg(EX / "tubingen.jpg", args.size), jpeg(EX / "starry_night.jpg", 512)
+    with tempfile.TemporaryDirectory(prefix="impasto-latency-") as data:
+        with running_server(Path(data)) as (url, _), httpx.Client(base_url=url, timeout=60) as client:
+            content = upload(EX / "tubingen.jpg", args.size, "JPEG", quality=92)
+            painting = upload(EX / "starry_night.jpg", 512, "JPEG", quality=92)
             times = []
             for _ in range(args.jobs + 1):
                 t = time.perf_counter()
@@ -97,9 +53,6 @@ def main() -> int:
                 if job["state"] != "succeeded":
                     raise SystemExit(f"job failed: {job['error']}")
                 times.append(time.perf_counter() - t)
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(30)
     warm = times[1:]
     load = os.getloadavg()
     print(

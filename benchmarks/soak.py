@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import io
 import json
 import os
 import random
@@ -27,23 +26,13 @@ import time
 from pathlib import Path
 
 import httpx
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import running_server, worker_pids
+from _server import running_server, upload, worker_pids
 from impasto.service.queue import SQLiteJobStore
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-
-
-def tiny(path: Path, size: int, fmt: str) -> bytes:
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        im.thumbnail((size, size), Image.Resampling.LANCZOS)
-        buf = io.BytesIO()
-        im.save(buf, format=fmt)
-        return buf.getvalue()
 
 
 def job_mix(rng: random.Random, content: bytes, style: bytes, fast_model: str | None):
@@ -132,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args, rng: random.Random, disk: Path, log: Path) -> int:
-    content = tiny(EXAMPLES / "tubingen.jpg", 48, "JPEG")
-    style = tiny(EXAMPLES / "starry_night.jpg", 48, "PNG")
+    content = upload(EXAMPLES / "tubingen.jpg", 48, "JPEG")
+    style = upload(EXAMPLES / "starry_night.jpg", 48, "PNG")
     filler = disk / "filler"
     counts: collections.Counter = collections.Counter()
     accepted: list[str] = []

@@ -9,56 +9,25 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
 from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _server import running_server  # noqa: E402
+
 OUT = ROOT / "docs" / "web-ui.jpg"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
 def main() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "impasto",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                f"{tmp}/data",
-                "--gallery",
-                str(ROOT / "examples"),
-                "--threads",
-                "1",
-                "--log-level",
-                "warning",
-            ],
-            start_new_session=True,
-        )
-        try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).json().get("workers"):
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
+        gallery = ("--gallery", str(ROOT / "examples"), "--threads", "1")
+        with running_server(Path(tmp) / "data", *gallery, timeout=60) as (url, _):
             with sync_playwright() as p:
                 context = p.chromium.launch_persistent_context(
                     f"{tmp}/profile",
@@ -79,9 +48,6 @@ def main() -> int:
                 page.wait_for_function("document.querySelector('#preview-img').complete")
                 shot = page.screenshot(full_page=True)
                 context.close()
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(30)
     im = Image.open(io.BytesIO(shot)).convert("RGB")
     im.thumbnail((1000, 1000), Image.Resampling.LANCZOS)
     OUT.parent.mkdir(exist_ok=True)
