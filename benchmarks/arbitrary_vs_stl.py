@@ -37,7 +37,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
+from _common import EX, IMPASTO6_FILES, PAINTINGS  # noqa: E402
 from fast_vs_stl import median_time  # noqa: E402
 from impasto import losses  # noqa: E402
 from impasto.fast import load, style_vector  # noqa: E402
@@ -46,26 +48,7 @@ from impasto.fast.infer import apply  # noqa: E402
 from impasto.images import load_image, resize  # noqa: E402
 from impasto.vgg import feature_extractor  # noqa: E402
 
-EX = ROOT / "examples"
 PHOTOS = ("tubingen.jpg", "golden_gate.jpg", "brad_pitt.jpg", "hoovertowernight.jpg")
-PAINTINGS = (
-    "starry_night.jpg",
-    "the_scream.jpg",
-    "shipwreck.jpg",
-    "seated-nude.jpg",
-    "picasso_selfport1907.jpg",
-    "woman-with-hat-matisse.jpg",
-    "escher_sphere.jpg",
-    "frida_kahlo.jpg",
-)
-IMPASTO6_FILES = {
-    "starry_night": "starry_night.jpg",
-    "the_scream": "the_scream.jpg",
-    "shipwreck": "shipwreck.jpg",
-    "seated_nude": "seated-nude.jpg",
-    "woman_with_hat": "woman-with-hat-matisse.jpg",
-    "picasso_selfportrait": "picasso_selfport1907.jpg",
-}
 SIZES = {"512x512": (512, 512), "1024x768": (768, 1024)}
 SETTINGS = {
     "Gatys layers": (("relu4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")),

@@ -10,31 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+import torch
 
-import torch  # noqa: E402
+from _common import EX, PAINTINGS, PHOTOS, ROOT, save_row  # first: it puts src/ on the path
+from impasto.fast.arbitrary import ArbitraryConfig, blend, style_of, stylize_arbitrary_picture
+from impasto.figures import labelled_grid, save_figure
+from impasto.images import load_image
 
-from impasto.fast.arbitrary import ArbitraryConfig, blend, style_of, stylize_arbitrary_picture  # noqa: E402
-from impasto.figures import labelled_grid, save_figure  # noqa: E402
-from impasto.images import load_image  # noqa: E402
-
-EX = ROOT / "examples"
 DOCS = ROOT / "docs" / "arbitrary"
-PHOTOS = ("tubingen.jpg", "golden_gate.jpg", "brad_pitt.jpg")
-#: Every painting or drawing in examples/ (examples/SOURCES.md).
-PAINTINGS = (
-    "starry_night.jpg",
-    "the_scream.jpg",
-    "shipwreck.jpg",
-    "seated-nude.jpg",
-    "picasso_selfport1907.jpg",
-    "woman-with-hat-matisse.jpg",
-    "escher_sphere.jpg",
-    "frida_kahlo.jpg",
-)
 
 
 def main() -> int:
@@ -70,44 +54,33 @@ def main() -> int:
     # 2. The strength dial: the photo's own style vector → the painting's (Ghiasi et al. 2017).
     src = load_image(EX / "tubingen.jpg", args.size).rgb
     strengths = (0.0, 0.25, 0.5, 0.75, 1.0)
-    cells = [
-        [src]
-        + [
-            stylize_arbitrary_picture(
-                src, (), config, style_vector=vectors["starry_night.jpg"], strength=s
-            ).rgb
-            for s in strengths
-        ]
+    cells = [src] + [
+        stylize_arbitrary_picture(src, (), config, style_vector=vectors["starry_night.jpg"], strength=s).rgb
+        for s in strengths
     ]
-    save_figure(
-        labelled_grid(
-            cells,
-            col_labels=["photo", *[f"--strength {s:g}" for s in strengths]],
-            cell_size=(200, 150),
-            title="--strength: the photo's own style vector interpolated towards starry_night's",
-        ),
+    save_row(
+        cells,
+        ["photo", *[f"--strength {s:g}" for s in strengths]],
         DOCS / "strength.jpg",
+        title="--strength: the photo's own style vector interpolated towards starry_night's",
+        cell_size=(200, 150),
     )
 
     # 3. Two paintings blended by interpolating their style vectors.
     a, b = "starry_night.jpg", "the_scream.jpg"
     weights = (1.0, 0.75, 0.5, 0.25, 0.0)
     cells = [
-        [
-            stylize_arbitrary_picture(
-                src, (), config, style_vector=blend([vectors[a], vectors[b]], (w, 1 - w))
-            ).rgb
-            for w in weights
-        ]
+        stylize_arbitrary_picture(
+            src, (), config, style_vector=blend([vectors[a], vectors[b]], (w, 1 - w))
+        ).rgb
+        for w in weights
     ]
-    save_figure(
-        labelled_grid(
-            cells,
-            col_labels=[f"{w:g} / {1 - w:g}" for w in weights],
-            cell_size=(200, 150),
-            title=f"--style-image {a}:W --style-image {b}:1-W (style vectors interpolated)",
-        ),
+    save_row(
+        cells,
+        [f"{w:g} / {1 - w:g}" for w in weights],
         DOCS / "blend.jpg",
+        title=f"--style-image {a}:W --style-image {b}:1-W (style vectors interpolated)",
+        cell_size=(200, 150),
     )
     print(f"wrote {DOCS}/paintings.jpg, strength.jpg, blend.jpg in {time.perf_counter() - t0:.0f} s")
     return 0

@@ -9,26 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from _common import EX, IMPASTO6_FILES, PHOTOS, ROOT, save_row  # first: it puts src/ on the path
+from impasto.fast import available_models, load, stylize_fast
+from impasto.figures import labelled_grid, save_figure
+from impasto.images import load_image
 
-from impasto.fast import available_models, load, stylize_fast  # noqa: E402
-from impasto.figures import labelled_grid, save_figure  # noqa: E402
-from impasto.images import load_image  # noqa: E402
-
-EX = ROOT / "examples"
 DOCS = ROOT / "docs" / "fast"
-PHOTOS = ("tubingen.jpg", "golden_gate.jpg", "brad_pitt.jpg")
-STYLE_FILES = {
-    "starry_night": "starry_night.jpg",
-    "the_scream": "the_scream.jpg",
-    "shipwreck": "shipwreck.jpg",
-    "seated_nude": "seated-nude.jpg",
-    "woman_with_hat": "woman-with-hat-matisse.jpg",
-    "picasso_selfportrait": "picasso_selfport1907.jpg",
-}
 
 
 def main() -> int:
@@ -42,7 +29,7 @@ def main() -> int:
     t0 = time.perf_counter()
 
     # 1. Every style on three photos, with the paintings on top.
-    paintings = [load_image(EX / STYLE_FILES[n], 256).rgb if n in STYLE_FILES else None for n in names]
+    paintings = [load_image(EX / IMPASTO6_FILES[n], 256).rgb if n in IMPASTO6_FILES else None for n in names]
     rows = [[None, *paintings]]
     for photo in PHOTOS:
         src = load_image(EX / photo, args.size).rgb
@@ -60,28 +47,22 @@ def main() -> int:
     src = load_image(EX / "tubingen.jpg", args.size).rgb
     a, b = 0, min(3, len(names) - 1)
     weights = (1.0, 0.75, 0.5, 0.25, 0.0)
-    cells = [[stylize_fast(src, model=args.model, style=f"{a}:{w},{b}:{1 - w}") for w in weights]]
-    save_figure(
-        labelled_grid(
-            cells,
-            col_labels=[f"{a}:{w:g},{b}:{1 - w:g}" for w in weights],
-            cell_size=(220, 165),
-            title=f"--style blends: {names[a]} → {names[b]} (conditional instance norm γ, β interpolated)",
-        ),
+    cells = [stylize_fast(src, model=args.model, style=f"{a}:{w},{b}:{1 - w}") for w in weights]
+    save_row(
+        cells,
+        [f"{a}:{w:g},{b}:{1 - w:g}" for w in weights],
         DOCS / "blend.jpg",
+        title=f"--style blends: {names[a]} → {names[b]} (conditional instance norm γ, β interpolated)",
     )
 
     # 3. Strength: a pixel blend between the photo and the stylized image.
     strengths = (0.0, 0.25, 0.5, 0.75, 1.0)
-    cells = [[stylize_fast(src, model=args.model, style="1", strength=s) for s in strengths]]
-    save_figure(
-        labelled_grid(
-            cells,
-            col_labels=[f"--strength {s:g}" for s in strengths],
-            cell_size=(220, 165),
-            title=f"--strength with style 1 ({names[1]})",
-        ),
+    cells = [stylize_fast(src, model=args.model, style="1", strength=s) for s in strengths]
+    save_row(
+        cells,
+        [f"--strength {s:g}" for s in strengths],
         DOCS / "strength.jpg",
+        title=f"--strength with style 1 ({names[1]})",
     )
     # 4. Video: a slow pan (1 px per frame, sensor noise), frame by frame against `--temporal 0.8`.
     video_steadiness(loaded, args.model)
