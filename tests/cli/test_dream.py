@@ -12,6 +12,8 @@ from impasto.dream import (
     DreamConfig,
 )
 
+from .refusal import assert_refused
+
 
 def test_cli_defaults_come_from_the_config():
     from impasto.cli import build_parser
@@ -69,13 +71,10 @@ def test_cli_bad_input_one_line_exit_2(run_cli, tmp_path, content_path, args, me
     ]
     for command, out in (("dream", tmp_path / "out.png"), ("dream-zoom", tmp_path / "out.gif")):
         code, _stdout, err = run_cli(command, content_path, "-o", out, *args)
-        assert code == 2
-        assert message in err and len(err.strip().splitlines()) == 1
-        assert not out.exists()
+        assert_refused(code, err, message, out)
 
 
 def test_cli_zoom_rejects_unknown_extension(run_cli, tmp_path, content_path):
     out = tmp_path / "out.avi"
     code, _, err = run_cli("dream-zoom", content_path, "-o", out)
-    assert code == 2 and "unknown extension '.avi'" in err and len(err.strip().splitlines()) == 1
-    assert not out.exists()
+    assert_refused(code, err, "unknown extension '.avi'", out)

@@ -7,6 +7,8 @@ from PIL import Image
 
 from impasto.reconstruct import ReconstructConfig
 
+from .refusal import assert_refused
+
 
 def test_cli_writes_grid_and_each_image(run_cli, content_path, tmp_path, vgg_weights):
     out, each = tmp_path / "grid.png", tmp_path / "cells"
@@ -47,10 +49,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_no_output(run_cli, content_path, t
         str(content_path) if a == "IMG" else str(tmp_path / a) if a.endswith(".jpg") else a for a in args
     )
     code, _, err = run_cli("reconstruct", *args, "-o", out)
-    assert code == 2
-    assert message in err
-    assert len(err.strip().splitlines()) == 1
-    assert not out.exists()
+    assert_refused(code, err, message, out)
 
 
 def test_cli_defaults_come_from_the_config():

@@ -7,6 +7,8 @@ from PIL import Image
 
 from impasto.sweep import SweepConfig
 
+from .refusal import assert_refused
+
 
 def test_cli_writes_a_sheet(run_cli, content_path, style_path, tmp_path, vgg_weights):
     out = tmp_path / "sheet.png"
@@ -48,10 +50,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_no_output(
 ):
     out = tmp_path / "sheet.png"
     code, _, err = run_cli("sweep", content_path, style_path, "-o", out, *args)
-    assert code == 2
-    assert message in err
-    assert len(err.strip().splitlines()) == 1
-    assert not out.exists()
+    assert_refused(code, err, message, out)
 
 
 def test_cli_defaults_come_from_the_config():

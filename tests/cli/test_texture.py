@@ -10,6 +10,8 @@ from impasto.texture import (
     parse_size,
 )
 
+from .refusal import assert_refused
+
 
 def test_cli_writes_texture_and_tiled_preview(run_cli, style_path, tmp_path, vgg_weights):
     out, preview = tmp_path / "tex.png", tmp_path / "tex_2x2.png"
@@ -54,10 +56,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_no_output(
     out = tmp_path / "tex.png"
     args = tuple(str(content_path) if a == "IMG" else a for a in args)
     code, _stdout, err = run_cli("texture", style_path, "-o", out, *args)
-    assert code == 2
-    assert message in err
-    assert len(err.strip().splitlines()) == 1
-    assert not out.exists()
+    assert_refused(code, err, message, out)
 
 
 def test_cli_defaults_come_from_the_config():
