@@ -35,17 +35,24 @@ def small(tiny_content) -> torch.Tensor:
     return resize(tiny_content, (48, 64))
 
 
-def test_objective_rises_over_steps(small, vgg_weights):
-    history = []
+def objectives(image: torch.Tensor, steps: int, **kw):
+    """One octave of relu3_1 dreaming without jitter: (the objective after each step, the result)."""
+    history: list[float] = []
     result = dream(
-        small,
+        image,
         size=None,
         layers=("relu3_1",),
         octaves=1,
-        steps=6,
+        steps=steps,
         jitter=0,
         callback=lambda e: history.append(e.losses["objective"]),
+        **kw,
     )
+    return history, result
+
+
+def test_objective_rises_over_steps(small, vgg_weights):
+    history, result = objectives(small, 6)
     assert len(history) == 6 == len(result.history)
     assert history[-1] > 1.5 * history[0]
     assert sum(b > a for a, b in itertools.pairwise(history)) >= 4
@@ -122,18 +129,7 @@ def test_guide_gradient_is_the_best_matching_guide_feature():
 
 
 def test_guided_dream_moves_towards_the_guide(small, tiny_style, vgg_weights):
-    history = []
-    dream(
-        small,
-        size=None,
-        layers=("relu3_1",),
-        octaves=1,
-        steps=3,
-        jitter=0,
-        guide=tiny_style,
-        guide_size=48,
-        callback=lambda e: history.append(e.losses["objective"]),
-    )
+    history, _ = objectives(small, 3, guide=tiny_style, guide_size=48)
     assert history[-1] > history[0]
 
 

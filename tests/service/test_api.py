@@ -49,6 +49,13 @@ def submit(client, kind: str, files: dict[str, bytes | list[bytes]], **params):
     return client.post("/v1/jobs", data=fields, files=upload)
 
 
+def submit_stylize(client, tiny_images: dict[str, bytes], **params):
+    """A stylize job of the tiny photo and painting."""
+    return submit(
+        client, "stylize", {"content": tiny_images["content"], "style": tiny_images["style"]}, **params
+    )
+
+
 def decode(blob: bytes) -> Image.Image:
     im = Image.open(io.BytesIO(blob))
     im.load()
@@ -139,10 +146,9 @@ def test_gallery_lists_examples(client):
 
 # -- life cycle -----------------------------------------------------------------------------------
 def test_stylize_life_cycle_and_events_in_order(client, tiny_images):
-    r = submit(
+    r = submit_stylize(
         client,
-        "stylize",
-        {"content": tiny_images["content"], "style": tiny_images["style"]},
+        tiny_images,
         size=48,
         iters=8,
     )
@@ -243,9 +249,8 @@ def test_fast_life_cycle(client, tiny_images, kinds):
 
 # -- cancel ---------------------------------------------------------------------------------------
 def test_cancel_running_and_queued_jobs(client, tiny_images):
-    files = {"content": tiny_images["content"], "style": tiny_images["style"]}
-    running = submit(client, "stylize", files, size=64, iters=400).json()
-    queued = submit(client, "stylize", files, size=64, iters=400).json()
+    running = submit_stylize(client, tiny_images, size=64, iters=400).json()
+    queued = submit_stylize(client, tiny_images, size=64, iters=400).json()
     wait_for(client, running["id"], lambda j: (j["progress"] or {}).get("step", 0) > 0)
 
     cancelled = client.delete(queued["urls"]["self"])
@@ -266,10 +271,9 @@ def test_unknown_job_and_result_before_ready(client, tiny_images):
     assert_error(client.get("/v1/jobs/0123456789abcdef0123456789abcdef"), 404, "id")
     assert_error(client.get("/v1/jobs/not-an-id/result"), 404, "id")
     assert_error(client.get("/nowhere"), 404)
-    r = submit(
+    r = submit_stylize(
         client,
-        "stylize",
-        {"content": tiny_images["content"], "style": tiny_images["style"]},
+        tiny_images,
         size=64,
         iters=400,
     )
@@ -281,10 +285,9 @@ def test_unknown_job_and_result_before_ready(client, tiny_images):
 
 # -- limits ---------------------------------------------------------------------------------------
 def test_limits(client, tiny_images, kinds):
-    files = {"content": tiny_images["content"], "style": tiny_images["style"]}
-    body = assert_error(submit(client, "stylize", files, size=4096), 422, "size")
+    body = assert_error(submit_stylize(client, tiny_images, size=4096), 422, "size")
     assert body["limit"] == LIMITS["max_size"]
-    body = assert_error(submit(client, "stylize", files, size=64, iters=100_000), 422, "iters")
+    body = assert_error(submit_stylize(client, tiny_images, size=64, iters=100_000), 422, "iters")
     assert body["limit"] == LIMITS["max_iters"]
     # Config defaults above this server's limits (size 512, iters 500) are capped, not refused.
     stylize = {p["name"]: p["default"] for p in kinds["stylize"]["params"]}
@@ -332,10 +335,10 @@ def test_limits(client, tiny_images, kinds):
 
     ids = []
     for _ in range(LIMITS["max_queue"]):
-        r = submit(client, "stylize", files, size=64, iters=400)
+        r = submit_stylize(client, tiny_images, size=64, iters=400)
         assert r.status_code == 202, r.text
         ids.append(r.json()["id"])
-    body = assert_error(submit(client, "stylize", files, size=64, iters=400), 429, "queue")
+    body = assert_error(submit_stylize(client, tiny_images, size=64, iters=400), 429, "queue")
     assert body["limit"] == LIMITS["max_queue"]
     for job_id in ids:
         client.delete(f"/v1/jobs/{job_id}")
