@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import time
 
 import torch
 
+from _worker_args import worker_parser
 from impasto.images import load_image
 from impasto.optimize import optimize
 from impasto.precision import apply as apply_precision
@@ -18,15 +18,9 @@ from impasto.vgg import feature_extractor
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("content")
-    p.add_argument("style")
-    p.add_argument("--size", type=int, default=512)
-    p.add_argument("--iters", type=int, default=10)
+    p = worker_parser()
     p.add_argument("--precision", default="auto")
-    p.add_argument("--threads", type=int, default=0)
     p.add_argument("--tile", type=int, default=None)
-    p.add_argument("--save", required=True, help="where to write the final image (.pt, float RGB [0,1])")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)

