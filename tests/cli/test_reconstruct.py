@@ -10,24 +10,32 @@ from impasto.reconstruct import ReconstructConfig
 from .refusal import assert_refused
 
 
-def test_cli_writes_grid_and_each_image(run_cli, content_path, tmp_path, vgg_weights):
+def run_tiny(run_cli, kind: str, image, tmp_path, *, iters: int, layers: str):
+    """`impasto reconstruct KIND` at 24 px on the CPU into tmp_path: (code, stderr, grid, --each folder)."""
     out, each = tmp_path / "grid.png", tmp_path / "cells"
     code, _, err = run_cli(
         "reconstruct",
-        "style",
-        content_path,
+        kind,
+        image,
         "-o",
         out,
         "--size",
         "24",
         "--iters",
-        "2",
+        str(iters),
         "--layers",
-        "relu1_1,relu2_1",
+        layers,
         "--each",
         each,
         "--device",
         "cpu",
+    )
+    return code, err, out, each
+
+
+def test_cli_writes_grid_and_each_image(run_cli, content_path, tmp_path, vgg_weights):
+    code, err, out, each = run_tiny(
+        run_cli, "style", content_path, tmp_path, iters=2, layers="relu1_1,relu2_1"
     )
     assert code == 0, err
     assert Image.open(out).height > 24
@@ -78,23 +86,8 @@ def test_cli_ctrl_c_writes_the_finished_cells_and_exits_130(
             pass
 
     monkeypatch.setattr(cli, "ProgressBar", CtrlCInSecondCell)
-    out, each = tmp_path / "grid.png", tmp_path / "cells"
-    code, _, err = run_cli(
-        "reconstruct",
-        "content",
-        content_path,
-        "-o",
-        out,
-        "--size",
-        "24",
-        "--iters",
-        "3",
-        "--layers",
-        "conv1_2,conv2_2,conv3_2",
-        "--each",
-        each,
-        "--device",
-        "cpu",
+    code, err, out, each = run_tiny(
+        run_cli, "content", content_path, tmp_path, iters=3, layers="conv1_2,conv2_2,conv3_2"
     )
     assert code == 130
     assert "interrupted; wrote 2/3 cells" in err
