@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -81,22 +82,31 @@ def texture_tileable(quick: bool) -> None:
     save_jpeg(fig, "texture_starry_night_tiled.jpg")
 
 
-def reconstruct_content(quick: bool) -> None:
-    size, iters = (64, 5) if quick else (128, 80)
-    content = reconstruct(EX / "tubingen.jpg", kind="content", size=size, iters=iters, callback=log)
-    save_jpeg(
-        content.figure(title="content reconstructions of Tubingen (from noise, one layer each)"),
-        "reconstruct_content_tubingen.jpg",
-    )
+def reconstruction(kind: str, image: str, full_iters: int, title: str, name: str) -> Callable[[bool], None]:
+    """The part drawing ``kind`` reconstructions of ``image`` from noise (``full_iters`` per cell)."""
+
+    def part(quick: bool) -> None:
+        size, iters = (64, 5) if quick else (128, full_iters)
+        result = reconstruct(EX / image, kind=kind, size=size, iters=iters, callback=log)
+        save_jpeg(result.figure(title=title), name)
+
+    return part
 
 
-def reconstruct_style(quick: bool) -> None:
-    size, iters = (64, 5) if quick else (128, 60)
-    style = reconstruct(EX / "starry_night.jpg", kind="style", size=size, iters=iters, callback=log)
-    save_jpeg(
-        style.figure(title="style reconstructions of Starry Night (from noise, growing layer sets)"),
-        "reconstruct_style_starry_night.jpg",
-    )
+reconstruct_content = reconstruction(
+    "content",
+    "tubingen.jpg",
+    80,
+    "content reconstructions of Tubingen (from noise, one layer each)",
+    "reconstruct_content_tubingen.jpg",
+)
+reconstruct_style = reconstruction(
+    "style",
+    "starry_night.jpg",
+    60,
+    "style reconstructions of Starry Night (from noise, growing layer sets)",
+    "reconstruct_style_starry_night.jpg",
+)
 
 
 def trade_off(quick: bool) -> None:
