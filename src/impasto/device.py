@@ -5,9 +5,12 @@ Precision (which dtype the network runs in on that device) is :mod:`impasto.prec
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from .errors import ConfigError
+from .options import option
 
 #: Device names a config accepts besides ``cuda:N``.
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -18,6 +21,11 @@ def check_device(name: str) -> None:
     :func:`resolve_device`'s business, at run time."""
     if not isinstance(name, str) or (name not in DEVICES and not name.startswith("cuda:")):
         raise ConfigError(f"device must be auto, cpu, cuda or mps, got {name!r}", field="device")
+
+
+def device_option() -> Any:
+    """The ``device`` field of a pipeline config (checked by :func:`check_device`)."""
+    return option("auto", validate=check_device, help="auto, cpu, cuda or mps")
 
 
 def _mps_available() -> bool:

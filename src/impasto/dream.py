@@ -29,13 +29,13 @@ import torch
 import torch.nn.functional as F
 
 from .colour import combine_luminance
-from .device import check_device, resolve_device
+from .device import device_option, resolve_device
 from .errors import ConfigError
 from .images import ImageInput, as_picture, check_min_side, fit_longest, resize, size_of
 from .optimize import Callback, Cancelled
 from .options import check, option
 from .output import ANIMATION_FORMATS, check_animation_path, save_animation
-from .precision import Precision
+from .precision import Precision, precision_option
 from .progress import Clock, Stage
 from .vgg import CHANNELS, VGG19, Pool, WeightsInput, check_layers, feature_extractor, min_side, stride
 
@@ -107,10 +107,8 @@ class DreamConfig:
     )
     seed: int = option(0, help="random seed of the jitter")
     pool: Pool = option("max", help="VGG pooling")
-    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
-    precision: Precision = option(
-        "auto", help="auto (bf16 where the CPU runs it natively, else fp32), bf16 or fp32"
-    )
+    device: str = device_option()
+    precision: Precision = precision_option()
     frames: int = option(24, min=1, max=10_000, help="number of frames of a dream-zoom animation")
     zoom: float = option(
         0.05,

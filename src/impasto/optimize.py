@@ -12,15 +12,27 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 
+from .options import option
 from .progress import Callback, Clock, ProgressEvent, Report
 
 #: The optimisers every image-optimising pipeline offers (declared once; CLI, service and checks read it).
 Optimizer = Literal["lbfgs", "adam"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+
+
+def optimizer_option() -> Any:
+    """The ``optimizer`` field of an optimisation pipeline's config."""
+    return option("lbfgs", help="optimiser")
+
+
+def lr_option() -> Any:
+    """The ``lr`` field beside it (None: the optimiser's own default, see :func:`optimize`)."""
+    return option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
+
 
 LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, Mapping[str, torch.Tensor]]]
 

@@ -15,11 +15,12 @@ or produces a non-finite loss.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import torch
 
 from .errors import ConfigError
+from .options import option
 
 if TYPE_CHECKING:
     from .optimize import Escalate
@@ -27,6 +28,14 @@ if TYPE_CHECKING:
 
 Precision = Literal["auto", "bf16", "fp32"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
+
+
+def precision_option() -> Any:
+    """The ``precision`` field of a VGG pipeline's config (the pipelines with a network of their own
+    declare it with their own help)."""
+    return option("auto", help="auto (bf16 where the CPU runs it natively, else fp32), bf16 or fp32")
+
+
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 
 

@@ -22,12 +22,12 @@ from PIL import Image
 
 from . import losses
 from .checks import MAX_SIDE, MIN_SIDE, check_layer_set, check_layer_size
-from .device import check_device, resolve_device
+from .device import device_option, resolve_device
 from .figures import labelled_grid
 from .images import ImageInput, as_picture, initial_image, size_of
-from .optimize import Callback, Optimizer, optimize
+from .optimize import Callback, Optimizer, lr_option, optimize, optimizer_option
 from .options import check, option
-from .precision import Precision, escalation
+from .precision import Precision, escalation, precision_option
 from .progress import Clock, Stage
 from .vgg import Pool, WeightsInput, feature_extractor
 
@@ -82,13 +82,11 @@ class ReconstructConfig:
         "avg",
         help='VGG pooling (Gatys et al. 2016 synthesise with average pooling: "slightly more appealing")',
     )
-    optimizer: Optimizer = option("lbfgs", help="optimiser")
-    lr: float | None = option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
+    optimizer: Optimizer = optimizer_option()
+    lr: float | None = lr_option()
     seed: int = option(0, help="seed of the white noise every cell starts from (the same for all cells)")
-    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
-    precision: Precision = option(
-        "auto", help="auto (bf16 where the CPU runs it natively, else fp32), bf16 or fp32"
-    )
+    device: str = device_option()
+    precision: Precision = precision_option()
 
     def __post_init__(self) -> None:
         check(self)

@@ -32,7 +32,7 @@ from .images import (
     size_of,
 )
 from .masks import MaskInput, fit_mask, load_mask
-from .optimize import Callback, LossFn, Optimizer, optimize
+from .optimize import Callback, LossFn, Optimizer, lr_option, optimize, optimizer_option
 from .options import check, option
 from .precision import Precision, escalation
 from .progress import Clock, Stage
@@ -72,8 +72,8 @@ class StylizeConfig:
         "and the Gram targets blended; with masks each scales its own region's style loss",
     )
     style_scale: float = option(1.0, min=0.05, max=8.0, help="style image size relative to the output")
-    optimizer: Optimizer = option("lbfgs", help="optimiser")
-    lr: float | None = option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
+    optimizer: Optimizer = optimizer_option()
+    lr: float | None = lr_option()
     init: str = option(
         "content", metavar="content|noise|PATH", help="starting image: content, noise or a path"
     )

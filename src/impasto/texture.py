@@ -20,13 +20,13 @@ from .checks import (
     check_layer_set,
     check_layer_size,
 )
-from .device import check_device, resolve_device
+from .device import device_option, resolve_device
 from .errors import ConfigError
 from .images import ImageInput, as_picture, initial_image, size_of
 from .losses import gram_targets
-from .optimize import Callback, Optimizer, optimize
+from .optimize import Callback, Optimizer, lr_option, optimize, optimizer_option
 from .options import check, option
-from .precision import Precision, escalation
+from .precision import Precision, escalation, precision_option
 from .vgg import (
     VGG19,
     PaddingMode,
@@ -98,13 +98,11 @@ class TextureConfig:
         metavar="noise|PATH",
         help="start from seeded white noise (as in the paper) or from an image",
     )
-    optimizer: Optimizer = option("lbfgs", help="optimiser")
-    lr: float | None = option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
+    optimizer: Optimizer = optimizer_option()
+    lr: float | None = lr_option()
     seed: int = option(0, help="noise seed")
-    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
-    precision: Precision = option(
-        "auto", help="auto (bf16 where the CPU runs it natively, else fp32), bf16 or fp32"
-    )
+    device: str = device_option()
+    precision: Precision = precision_option()
 
     def __post_init__(self) -> None:
         check(self)

@@ -24,7 +24,7 @@ from typing import cast
 
 import torch
 
-from ..device import check_device, resolve_device
+from ..device import device_option, resolve_device
 from ..errors import ConfigError
 from ..images import ImageInput, Picture, check_min_side, load_image, resize
 from ..options import check, option
@@ -68,7 +68,7 @@ class ArbitraryConfig:
         max=8192,
         help="longest side of the output (default: the input's native resolution)",
     )
-    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
+    device: str = device_option()
     precision: Precision = option(
         "auto",
         help="the transformer's arithmetic: auto = bf16 where the CPU/GPU runs it natively, else fp32 (the "

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from .. import faces
-from ..device import check_device, resolve_device
+from ..device import device_option, resolve_device
 from ..errors import ConfigError
 from ..faces import Faces
 from ..images import ImageInput, Picture, check_min_side, fit_longest, load_image, resize, size_of
@@ -59,7 +59,7 @@ class FastConfig:
     size: int | None = option(
         None, min=16, max=8192, help="longest side of the output (default: the input's native resolution)"
     )
-    device: str = option("auto", validate=check_device, help="auto, cpu, cuda or mps")
+    device: str = device_option()
     precision: Precision = option(
         "auto",
         help="network arithmetic: auto = bf16 where the CPU/GPU runs it natively (AVX512-BF16/AMX, "
