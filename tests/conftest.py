@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,21 @@ def run_cli(capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture
+def tampered_cache(tmp_path, monkeypatch) -> Callable[[Path, Callable[[], Path], int], Path]:
+    """``tampered_cache(real, cache_path, offset)``: IMPASTO_HOME moved to a fresh directory, the cached
+    weights file ``real`` copied to ``cache_path()`` there with 4 bytes flipped at ``offset``; the copy."""
+
+    def make(real: Path, cache_path: Callable[[], Path], offset: int) -> Path:
+        monkeypatch.setenv("IMPASTO_HOME", str(tmp_path / "home"))
+        target = cache_path()
+        target.parent.mkdir(parents=True)
+        shutil.copy(real, target)
+        with open(target, "r+b") as fh:  # flip bytes inside a weight tensor
+            fh.seek(offset)
+            fh.write(b"\x00\x11\x22\x33")
+        return target
+
+    return make

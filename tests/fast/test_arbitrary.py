@@ -194,16 +194,10 @@ def test_cli_folder_computes_the_style_vector_once(tmp_path, run_cli, monkeypatc
         assert max(out.shape[-2:]) == 48
 
 
-def test_offline_names_weights_fetch_and_corrupt_cache_is_refetched(tmp_path, monkeypatch):
+def test_offline_names_weights_fetch_and_corrupt_cache_is_refetched(tampered_cache, monkeypatch):
     real = weights.arbitrary_cache_path()
     assert real.exists(), "run `impasto weights fetch` first (make test does)"
-    monkeypatch.setenv("IMPASTO_HOME", str(tmp_path / "home"))
-    target = weights.arbitrary_cache_path()
-    target.parent.mkdir(parents=True)
-    shutil.copy(real, target)
-    with open(target, "r+b") as fh:  # flip bytes inside a weight tensor
-        fh.seek(2_000_000)
-        fh.write(b"\x00\x11\x22\x33")
+    target = tampered_cache(real, weights.arbitrary_cache_path, 2_000_000)
 
     def offline(dest, *args):
         raise WeightsError(
