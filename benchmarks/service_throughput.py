@@ -30,8 +30,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import free_port, running_server
-from arbitrary_latency import jpeg
+from _server import free_port, running_server, upload
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -178,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", default="1,2")
     args = ap.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",")]
-    content = jpeg(ROOT / "examples" / "tubingen.jpg", args.size)
+    content = upload(ROOT / "examples" / "tubingen.jpg", args.size, "JPEG", quality=92)
     os.environ["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")
     rows = []
     with tempfile.TemporaryDirectory(prefix="impasto-throughput-") as tmp:
