@@ -18,12 +18,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .celery_app import QUEUE, TASK_NAME, make_app, visibility_timeout
+from .dispatch import stop_processes
 from .limits import Limits, Settings
 from .redis_client import connect, display_url, translate
 from .stores import BackendUnavailable, JobStore
@@ -186,16 +186,7 @@ class CeleryDispatcher:
         """SIGTERM the local workers (each puts its running job back and dispatches it again), wait, then
         SIGKILL stragglers (their jobs come back when their leases expire)."""
         self.stopping.set()
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + timeout
-        for proc in self.procs.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.procs.values(), timeout)
         self.client.close()
 
     # -- local workers ---------------------------------------------------------------------------

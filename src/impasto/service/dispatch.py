@@ -13,12 +13,29 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from .limits import Settings
 from .stores import JobStore
 
 log = logging.getLogger("impasto.service")
+
+
+def stop_processes(procs: Iterable[subprocess.Popen[bytes]], timeout: float) -> None:
+    """SIGTERM every live process, wait for all of them up to ``timeout`` seconds in total, then SIGKILL
+    the stragglers (the local workers of both dispatchers)."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 class LocalDispatcher:
@@ -77,16 +94,7 @@ class LocalDispatcher:
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM every worker (each requeues its running job), then wait; SIGKILL stragglers."""
         self.stopping.set()
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + timeout
-        for proc in self.procs.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.procs.values(), timeout)
         self.jobs.requeue_interrupted()
 
     # -- the watcher -----------------------------------------------------------------------------
