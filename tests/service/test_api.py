@@ -292,6 +292,16 @@ def test_limits(client, tiny_images, kinds):
     # Config defaults above this server's limits (size 512, iters 500) are capped, not refused.
     stylize = {p["name"]: p["default"] for p in kinds["stylize"]["params"]}
     assert stylize["size"] == LIMITS["max_size"] and stylize["iters"] == LIMITS["max_iters"]
+    # ... and GET /v1/kinds lists what this server accepts, not the config's wider maximum (8192 px).
+    listed = {k: {p["name"]: p for p in kinds[k]["params"]} for k in ("stylize", "texture")}
+    assert listed["stylize"]["size"]["maximum"] == LIMITS["max_size"]
+    assert listed["stylize"]["iters"]["maximum"] == LIMITS["max_iters"]
+    assert (
+        listed["texture"]["width"]["maximum"]
+        == listed["texture"]["style_size"]["maximum"]
+        == LIMITS["max_size"]
+    )
+    assert listed["stylize"]["size"]["minimum"] == 16  # the declared lower bound stays
     body = assert_error(submit(client, "texture", {"style": tiny_images["style"]}, width=1000), 422, "width")
     assert body["limit"] == LIMITS["max_size"]
     body = assert_error(

@@ -26,20 +26,26 @@ def describe_kind(kind: Kind) -> dict[str, Any]:
     }
 
 
+def server_limits(kind: Kind, limits: Limits) -> dict[str, int]:
+    """Parameters this server bounds below their declared maximum (sizes by ``--max-size``, iteration
+    counts by ``--max-iters``), with the bound."""
+    out = {}
+    for p in kind.params().values():
+        if is_size_field(p.field):
+            out[p.name] = limits.max_size
+        elif p.field in ITER_FIELDS:
+            out[p.name] = limits.max_iters
+    return out
+
+
 def default_caps(kind: Kind, limits: Limits) -> dict[str, int]:
     """Parameters whose default is above this server's limit, with the limit (what a job gets)."""
-    caps = {}
-    for p in kind.params().values():
-        limit = (
-            limits.max_size
-            if is_size_field(p.field)
-            else limits.max_iters
-            if p.field in ITER_FIELDS
-            else None
-        )
-        if limit is not None and isinstance(p.default, int) and p.default > limit:
-            caps[p.name] = limit
-    return caps
+    defaults = {p.name: p.default for p in kind.params().values()}
+    return {
+        name: limit
+        for name, limit in server_limits(kind, limits).items()
+        if isinstance(defaults[name], int) and defaults[name] > limit
+    }
 
 
 @router.get("/v1/kinds", summary="Job kinds, their uploads and parameters (with defaults)")
@@ -49,10 +55,13 @@ def list_kinds(service: ServiceDep) -> dict[str, Any]:
     for k in service.kinds.values():
         d = describe_kind(k)
         d["max_work"] = job_budget(k, limits)  # the kind's compute budget in pixel-iterations
-        caps = default_caps(k, limits)
+        caps, bounded = default_caps(k, limits), server_limits(k, limits)
         for p in d["params"]:
             if p["name"] in caps:
                 p["default"] = caps[p["name"]]
+            limit = bounded.get(p["name"])
+            if limit is not None and p.get("maximum", limit + 1) > limit:  # what this server accepts
+                p["maximum"] = limit
         described.append(d)
     return {
         "kinds": described,
