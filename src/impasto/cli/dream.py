@@ -113,9 +113,11 @@ def run_dream(args: argparse.Namespace) -> int:
     inputs = (args.image,) + ((args.guide,) if args.guide else ())
     out = check_output_path(args.output, inputs=inputs)
     config = _check_inputs(args)
-    load_cached(args.weights, notify=notify)  # fetches on first use, with a message, before the bar
+    vgg_weights = load_cached(
+        args.weights, notify=notify
+    )  # fetched on first use, with a message, before the bar
     with closing(DreamBar("dream")) as bar:
-        result = dream(args.image, config, guide=args.guide, callback=bar, weights=args.weights)
+        result = dream(args.image, config, guide=args.guide, callback=bar, weights=vgg_weights)
     save_image(result.image, out, alpha=result.alpha)
     return finish(result.interrupted, f"wrote {out}", f"wrote the dream so far to {out}")
 
@@ -123,9 +125,9 @@ def run_dream(args: argparse.Namespace) -> int:
 def run_zoom(args: argparse.Namespace) -> int:
     out = check_animation_path(args.output, inputs=(args.image,) + ((args.guide,) if args.guide else ()))
     config = _check_inputs(args)
-    load_cached(args.weights, notify=notify)
+    vgg_weights = load_cached(args.weights, notify=notify)
     with closing(DreamBar("dream-zoom")) as bar:
-        result = dream_zoom(args.image, config, guide=args.guide, callback=bar, weights=args.weights)
+        result = dream_zoom(args.image, config, guide=args.guide, callback=bar, weights=vgg_weights)
     save_animation(result.frames, out, fps=config.fps)
     n = len(result.frames)
     return finish(result.interrupted, f"wrote {out} ({n} frames)", f"wrote the {n} frame(s) so far to {out}")

@@ -75,9 +75,9 @@ def run(args: argparse.Namespace) -> int:
     names = [f"{config.kind}_{i + 1}_{layers[-1]}.png" for i, layers in enumerate(config.layer_sets)]
     each = prepare_each(args.each, names, (args.image,))
     check_all(out, each, (args.image,))
-    load_cached(args.weights, notify=notify)
+    vgg_weights = load_cached(args.weights, notify=notify)  # fetched on first use, before the bar
     with closing(ProgressBar("reconstruct")) as bar:
-        result = reconstruct(args.image, config, callback=bar, weights=args.weights)
+        result = reconstruct(args.image, config, callback=bar, weights=vgg_weights)
     save_figure(result.figure(with_original=not args.no_original), out)
     n = write_each(each, result.cells)
     extra = f" and {n} images in {args.each}" if each else ""

@@ -49,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
     ]
     each = prepare_each(args.each, names, inputs)
     check_all(out, each, inputs)
-    load_cached(args.weights, notify=notify)
+    vgg_weights = load_cached(args.weights, notify=notify)  # fetched on first use, before the bar
     with closing(ProgressBar("sweep")) as bar:
-        result = sweep(args.content, args.style, config, callback=bar, weights=args.weights)
+        result = sweep(args.content, args.style, config, callback=bar, weights=vgg_weights)
     save_figure(result.figure(title=args.title), out)
     cells = [cell for row in result.cells for cell in row]
     n = write_each(each, cells)

@@ -47,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
     check_outputs((out, preview), inputs)
     width, height = parse_size(args.size)
     config = config_from_args(TextureConfig, args, width=width, height=height)
-    load_cached(args.weights, notify=notify)
+    vgg_weights = load_cached(args.weights, notify=notify)  # fetched on first use, before the bar
     with closing(ProgressBar("texture")) as bar:
-        result = synthesize_texture(args.style, config, callback=bar, weights=args.weights)
+        result = synthesize_texture(args.style, config, callback=bar, weights=vgg_weights)
     save_image(result.image, out)
     if preview is not None:
         save_image(tile(result.image, 2, 2), preview)

@@ -127,14 +127,14 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     photo = validation_photo(args.preview) if args.preview else None
-    load_cached(args.weights, notify=notify)
+    vgg_weights = load_cached(args.weights, notify=notify)  # fetched on first use, before the bar
     if config.checkpoint.exists() and not args.fresh:
         notify(f"resuming from {config.checkpoint}")
     previous = _stop_on_signals()
     bar = ProgressBar("train")
     try:
         result = train(
-            config, callback=bar, warn=notify, resume=not args.fresh, weights=args.weights, validation=photo
+            config, callback=bar, warn=notify, resume=not args.fresh, weights=vgg_weights, validation=photo
         )
     finally:
         bar.close()
