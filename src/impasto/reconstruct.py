@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from PIL import Image
@@ -25,11 +25,11 @@ from .checks import MAX_SIDE, MIN_SIDE, check_layer_set, check_layer_size
 from .device import device_option, resolve_device
 from .figures import labelled_grid
 from .images import ImageInput, as_picture, initial_image, size_of
-from .optimize import Callback, Optimizer, lr_option, optimize, optimizer_option
+from .optimize import Callback, LossFn, Optimizer, lr_option, optimize, optimizer_option
 from .options import check, option
 from .precision import Precision, escalation, precision_option
-from .progress import Clock, Stage
-from .vgg import Pool, WeightsInput, feature_extractor
+from .progress import Clock, Report, Stage
+from .vgg import VGG19, Pool, WeightsInput, feature_extractor
 
 #: Gatys et al. 2016, Fig. 1. Their Caffe network's ReLUs are in place, so their "conv4_2" blob holds
 #: the rectified output; we take the names literally (the convolution's output, before the ReLU), which
@@ -173,21 +173,30 @@ def reconstruct(
     )
     interrupted = False
     for i, cell in enumerate(cells):
-        loss_fn = _loss_fn(vgg, targets, cell.layers, config.kind)
-        result = optimize(
-            start,
-            loss_fn,
-            iters=config.iters,
-            optimizer=config.optimizer,
-            lr=config.lr,
-            escalate=escalation(vgg),
-            report=clock.reporter(i),
-        )
-        cell.image, cell.history, cell.interrupted = result.image.cpu(), result.history, result.interrupted
-        if result.interrupted:
+        if run_cell(
+            cell, start, _loss_fn(vgg, targets, cell.layers, config.kind), config, vgg, clock.reporter(i)
+        ):
             interrupted = True
             break
     return ReconstructResult(config.kind, target.cpu(), cells, interrupted)
+
+
+def run_cell(
+    cell: Cell, start: torch.Tensor, loss_fn: LossFn, config: Any, vgg: VGG19, report: Report
+) -> bool:
+    """Optimise one cell of a figure from ``start`` with ``config``'s optimiser settings, storing its image
+    and history in ``cell``; True when it was interrupted (shared by :mod:`impasto.sweep`)."""
+    result = optimize(
+        start,
+        loss_fn,
+        iters=config.iters,
+        optimizer=config.optimizer,
+        lr=config.lr,
+        escalate=escalation(vgg),
+        report=report,
+    )
+    cell.image, cell.history, cell.interrupted = result.image.cpu(), result.history, result.interrupted
+    return result.interrupted
 
 
 def _loss_fn(vgg, targets, layers, kind: str):

@@ -37,11 +37,11 @@ from .device import device_option, resolve_device
 from .errors import ConfigError
 from .figures import labelled_grid
 from .images import ImageInput, as_picture, initial_image, size_of
-from .optimize import Callback, Optimizer, lr_option, optimize, optimizer_option
+from .optimize import Callback, Optimizer, lr_option, optimizer_option
 from .options import check, option
-from .precision import Precision, escalation, precision_option
+from .precision import Precision, precision_option
 from .progress import Clock, Stage
-from .reconstruct import STYLE_LAYERS, Cell, cumulative, set_label
+from .reconstruct import STYLE_LAYERS, Cell, cumulative, run_cell, set_label
 from .vgg import Pool, WeightsInput, feature_extractor
 
 #: Gatys et al. 2016, Fig. 3.
@@ -193,24 +193,10 @@ def sweep(
     for row in cells:
         for cell, ratio in zip(row, config.ratios, strict=True):
             loss_fn = _gatys_loss_fn(vgg, config.content_layer, content_target, grams, cell.layers, ratio)
-            result = optimize(
-                start,
-                loss_fn,
-                iters=config.iters,
-                optimizer=config.optimizer,
-                lr=config.lr,
-                escalate=escalation(vgg),
-                report=clock.reporter(k),
-            )
-            k += 1
-            cell.image, cell.history, cell.interrupted = (
-                result.image.cpu(),
-                result.history,
-                result.interrupted,
-            )
-            if result.interrupted:
+            if run_cell(cell, start, loss_fn, config, vgg, clock.reporter(k)):
                 interrupted = True
                 break
+            k += 1
         if interrupted:
             break
     return SweepResult(c.cpu(), s.cpu(), config.ratios, cells, interrupted)
