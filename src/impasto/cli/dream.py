@@ -7,8 +7,9 @@ import sys
 from contextlib import closing
 
 from ..dream import DreamConfig, check_animation_path, dream, dream_zoom, save_animation
-from ..images import check_output_path, load_image, save_image
+from ..images import load_image
 from ..optimize import ProgressEvent
+from ..output import check_output_path, save_image
 from ..weights import load_cached
 from .common import ProgressBar, add_options, add_weights_option, config_from_args, finish, notify
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from .. import faces
-from ..images import check_output_path, load_image
+from ..images import load_image
+from ..output import check_output_path
 from .common import notify
 
 
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     for face in found:
         print(face.line())
     if out is not None:
-        from ..images import SAVE_FORMATS, atomic_write
+        from ..images import SAVE_FORMATS
+        from ..output import atomic_write
 
         im = faces.draw(pic, found)
         atomic_write(out, lambda fh: im.save(fh, format=SAVE_FORMATS[out.suffix.lower()]))

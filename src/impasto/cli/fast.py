@@ -12,7 +12,8 @@ from pathlib import Path
 from ..errors import ConfigError, ImageError
 from ..fast.arbitrary import ArbitraryConfig
 from ..fast.infer import FastConfig, load, style_vector, stylize_picture
-from ..images import SAVE_FORMATS, check_output_path, check_outputs, save_image
+from ..images import SAVE_FORMATS
+from ..output import check_output_path, check_outputs, save_image
 from .common import add_options, config_from_args
 from .faces import add_face_mask_option, check_face_mask
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ..errors import ImageError
 from ..figures import save_figure
-from ..images import check_output_path, check_outputs, save_image
 from ..options import option_named
+from ..output import check_output_path, check_outputs, save_image
 from ..reconstruct import CONTENT_LAYERS, STYLE_LAYERS, ReconstructConfig, reconstruct
 from ..weights import load_cached
 from .common import ProgressBar, add_options, add_weights_option, config_from_args, finish, notify

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..checks import check_style_counts
 from ..errors import ConfigError, ImageError
-from ..images import SAVE_FORMATS, check_output_path, check_outputs, load_image, save_image
+from ..images import SAVE_FORMATS, load_image
+from ..output import check_output_path, check_outputs, save_image
 from ..progress import Clock, Stage
 from ..stylize import StyleCache, StylizeConfig, stylize
 from ..weights import load_cached

@@ -7,7 +7,7 @@ import sys
 from contextlib import closing
 
 from ..figures import save_figure
-from ..images import check_output_path
+from ..output import check_output_path
 from ..sweep import SweepConfig, sweep
 from ..weights import load_cached
 from .common import ProgressBar, add_options, add_weights_option, config_from_args, notify

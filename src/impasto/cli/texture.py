@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from contextlib import closing
 
-from ..images import check_output_path, check_outputs, save_image
+from ..output import check_output_path, check_outputs, save_image
 from ..texture import TextureConfig, parse_size, synthesize_texture, tile
 from ..weights import load_cached
 from .common import ProgressBar, add_options, add_weights_option, config_from_args, finish, notify

@@ -92,7 +92,7 @@ def _stop_on_signals() -> dict:
 def check_train_outputs(config: TrainConfig, preview: str | None) -> None:
     """The model, its checkpoint and the preview images: none of them a style image, the preview photo
     or the model being extended (``--add-style``)."""
-    from ..images import check_outputs
+    from ..output import check_outputs
 
     previews = (
         [

@@ -8,9 +8,9 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
-from ..images import atomic_write
+from ..output import atomic_write
 from .stores import valid_id
 
 CHUNK = 1024 * 1024
@@ -60,7 +60,7 @@ class LocalFileStore:
             return len(blob)
         written = 0
 
-        def copy(out: BinaryIO) -> None:
+        def copy(out: IO[bytes]) -> None:
             nonlocal written
             while chunk := data.read(CHUNK):
                 out.write(chunk)

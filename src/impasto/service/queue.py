@@ -16,11 +16,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from operator import methodcaller
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..images import atomic_write
+from ..output import atomic_write
 from .stores import (
     CANCELLED,
     FAILED,
@@ -166,7 +167,7 @@ class SQLiteJobStore:
             d = self.record_dir(job_id)
             if row is not None and d.is_dir():
                 record = json.dumps(dict(row), indent=1).encode()
-                atomic_write(d / RECORD_NAME, lambda fh, record=record: fh.write(record))
+                atomic_write(d / RECORD_NAME, methodcaller("write", record))
 
     @staticmethod
     def _holder(worker: str | None) -> tuple[str, tuple[str, ...]]:

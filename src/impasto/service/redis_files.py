@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from ..images import atomic_write
+from ..output import atomic_write
 from .files import check_name  # every file store's rule for ids and names
 from .redis_client import check_url, connect, guarded
 

@@ -125,7 +125,7 @@ class Reporter:
 
     def store_image(self, image: Any, name: str, **kw: Any) -> None:
         """Write ``image`` into the scratch directory, then move it into the file store as ``name``."""
-        from ..images import save_image
+        from ..output import save_image
 
         path = save_image(image, self.scratch / name, **kw)
         self.files.put(self.job.id, name, path)

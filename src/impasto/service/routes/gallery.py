@@ -36,7 +36,8 @@ def ensure_thumb(service: Service, src: Path) -> Path:
     if not thumb.is_file():
         from PIL import Image
 
-        from ...images import atomic_write, open_image
+        from ...images import open_image
+        from ...output import atomic_write
 
         service.thumbs_dir.mkdir(parents=True, exist_ok=True)
         im = open_image(src).convert("RGB")
