@@ -43,6 +43,7 @@ def main() -> None:
         total.backward()
 
     step()  # warm-up (oneDNN primitive creation)
+    step()
     print("#", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     t, cpu = time.perf_counter(), time.process_time()
     with profile(activities=[ProfilerActivity.CPU]) as prof:

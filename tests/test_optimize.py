@@ -82,3 +82,46 @@ def test_seeded_runs_identical_and_seeds_differ(tiny_content, tiny_style):
     c = stylize(tiny_content, tiny_style, size=48, iters=8, init="noise", seed=8).image
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
+
+
+def _plateau(target):
+    """A loss that falls fast, then (once x is near the target) almost stops falling: 1e-4 of its
+    value over 20 Adam steps."""
+
+    def loss_fn(x):
+        d = ((x - target) ** 2).mean()
+        total = d + 1.0
+        return total, {"dist": d}
+
+    return loss_fn
+
+
+def test_convergence_stop_ends_a_flat_run_and_says_where():
+    # Adam creeps towards the plateau (L-BFGS would solve this quadratic in two steps and stall;
+    # its convergence stop is tested on the style loss in tests/test_stylize.py)
+    target = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    events: list[ProgressEvent] = []
+    kw = dict(iters=400, optimizer="adam", lr=0.05)
+    res = optimize(torch.zeros(1, 3, 8, 8), _plateau(target), callback=events.append, tol=1e-3, **kw)
+    assert res.converged_at is not None and res.converged_at < 400
+    assert res.stop_reason == f"converged at {res.converged_at}" and not res.interrupted
+    assert res.steps == res.converged_at == len(res.history)
+    # the schedule shrank to what ran: the last event is step N of N and says why
+    assert events[-1].step == events[-1].total == res.converged_at
+    assert events[-1].note == f"converged at {res.converged_at}"
+    # the rule: < 0.1 % better than 20 iterations before, and not before that
+    totals = [h["total"] for h in res.history]
+    assert min(totals[-21:]) > min(totals[:-20]) * (1 - 1e-3)
+    # the best image is kept: its loss is the lowest seen
+    assert float(_plateau(target)(res.image)[0]) <= min(totals) + 1e-6
+    # tol=0 (the off switch) runs every iteration
+    full = optimize(torch.zeros(1, 3, 8, 8), _plateau(target), tol=0.0, **kw)
+    assert full.converged_at is None and len(full.history) == 400
+
+
+def test_convergence_stop_never_fires_while_the_loss_still_falls():
+    target = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    res = optimize(
+        torch.zeros(1, 3, 8, 8), _quadratic(target), iters=60, optimizer="adam", lr=0.005, tol=1e-3
+    )
+    assert res.converged_at is None and res.steps == 60

@@ -64,6 +64,7 @@ def test_event_to_dict_is_json():
         "elapsed": 1.25,
         "eta": None,
         "stage": "scale 1/2",
+        "note": "",
     }
 
 

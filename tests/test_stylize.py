@@ -166,3 +166,40 @@ def test_spatially_weighted_content_loss_of_ones_is_the_plain_loss():
     w = torch.zeros(1, 1, 6, 5)
     w[..., :3, :] = 2.0
     assert torch.allclose(losses.content_loss(f, t, w), ((f - t)[..., :3, :] ** 2).sum() * 2 / f.numel())
+
+
+def test_fast_init_starts_from_the_arbitrary_network_painting(content_path, style_path, vgg_weights):
+    from impasto.stylize import fast_start
+
+    # at a working size (256 px; at 64 px the network's strokes are too coarse for the painting's
+    # Gram statistics) the painted start has far less style loss than the photo: the reason for the
+    # default (benchmarks/RESULTS.md, "Time to quality")
+    config = StylizeConfig(size=256)
+    vgg = feature_extractor(config.content_layers + config.style_layers)
+    photo, style = load_image(content_path, 256).rgb, load_image(style_path, 256).rgb
+    loss = make_loss(vgg, config, photo, style_targets(vgg, [style], None, config))
+    with torch.no_grad():
+        assert loss(fast_start(photo, [style], config))[0] < 0.75 * loss(photo)[0]
+    # stylize starts there: one Adam step from it stays near that painting, not near the photo
+    fast = stylize(content_path, style_path, size=64, iters=1, tol=0.0, init="fast", optimizer="adam")
+    content, small = load_image(content_path, 64).rgb, load_image(style_path, 64).rgb
+    painting = fast_start(content, [small], StylizeConfig(size=64))
+    assert (fast.image - painting).abs().mean() < 0.25 * (fast.image - content).abs().mean()
+
+
+def test_convergence_stop_ends_the_run_and_the_result_says_so(content_path, style_path, vgg_weights):
+    events = []
+    result = stylize(content_path, style_path, size=48, iters=200, tol=0.02, callback=events.append)
+    assert result.converged_at is not None and result.converged_at < 200
+    assert result.note == f"converged at {result.converged_at}" == events[-1].note
+    assert len(result.history) == result.converged_at == events[-1].step == events[-1].total
+    full = stylize(content_path, style_path, size=48, iters=30, tol=0.0)
+    assert full.converged_at is None and full.note == "" and len(full.history) == 30
+
+
+def test_convergence_stop_applies_to_each_scale(content_path, style_path, vgg_weights):
+    events = []
+    stylize(content_path, style_path, size=48, iters=200, scales=2, tol=0.02, callback=events.append)
+    notes = [(e.stage, e.note) for e in events if e.note]
+    assert [stage for stage, _ in notes] == ["scale 1/2 (34 px)", "scale 2/2 (48 px)"]
+    assert events[-1].step == events[-1].total < 400  # both scales' unrun steps left the schedule

@@ -34,6 +34,38 @@ def lr_option() -> Any:
     return option(None, above=0, help="step size (default: 1.0 for L-BFGS, 0.02 for Adam)")
 
 
+#: The convergence stop looks back this many iterations (see :func:`converged`).
+TOL_WINDOW = 20
+
+
+def tol_option(default: float) -> Any:
+    """The ``tol`` field of an optimisation pipeline's config: the convergence stop."""
+    return option(
+        default,
+        min=0.0,
+        max=1.0,
+        help=f"stop once the loss has improved by less than this fraction over the last {TOL_WINDOW} "
+        "iterations (0: always run --iters, which stays the maximum)",
+    )
+
+
+def converged(totals: list[float], tol: float, window: int = TOL_WINDOW) -> bool:
+    """Whether a run whose best-so-far losses are ``totals`` (one per iteration) has converged: its
+    loss improved by less than the fraction ``tol`` over the last ``window`` iterations.
+
+    >>> converged([100.0] * 5 + [99.99] * 20, tol=1e-3)
+    True
+    >>> converged([100.0 - i for i in range(25)], tol=1e-3)
+    False
+    >>> converged([100.0] * 30, tol=0)
+    False
+    """
+    if tol <= 0 or len(totals) <= window:
+        return False
+    before, now = totals[-1 - window], totals[-1]
+    return before - now < tol * abs(before)
+
+
 LossFn = Callable[[torch.Tensor], tuple[torch.Tensor, Mapping[str, torch.Tensor]]]
 
 
@@ -48,12 +80,29 @@ class OptimizeResult:
     interrupted: bool = False
     stop_reason: str = ""
     steps: int = 0
+    converged_at: int | None = None
+    """The iteration at which the convergence stop (``tol``) ended the run, or None."""
 
 
-__all__ = ["Callback", "Cancelled", "LossFn", "OptimizeResult", "ProgressEvent", "lbfgs_history", "optimize"]
+__all__ = [
+    "TOL_WINDOW",
+    "Callback",
+    "Cancelled",
+    "LossFn",
+    "OptimizeResult",
+    "ProgressEvent",
+    "converged",
+    "lbfgs_history",
+    "optimize",
+    "tol_option",
+]
 
 
 class _NonFinite(Exception):
+    pass
+
+
+class _Converged(Exception):
     pass
 
 
@@ -97,6 +146,7 @@ def optimize(
     history_size: int | None = None,
     escalate: Escalate | None = None,
     report: Report | None = None,
+    tol: float = 0.0,
 ) -> OptimizeResult:
     """Minimise ``loss_fn`` over a copy of ``image`` (never modified) for ``iters`` iterations.
 
@@ -105,12 +155,15 @@ def optimize(
     If the loss turns non-finite or L-BFGS stops before ``iters`` and ``escalate(reason)`` returns
     True, the run restarts from the best image with a fresh optimiser for the remaining iterations.
     ``report`` (one stage of a pipeline's :class:`~impasto.progress.Clock`) replaces ``callback`` and
-    ``stage`` when the run is part of a larger schedule.
+    ``stage`` when the run is part of a larger schedule. ``tol`` > 0 ends the run early once the best
+    loss has improved by less than that fraction over the last :data:`TOL_WINDOW` iterations
+    (:func:`converged`); ``converged_at`` of the result then says at which iteration.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}")
     history: list[dict[str, float]] = []
     best = _Best(math.inf, image.detach().clone())
+    bests: list[float] = []  # the best loss so far at each recorded iteration (the convergence stop)
     if report is None:
         report = Clock.single(iters, callback, stage).reporter(0) if callback is not None else None
     steps_done = 0
@@ -132,6 +185,9 @@ def optimize(
         history.append(losses)
         if report is not None:
             report(step, losses, x.detach().clamp(0, 1))
+        bests.append(best.loss)
+        if converged(bests, tol):
+            raise _Converged
 
     def run_lbfgs(budget: int) -> None:
         nonlocal steps_done
@@ -175,7 +231,7 @@ def optimize(
             steps_done += 1
             record(steps_done, parts, value)
 
-    interrupted, reason = False, ""
+    interrupted, reason, converged_at = False, "", None
     try:
         while steps_done < iters:
             phase_start = steps_done
@@ -204,6 +260,12 @@ def optimize(
         interrupted, reason = True, "interrupted"
     except Cancelled:
         interrupted, reason = True, "cancelled"
+    except _Converged:
+        # The point that triggered the stop was just evaluated (and kept if it was the best).
+        converged_at, reason = steps_done, f"converged at {steps_done}"
+        end = getattr(report, "end", None)  # a Clock's stage: its unrun steps leave the schedule
+        if end is not None:
+            end(steps_done, reason)
     except _NonFinite as exc:
         reason = str(exc)
-    return OptimizeResult(best.image, history, interrupted, reason, steps_done)
+    return OptimizeResult(best.image, history, interrupted, reason, steps_done, converged_at)

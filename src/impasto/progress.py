@@ -43,6 +43,7 @@ class ProgressEvent:
     eta: float | None
     image: torch.Tensor | None = None  # current image, (1, 3, H, W) in [0, 1]; do not modify
     stage: str = ""  # e.g. "scale 2/3 (362 px)"; empty for single-stage runs
+    note: str = ""  # e.g. "converged at 212" on the event that ends a stage early
 
     def to_dict(self) -> dict[str, Any]:
         """The event as JSON-ready values (the image left out: it is a picture, not a number)."""
@@ -53,11 +54,13 @@ class ProgressEvent:
             "elapsed": float(self.elapsed),
             "eta": None if self.eta is None else float(self.eta),
             "stage": str(self.stage),
+            "note": str(self.note),
         }
 
 
 Callback = Callable[[ProgressEvent], None]
 #: What a pipeline calls once per finished step of one stage: ``(step within the stage, losses, image)``.
+#: :meth:`Clock.reporter` gives one (a :class:`StageReport`, which can also end its stage early).
 Report = Callable[[int, Mapping[str, float], "torch.Tensor | None"], None]
 
 
@@ -77,7 +80,9 @@ class Clock:
     ``done`` steps (and ``elapsed_before`` seconds) were run before this session, e.g. by a training
     run being resumed: they count in ``step`` and ``elapsed`` but not in the rate the ETA uses.
     A stage whose optimiser stops early (a stalled L-BFGS) simply leaves the rest of its steps
-    unreported: the next stage starts at its own offset, so ``step`` never goes back.
+    unreported: the next stage starts at its own offset, so ``step`` never goes back. A stage that
+    ends early on purpose (the convergence stop) says so with :meth:`end_stage`: its unrun steps leave
+    the schedule, so total and ETA are those of what is left to do.
     """
 
     stages: Sequence[Stage]
@@ -88,6 +93,12 @@ class Clock:
 
     def __post_init__(self) -> None:
         self.stages = list(self.stages)
+        self._last: tuple[Mapping[str, float], torch.Tensor | None] = ({}, None)
+        self._layout()
+        self.step = self.done
+        self._work_done_at_start = self._work_at(self.done)
+
+    def _layout(self) -> None:
         self._offsets: list[int] = []
         self._work_before: list[float] = []
         steps, work = 0, 0.0
@@ -98,8 +109,6 @@ class Clock:
             work += s.steps * s.cost
         self.total = steps
         self.total_work = work
-        self.step = self.done
-        self._work_done_at_start = self._work_at(self.done)
 
     @classmethod
     def single(cls, steps: int, callback: Callback | None, label: str = "", **kw: Any) -> Clock:
@@ -124,9 +133,11 @@ class Clock:
         image: torch.Tensor | None = None,
         *,
         label: str | None = None,
+        note: str = "",
     ) -> None:
         """Step ``step`` (1-based, within stage ``stage``) is done; tell the callback."""
         s = self.stages[stage]
+        self._last = (losses, image)
         last = stage == len(self.stages) - 1  # only the last stage may run over (a frame count guessed low)
         self.step = max(self.step, self._offsets[stage] + (step if last else min(step, s.steps)))
         if self.callback is None:
@@ -147,16 +158,32 @@ class Clock:
             eta,
             image,
             s.label if label is None else label,
+            note,
         )
         self.callback(event)
 
-    def reporter(self, stage: int) -> Report:
+    def end_stage(self, stage: int, steps: int, note: str) -> None:
+        """Stage ``stage`` ended after ``steps`` of its steps (e.g. converged): the rest leave the
+        schedule, and the callback gets the stage's last step again, with ``note`` saying why.
+
+        >>> events = []
+        >>> clock = Clock([Stage("a", 10), Stage("b", 10)], events.append)
+        >>> clock.report(0, 4, {"total": 2.0})
+        >>> clock.end_stage(0, 4, "converged at 4")
+        >>> (clock.total, events[-1].step, events[-1].total, events[-1].note)
+        (14, 4, 14, 'converged at 4')
+        """
+        stages = list(self.stages)
+        s = stages[stage]
+        stages[stage] = Stage(s.label, min(s.steps, max(0, steps)), s.cost)
+        self.stages = stages
+        self._layout()
+        losses, image = self._last
+        self.report(stage, self.stages[stage].steps, losses, image, note=note)
+
+    def reporter(self, stage: int) -> StageReport:
         """``report`` bound to one stage: what :func:`impasto.optimize.optimize` takes as ``report``."""
-
-        def report(step: int, losses: Mapping[str, float], image: torch.Tensor | None = None) -> None:
-            self.report(stage, step, losses, image)
-
-        return report
+        return StageReport(self, stage)
 
     def relay(self, stage: int) -> Callback:
         """A callback taking another pipeline's events as progress through ``stage`` (e.g. each photo
@@ -170,4 +197,18 @@ class Clock:
         return relay
 
 
-__all__ = ["Callback", "Clock", "ProgressEvent", "Report", "Stage"]
+@dataclass(frozen=True)
+class StageReport:
+    """One stage of a :class:`Clock`: called per finished step; :meth:`end` ends the stage early."""
+
+    clock: Clock
+    stage: int
+
+    def __call__(self, step: int, losses: Mapping[str, float], image: torch.Tensor | None = None) -> None:
+        self.clock.report(self.stage, step, losses, image)
+
+    def end(self, steps: int, note: str) -> None:
+        self.clock.end_stage(self.stage, steps, note)
+
+
+__all__ = ["Callback", "Clock", "ProgressEvent", "Report", "Stage", "StageReport"]

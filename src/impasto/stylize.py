@@ -32,7 +32,7 @@ from .images import (
     size_of,
 )
 from .masks import MaskInput, fit_mask, load_mask
-from .optimize import Callback, LossFn, Optimizer, lr_option, optimize, optimizer_option
+from .optimize import Callback, LossFn, Optimizer, lr_option, optimize, optimizer_option, tol_option
 from .options import check, option
 from .precision import Precision, escalation
 from .progress import Clock, Stage
@@ -41,6 +41,8 @@ from .vgg import VGG19, Pool, WeightsInput, check_layers, feature_extractor
 
 PreserveColor = Literal["none", "luminance", "histogram"]
 PRESERVE_COLOR: tuple[str, ...] = get_args(PreserveColor)
+#: The starting images that are named rather than given as a file.
+NAMED_INITS = ("content", "noise", "fast")
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,13 @@ class StylizeConfig:
     optimizer: Optimizer = optimizer_option()
     lr: float | None = lr_option()
     init: str = option(
-        "content", metavar="content|noise|PATH", help="starting image: content, noise or a path"
+        "fast",
+        metavar="fast|content|noise|PATH",
+        help="starting image: fast = the arbitrary-style network's painting of the photo with the same "
+        "style image(s) (one forward pass; see `impasto fast --style-image`), content = the photo, "
+        "noise, or an image file",
     )
+    tol: float = tol_option(2e-3)
     seed: int = option(0, help="random seed")
     pool: Pool = option("max", help="VGG pooling")
     normalize_gradients: bool = option(
@@ -185,6 +192,13 @@ class StylizeResult:
     interrupted: bool = False
     alpha: torch.Tensor | None = None
     """The content image's alpha channel, if it had one (to restore on PNG output)."""
+    converged_at: int | None = None
+    """The iteration of the last scale at which the convergence stop (``tol``) ended it, or None."""
+
+    @property
+    def note(self) -> str:
+        """What ended the run early, for people (``"converged at 212"``), or ``""``."""
+        return "" if self.converged_at is None else f"converged at {self.converged_at}"
 
 
 @dataclass(frozen=True)
@@ -448,7 +462,7 @@ def stylize(
     )
     escalate = escalation(vgg)
     clock, first = _clock(config, content_pic.size, sizes, callback)
-    image, history, interrupted = None, [], False
+    image, history, interrupted, converged_at = None, [], False, None
     for i, size in enumerate(sizes):
         hw = fit_longest(content_pic.size, size)
         c = resize(content_rgb, hw).to(device)
@@ -468,7 +482,12 @@ def stylize(
             face = resize(region, hw).to(device)
             targets = with_faces(targets, face, config.face_style)
             c_map = 1 + face * (config.face_content - 1)
-        if image is None:
+        if image is None and config.init == "fast":
+            init = fast_start(c, style_full, config, m)  # the paintings at full size, not this scale's
+            if face is not None:  # faces start mostly from the photo: they keep face_style of the style
+                init = torch.lerp(init, c, face * (1 - config.face_style))
+            init = colour.grey(init) if config.preserve_color == "luminance" else init
+        elif image is None:
             init = initial_image(config.init, c.shape, seed=config.seed, device=c.device, content=c)
             init = colour.grey(init) if config.preserve_color == "luminance" else init
         else:
@@ -485,6 +504,7 @@ def stylize(
                 escalate=escalate,
                 clock=clock,
                 first_stage=first[i],
+                tol=config.tol,
             )
         else:
             result = optimize(
@@ -495,14 +515,47 @@ def stylize(
                 lr=config.lr,
                 escalate=escalate,
                 report=None if clock is None else clock.reporter(first[i]),
+                tol=config.tol,
             )
-        image, interrupted = result.image, result.interrupted
+        image, interrupted, converged_at = result.image, result.interrupted, result.converged_at
         history += result.history
         if interrupted:
             break
     assert image is not None  # sizes is never empty
     image = finish_colour(config.preserve_color, image.cpu(), content_pic.rgb)
-    return StylizeResult(image, history, interrupted, content_pic.alpha)
+    return StylizeResult(image, history, interrupted, content_pic.alpha, converged_at)
+
+
+def fast_start(
+    content: torch.Tensor,
+    styles: Sequence[torch.Tensor],
+    config: StylizeConfig,
+    masks: Sequence[torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """``init="fast"``: the arbitrary-style network's painting of ``content`` (1, 3, H, W) with the style
+    images (their blend weights; the same images the loss matches), at the content's size. With
+    ``masks`` (one per style, (1, 1, H, W)) each region is painted with its own style and what no mask
+    covers starts from the photo.
+
+    Departure from Gatys et al. 2016, who start from noise (the 2016 paper also tries the content
+    image): a feed-forward result (Ghiasi et al. 2017) already carries the painting's palette and
+    strokes across the whole picture, so L-BFGS starts near a good minimum instead of repainting the
+    photo from its own colours (see benchmarks/RESULTS.md, "Time to quality").
+    """
+    from .fast.arbitrary import blend, encode, paint
+
+    device = content.device
+    vectors = [encode(s, device=device) for s in styles]
+    if masks is None:
+        vector = blend(vectors, config.style_blend_weights)
+        return paint(content, vector, device=device, precision=config.precision).to(device)
+    start, covered = torch.zeros_like(content), torch.zeros_like(content[:, :1])
+    for vector, mask in zip(vectors, masks, strict=True):
+        mask = fit_mask(mask.float(), size_of(content)).to(device)
+        painted = paint(content, vector, device=device, precision=config.precision).to(device)
+        start, covered = start + mask * painted, covered + mask
+    start = start / covered.clamp_min(1.0)  # overlapping masks: their paintings averaged
+    return start + (1 - covered).clamp(0, 1) * content
 
 
 def _clock(

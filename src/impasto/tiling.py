@@ -121,6 +121,7 @@ def optimize_tiled(
     escalate: Escalate | None = None,
     clock: Clock | None = None,
     first_stage: int = 0,
+    tol: float = 0.0,
 ) -> OptimizeResult:
     """Refine ``image`` tile by tile; ``make_tile_loss(content_crop)`` builds each tile's loss.
 
@@ -130,7 +131,8 @@ def optimize_tiled(
 
     Progress goes to ``clock`` (stages ``first_stage`` … as :func:`tile_stages` lays them out), or to
     ``callback`` over this run's tiles; each event's image is the canvas with the current tile
-    blended in (assembled at most every :data:`PREVIEW_SECONDS`, else None).
+    blended in (assembled at most every :data:`PREVIEW_SECONDS`, else None). ``tol``: each tile's
+    convergence stop (:func:`~impasto.optimize.optimize`).
     """
     if tile < MIN_TILE:
         raise ValueError(f"tile must be at least {MIN_TILE} px, got {tile}")
@@ -169,7 +171,10 @@ def optimize_tiled(
             lr=lr,
             report=report if clock is not None else None,
             escalate=escalate,
+            tol=tol,
         )
+        if result.converged_at is not None and clock is not None:
+            clock.end_stage(first_stage + k, result.converged_at, result.stop_reason)
         _blend(canvas, (y0, y1, x0, x1), result.image, weight)
         history += result.history
         steps += result.steps

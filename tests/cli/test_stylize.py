@@ -184,3 +184,26 @@ def test_folder_ctrl_c_keeps_the_photos_finished(run_cli, tmp_path, paths, monke
     code, _, err = run_cli("stylize", folder, starry, "-o", out, "--size", "32", "--iters", "2")
     assert code == 130 and "interrupted" in err and "wrote 1 of 2" in err
     assert [p.name for p in out.iterdir()] == ["golden_gate.png"]
+
+
+def test_converged_run_says_where_in_the_closing_line(run_cli, tmp_path, paths, vgg_weights):
+    content, starry, _ = paths
+    out = tmp_path / "out.png"
+    code, _, err = run_cli(
+        "stylize", content, starry, "-o", out, "--size", "40", "--iters", "300", "--tol", "0.02"
+    )
+    lines = err.strip().splitlines()
+    assert code == 0 and out.exists()
+    assert lines[-1].startswith(f"wrote {out} (converged at ") and lines[-1].endswith(")")
+    steps = int(lines[-1].rsplit(" ", 1)[1].rstrip(")"))
+    assert 20 < steps < 300
+    # the plain progress line (stderr is not a terminal here) says it too, at N of N
+    assert any(f"{steps}/{steps} (100%)" in ln and f"(converged at {steps})" in ln for ln in lines)
+
+
+@pytest.mark.parametrize("tol", ["-0.1", "2", "x"])
+def test_bad_tol_is_one_line(run_cli, tmp_path, paths, tol):
+    content, starry, _ = paths
+    out = tmp_path / "out.png"
+    code, _, err = run_cli("stylize", content, starry, "-o", out, "--tol", tol)
+    assert_refused(code, err, "tol", out)

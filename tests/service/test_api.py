@@ -191,6 +191,16 @@ def test_stylize_life_cycle_and_events_in_order(client, tiny_images):
     assert job["id"] in [j["id"] for j in listed]
 
 
+def test_a_converged_stylize_job_says_so_in_its_progress(client, tiny_images):
+    r = submit_stylize(client, tiny_images, size=40, iters=300, tol=0.02)
+    assert r.status_code == 202, r.text
+    job = wait_for(client, r.json()["id"], final)
+    assert job["state"] == "succeeded", job
+    step = job["progress"]["step"]
+    assert 20 < step < 300 and job["progress"]["total"] == step  # the schedule shrank to what ran
+    assert job["progress"]["stage"] == f"converged at {step}"
+
+
 def test_stylize_with_two_styles_from_upload_and_gallery(client, tiny_images):
     r = client.post(
         "/v1/jobs",

@@ -110,7 +110,10 @@ class ProgressBar:
             desc = f"{self.desc} {event.stage}".strip()
             self.bar = tqdm(total=event.total, desc=desc, unit="it", file=sys.stderr, dynamic_ncols=True)
             self.stage = event.stage
+        self.bar.total = event.total  # a stage that converged early leaves the schedule shorter
         self.bar.n = event.step
+        if event.note:
+            self.bar.set_description(f"{self.desc} {event.stage}".strip() + f" ({event.note})", refresh=False)
         self.bar.set_postfix(shown, refresh=False)
         self.bar.refresh()
 
@@ -118,7 +121,7 @@ class ProgressBar:
         now = time.monotonic()
         new_stage = event.stage != self.stage
         due = self.logged_at is None or now - self.logged_at >= self.log_every
-        if not (new_stage or due or event.step >= event.total):
+        if not (new_stage or due or event.note or event.step >= event.total):
             return
         self.stage, self.logged_at = event.stage, now
         pct = 100 * event.step / event.total if event.total else 100
@@ -126,7 +129,8 @@ class ProgressBar:
         print(
             f"{self.desc} {event.stage}".strip()
             + f": {event.step}/{event.total} ({pct:.0f}%) "
-            f"elapsed {_duration(event.elapsed)} ETA {_duration(event.eta)} {losses}".rstrip(),
+            f"elapsed {_duration(event.elapsed)} ETA {_duration(event.eta)} {losses}".rstrip()
+            + (f" ({event.note})" if event.note else ""),
             file=sys.stderr,
             flush=True,
         )

@@ -16,7 +16,7 @@ from ..errors import ConfigError, ImageError
 from ..images import SAVE_FORMATS, load_image
 from ..output import check_output_path, check_outputs, save_image
 from ..progress import Clock, Stage
-from ..stylize import StyleCache, StylizeConfig, stylize
+from ..stylize import NAMED_INITS, StyleCache, StylizeConfig, stylize
 from ..weights import load_cached
 from .common import (
     ProgressBar,
@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.content).is_dir():
         return run_folder(args, styles, config)
     face_mask = [args.face_mask] if args.face_mask else []
-    init = () if args.init in ("content", "noise") else (args.init,)
+    init = () if args.init in NAMED_INITS else (args.init,)
     inputs = (args.content, *styles, *args.masks, *face_mask, *init)
     out = check_output_path(args.output, inputs=inputs)
     if args.save_every:  # every OUT.NNNN.png the run may write
@@ -226,7 +226,8 @@ def run(args: argparse.Namespace) -> int:
             face_mask=args.face_mask,
         )
     save_image(result.image, out, alpha=result.alpha)
-    return finish(result.interrupted, f"wrote {out}", f"wrote the best image so far to {out}")
+    done = f"wrote {out}" + (f" ({result.note})" if result.note else "")
+    return finish(result.interrupted, done, f"wrote the best image so far to {out}")
 
 
 # ------------------------------------------------------------------------------------------ folders
@@ -263,7 +264,7 @@ def run_folder(args: argparse.Namespace, styles: list[str], config: StylizeConfi
         load_image(style, 16, what=f"style image {i + 1}" if len(styles) > 1 else "style image")
     vgg_weights = load_cached(args.weights)
     jobs = [(f, out / (f.stem + args.format)) for f in files]
-    extra = [p for p in (args.face_mask, None if args.init in ("content", "noise") else args.init) if p]
+    extra = [p for p in (args.face_mask, None if args.init in NAMED_INITS else args.init) if p]
     # a.jpg and a.png would both become a.png: refused before anything is written
     check_outputs([dst for _, dst in jobs], [*files, *styles, *extra])
     out.mkdir(exist_ok=True)

@@ -172,6 +172,12 @@ def _encode(rgb: torch.Tensor, style_size: int, device: torch.device) -> torch.T
         return net(square.to(device))[0].float().cpu()
 
 
+def encode(rgb: torch.Tensor, style_size: int = 256, device: str | torch.device = "cpu") -> torch.Tensor:
+    """The style vector (100,) of an image already in memory ((1, 3, H, W) in [0, 1]), without the
+    painting-size check of :func:`predict_style` (for images another pipeline has already checked)."""
+    return _encode(rgb.float().clamp(0, 1), style_size, torch.device(device))
+
+
 def blend(vectors: Sequence[torch.Tensor], weights: Sequence[float] | None = None) -> torch.Tensor:
     """Weighted mean of style vectors (weights normalised; None = equal)."""
     if not vectors:
@@ -277,6 +283,7 @@ __all__ = [
     "MIN_STYLE_SIDE",
     "ArbitraryConfig",
     "blend",
+    "encode",
     "paint",
     "painter",
     "predict_style",

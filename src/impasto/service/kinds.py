@@ -305,11 +305,11 @@ def _first(paths: Mapping[str, list[Path]], name: str) -> Path:
 
 
 def _run_stylize(config, paths, callback) -> Outcome:
-    from ..stylize import stylize
+    from ..stylize import NAMED_INITS, stylize
 
     styles = paths["style"]
     style = styles[0] if len(styles) == 1 else [str(p) for p in styles]
-    if paths.get("init") and config.init in ("content", "noise"):  # an uploaded start image ("refine");
+    if paths.get("init") and config.init in NAMED_INITS:  # an uploaded start image ("refine");
         config = dataclasses.replace(config, init=str(paths["init"][0]))  # a resume checkpoint keeps its own
     result = stylize(
         str(_first(paths, "content")), style, config, callback=callback, face_mask=_face_mask(paths)
@@ -580,7 +580,9 @@ def load_kinds() -> dict[str, Kind]:
                 FACE_MASK,
             ),
             _run_stylize,
-            choices={"init": ("content", "noise")},  # a start image is uploaded, never a server path
+            choices={
+                "init": _load("stylize", "NAMED_INITS")
+            },  # a start image is uploaded, never a server path
             check_sizes=_stylize_sizes,
             cost=_stylize_cost,
             derived_sizes=lambda c: {"style_scale": round(c.size * c.style_scale)},

@@ -140,6 +140,8 @@ class Reporter:
         now = time.monotonic()
         step, total = int(event.step) + self.offset, int(event.total) + self.offset
         stage = str(event.stage) or self.note
+        note = str(getattr(event, "note", ""))  # e.g. "converged at 212": shown with the stage
+        stage = f"{stage} ({note})" if stage and note else (stage or note)
         preview = False
         if event.image is not None and now - self.last_preview >= self.preview_interval:
             self.store_image(event.image, PREVIEW_NAME, quality=85)
@@ -148,7 +150,7 @@ class Reporter:
                 meta = json.dumps({"step": step, "total": total}).encode()
                 self.files.put(self.job.id, CHECKPOINT_META, meta)
             self.last_preview, preview = now, True
-        if preview or now - self.last_progress >= PROGRESS_INTERVAL or step >= total:
+        if preview or now - self.last_progress >= PROGRESS_INTERVAL or step >= total or note:
             progress = Progress(
                 step,
                 total,
