@@ -4,9 +4,9 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.impasto-installed
-# The demo's budget: 512 px, 100 L-BFGS iterations (the library default is 500; 100 already paints
-# Tübingen clearly in Starry Night's strokes and palette, in a few minutes on two CPU cores).
-DEMO_ITERS ?= 100
+# The demo runs the library's default path: 512 px, started from the arbitrary-style network's painting,
+# L-BFGS until the convergence stop (at most 500 iterations). DEMO_ARGS adds options (e.g. --iters 100).
+DEMO_ARGS ?=
 
 .PHONY: setup demo test redis lint e2e weights gallery clean-venv fuzz fuzz-loader fuzz-api schemathesis-smoke soak
 
@@ -27,7 +27,7 @@ weights: $(STAMP)
 
 demo: weights
 	@mkdir -p out
-	$(VENV)/bin/impasto stylize examples/tubingen.jpg examples/starry_night.jpg -o out/demo.png --iters $(DEMO_ITERS)
+	$(VENV)/bin/impasto stylize examples/tubingen.jpg examples/starry_night.jpg -o out/demo.png $(DEMO_ARGS)
 	@echo "demo image written to $(CURDIR)/out/demo.png"
 
 test: weights redis

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import signal
 import subprocess
@@ -49,6 +50,24 @@ PAIRS = {  # the issue's three pairs: two landscapes and a portrait
     "portrait_picasso": (EX / "brad_pitt.jpg", EX / "picasso_selfport1907.jpg"),
 }
 BAR = 1.02
+COUNT = [0]  # loss evaluations of the method being run (the scorer's are not counted)
+
+
+def _counting(make):
+    def wrapped(*args, **kw):
+        fn = make(*args, **kw)
+
+        def counted(x):
+            COUNT[0] += 1
+            return fn(x)
+
+        return counted
+
+    return wrapped
+
+
+_stylize = importlib.import_module("impasto.stylize")  # the module (impasto.stylize is also the function)
+_stylize.make_loss = _counting(_stylize.make_loss)  # stylize() looks it up in its module each call
 
 
 def uptime() -> str:
@@ -58,7 +77,7 @@ def uptime() -> str:
 def config_of(**fields) -> StylizeConfig:
     """A 512 px config with the given fields; fields this version of impasto lacks are dropped."""
     known = {f.name for f in dataclasses.fields(StylizeConfig)}
-    return StylizeConfig(size=SIZE, **{k: v for k, v in fields.items() if k in known})
+    return StylizeConfig(**{"size": SIZE, **{k: v for k, v in fields.items() if k in known}})
 
 
 #: The methods compared (fields over the library defaults). "old default" is the path before issue 15.
@@ -105,8 +124,17 @@ class Tracker:
     """Callback: keeps (seconds, step, stage, fp32 loss) every ``every`` steps of the final scale,
     with the scoring time taken out of the clock; raises Cancelled once the loss is ≤ ``stop_at``."""
 
-    def __init__(self, scorer: Scorer, every: int, stop_at: float | None, final_stage: str | None) -> None:
+    def __init__(
+        self,
+        scorer: Scorer | None,
+        every: int,
+        stop_at: float | None,
+        final_stage: str | None,
+        cancel: bool = True,
+    ) -> None:
         self.scorer, self.every, self.stop_at, self.final_stage = scorer, every, stop_at, final_stage
+        self.cancel = cancel
+        self.evaluations = 0
         self.t0 = time.perf_counter()
         self.excluded = 0.0
         self.trace: list[tuple[float, int, str, float]] = []
@@ -119,7 +147,9 @@ class Tracker:
         t = self.now()
         if self.final_stage is not None and event.stage != self.final_stage:
             return
-        if event.step % self.every and event.step != event.total:
+        if event.step % self.every and event.step != event.total and not event.note:
+            return
+        if self.hit is not None and not event.note:  # past the bar: only the convergence stop is news
             return
         s = time.perf_counter()
         loss = float(event.losses["total"]) if self.scorer is None else self.scorer(event.image)
@@ -129,7 +159,9 @@ class Tracker:
             print(f"    {t:7.1f} s  {event.stage or '-'} step {event.step}: {loss:.5g}", flush=True)
         if self.stop_at is not None and loss <= self.stop_at and self.hit is None:
             self.hit = (t, event.step)
-            raise Cancelled
+            self.evaluations = COUNT[0]
+            if self.cancel:
+                raise Cancelled
 
 
 def reference(args) -> None:
@@ -145,6 +177,9 @@ def reference(args) -> None:
         cfg = config_of(precision="fp32", init="content", tol=0.0, iters=500)
         tracker = Tracker(None, 1, None, None)  # the run is fp32 already: its own loss is the yardstick
         res = stylize(content, style, cfg, callback=tracker)
+        if res.interrupted or len(res.history) < 500:
+            print(f"{name}: stopped after {len(res.history)} iterations; no reference written", flush=True)
+            return
         scorer = Scorer(content, style)
         final = scorer(res.image)
         save_image(res.image, OUT / f"{name}.reference.png")
@@ -179,8 +214,11 @@ def methods(args) -> None:
             cfg = config_of(iters=args.iters, **fields)
             sizes = cfg.sizes()
             final_stage = None if len(sizes) == 1 else f"scale {len(sizes)}/{len(sizes)} ({sizes[-1]} px)"
-            tracker = Tracker(scorer, args.every, bar, final_stage)
+            # A method with the convergence stop runs on to it (its own end is part of the result);
+            # the others stop at the bar.
+            tracker = Tracker(scorer, args.every, bar, final_stage, cancel=cfg.tol == 0)
             print(f"# {name} × {method}  {uptime()}", flush=True)
+            COUNT[0] = 0
             res = stylize(content, style, cfg, callback=tracker)
             end = tracker.now()
             final = scorer(res.image)
@@ -194,7 +232,9 @@ def methods(args) -> None:
                 seconds_total=end,
                 iterations=len(res.history),
                 final_ratio=final / ref["L_star"],
-                stop=getattr(res, "stop_reason", ""),
+                stop=res.note,
+                evaluations=COUNT[0],
+                evaluations_to_quality=None if tracker.hit is None else tracker.evaluations,
                 uptime=uptime(),
             )
             print("   ", json.dumps({k: v for k, v in row.items() if k != "fields"}), flush=True)

@@ -1,4 +1,4 @@
-"""Render the README gallery of `impasto stylize` (run by hand: `make gallery`; slow on a CPU).
+"""Render the README gallery of `impasto stylize` at the library's defaults (run by hand: `make gallery`).
 
 Raw renders are cached in out/gallery/ (a render is skipped when its file exists, so the script can be
 stopped and resumed); the labelled figures are written to docs/gallery/. jcjohnson/neural-style's
@@ -11,11 +11,13 @@ Every render below is one call of the public API; the equivalent CLI command is 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
@@ -23,11 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from impasto.figures import labelled_grid, save_figure  # noqa: E402
-from impasto.images import load_image  # noqa: E402
+from impasto.images import load_image, resize  # noqa: E402
 from impasto.multiscale import SQRT2, schedule  # noqa: E402
 from impasto.options import options_of  # noqa: E402
 from impasto.output import save_image  # noqa: E402
-from impasto.stylize import StylizeConfig, stylize  # noqa: E402
+from impasto.stylize import StylizeConfig, make_loss, style_targets, stylize  # noqa: E402
+from impasto.vgg import feature_extractor  # noqa: E402
 
 EX = ROOT / "examples"
 CACHE = ROOT / "out" / "gallery"
@@ -35,15 +38,18 @@ DOCS = ROOT / "docs" / "gallery"
 REFERENCE = ROOT.parent / "shared" / "images" / "reference"
 CONTENT = EX / "tubingen.jpg"
 
-# The library's defaults are 512 px and 500 iterations (jcjohnson/neural-style: 512 px, 1000). The
-# committed gallery was rendered smaller and shorter, because the machine it was made on had a small
-# share of two CPU cores; `--size 512 --iters 500` renders it with the true defaults.
-SIZE = 256
-ITERS = 60
-EXTRA_SIZE = 256  # blend, masks, reverse
-EXTRA_ITERS = 60
-REFINE = 90  # the four pairs get this many more iterations, restarted from the first render (--init)
+# Every render uses the library's defaults (StylizeConfig: 512 px, at most 500 iterations ending at the
+# convergence stop, started from the arbitrary-style network's painting), unless --size/--iters say
+# otherwise (jcjohnson/neural-style's references: 512 px, 1000 iterations from noise).
+DEFAULTS = StylizeConfig()
+SIZE = DEFAULTS.size
+ITERS = DEFAULTS.iters
+EXTRA_SIZE = SIZE  # blend, masks, reverse
+EXTRA_ITERS = ITERS
+REFINE = 0  # --refine N: this many more iterations for the four pairs, restarted from the first render
 WORKER = False  # --worker: render whatever is not yet rendered or being rendered; no figures
+#: name -> what the render's run said: seconds, iterations run, "converged at N" (kept beside the PNG)
+RUNS: dict[str, dict] = {}
 
 PAIRS = {  # name -> (style file, title)
     "starry": ("starry_night.jpg", "The Starry Night (van Gogh)"),
@@ -53,6 +59,7 @@ PAIRS = {  # name -> (style file, title)
 }
 
 OPTIONS: dict = {}  # extra StylizeConfig fields for every render (e.g. precision), from the command line
+LOSSES: dict = {}  # pair -> the yardstick's (content, style) of impasto's render and of neural-style's
 
 
 def render(
@@ -63,6 +70,9 @@ def render(
     path = CACHE / f"{name}_{size}px_{iters}it.png"
     CACHE.mkdir(parents=True, exist_ok=True)
     if path.exists():
+        meta = path.with_suffix(".json")
+        if meta.exists():
+            RUNS[name] = json.loads(meta.read_text())
         return load_image(path).rgb
     lock = path.with_suffix(".lock")
     try:  # several workers may run side by side (--worker); each render is done once
@@ -82,8 +92,11 @@ def render(
             print(f"  {name} {event.stage} {event.step}/{event.total} {time.time() - start:.0f}s", flush=True)
 
     result = stylize(content, style, masks=masks, callback=log, iters=iters, size=size, **options)
-    print(f"  {name} done in {time.time() - start:.0f}s", flush=True)
+    seconds = time.time() - start
+    RUNS[name] = {"seconds": round(seconds, 1), "iterations": len(result.history), "note": result.note}
+    print(f"  {name} done in {seconds:.0f}s ({len(result.history)} iterations {result.note})", flush=True)
     save_image(result.image, path)
+    path.with_suffix(".json").write_text(json.dumps(RUNS[name]))
     lock.unlink(missing_ok=True)
     return result.image
 
@@ -100,6 +113,36 @@ def refined(name: str, content, style, **options) -> torch.Tensor | None:
 def reference(name: str) -> Image.Image | None:
     path = REFERENCE / name
     return Image.open(path).convert("RGB") if path.exists() else None
+
+
+def yardstick(content: Path, style: Path, images: dict[str, torch.Tensor | None]) -> dict[str, tuple]:
+    """(content loss, style loss) of each image on one yardstick: impasto's default loss at the default
+    size, float32 network, each image resized to the content's working size."""
+    config = StylizeConfig(precision="fp32")
+    c = load_image(content, config.size).rgb
+    s = load_image(style, round(config.size * config.style_scale)).rgb
+    vgg = feature_extractor(config.content_layers + config.style_layers, precision="fp32")
+    loss = make_loss(vgg, config, c, style_targets(vgg, [s], None, config))
+    out = {}
+    with torch.no_grad():
+        for label, image in images.items():
+            if image is not None:
+                _, parts = loss(resize(image.float(), tuple(c.shape[-2:])))
+                out[label] = (float(parts["content"]), float(parts["style"]))
+    return out
+
+
+def as_tensor(image: Image.Image | None) -> torch.Tensor | None:
+    if image is None:
+        return None
+    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+
+
+def loss_label(losses: dict[str, tuple], label: str) -> str:
+    if label not in losses:
+        return ""
+    content, style = losses[label]
+    return f"\ncontent {content:.3g}, style {style:.3g}"
 
 
 def thumb(path: Path, size: int = 512) -> torch.Tensor:
@@ -199,18 +242,27 @@ def main(argv=None) -> int:
         ours = refined(f"tubingen_{key}", CONTENT, style)
         ours_lum = refined(f"tubingen_{key}_luminance", CONTENT, style, preserve_color="luminance")
         ref, ref_lum = reference(f"tubingen_{key}.png"), reference(f"original_color_tubingen_{key}.png")
+        if WORKER:
+            continue
+        losses = yardstick(CONTENT, style, {"impasto": ours, "neural-style": as_tensor(ref)})
+        LOSSES[key] = {**losses, "run": RUNS.get(f"tubingen_{key}", {})}
+        run = RUNS.get(f"tubingen_{key}", {})
+        budget = f"{run['iterations']} iterations" if run else f"{ITERS} iterations at most"
         fig = labelled_grid(
             [[thumb(style), ours, ref], [thumb(CONTENT), ours_lum, ref_lum]],
             row_labels=["colour", "--preserve-color\nluminance"],
             col_labels=[
                 "input",
-                f"impasto ({SIZE} px, {ITERS}+{REFINE} iterations)",
-                "jcjohnson/neural-style (512 px)",
+                f"impasto ({SIZE} px, defaults: {budget})" + loss_label(losses, "impasto"),
+                "jcjohnson/neural-style (512 px)" + loss_label(losses, "neural-style"),
             ],
             cell_size=cells,
             title=f"Tuebingen in the style of {title}, default settings",
         )
         save(fig, f"tubingen_{key}.jpg")
+    if LOSSES and not args.only:
+        DOCS.mkdir(parents=True, exist_ok=True)
+        (DOCS / "losses.json").write_text(json.dumps(LOSSES, indent=1) + "\n")
 
     # 2. Colour: default vs histogram matching vs luminance-only.
     if want("colour"):
@@ -227,7 +279,7 @@ def main(argv=None) -> int:
             ],
             col_labels=["style", "default", "--preserve-color histogram", "--preserve-color luminance"],
             cell_size=cells,
-            title=f"Preserving colour (Gatys et al. 2016); {SIZE} px, {ITERS} iterations",
+            title=f"Preserving colour (Gatys et al. 2016); {SIZE} px, default settings",
         )
         save(fig, "colour.jpg")
 
@@ -245,7 +297,7 @@ def main(argv=None) -> int:
                 "The Scream",
             ],
             cell_size=cells,
-            title=f"Blending styles (weights normalised); {ITERS} iterations",
+            title="Blending styles (weights normalised); default settings",
         )
         save(fig, "blend.jpg")
 
