@@ -50,7 +50,29 @@ class OptimizeResult:
     steps: int = 0
 
 
-__all__ = ["Callback", "Cancelled", "LossFn", "OptimizeResult", "ProgressEvent", "lbfgs_history", "optimize"]
+@dataclass
+class ImageResult:
+    """What an image pipeline returns (stylize, dream, texture): the image, the history of its steps,
+    whether Ctrl-C or a callback stopped it early, and the input's alpha channel where it had one (to
+    restore on PNG output)."""
+
+    image: torch.Tensor
+    """(1, 3, H, W) in [0, 1]."""
+    history: list[dict[str, float]] = field(default_factory=list)
+    interrupted: bool = False
+    alpha: torch.Tensor | None = None
+
+
+__all__ = [
+    "Callback",
+    "Cancelled",
+    "ImageResult",
+    "LossFn",
+    "OptimizeResult",
+    "ProgressEvent",
+    "lbfgs_history",
+    "optimize",
+]
 
 
 class _NonFinite(Exception):
