@@ -31,7 +31,7 @@ from ..options import check, option
 from ..precision import Precision
 from ..precision import resolve as resolve_precision
 from .arbitrary_net import STYLE_DIM, ArbitraryTransformer, StylePredictor, transformer_for_inference
-from .infer import _as_tensor, _memory_format, check_size
+from .infer import _as_tensor, _memory_format, check_size, native_size_option
 
 #: Smallest side of a style image: below this a painting holds no brushwork to predict a style from.
 MIN_STYLE_SIDE = 32
@@ -62,12 +62,7 @@ class ArbitraryConfig:
         help="side of the square the painting is centre-cropped and resized to for the style predictor "
         "(Magenta trained it at 256)",
     )
-    size: int | None = option(
-        None,
-        min=MIN_CONTENT_SIDE,
-        max=8192,
-        help="longest side of the output (default: the input's native resolution)",
-    )
+    size: int | None = native_size_option(MIN_CONTENT_SIDE)
     device: str = device_option()
     precision: Precision = option(
         "auto",

@@ -20,6 +20,7 @@ import os
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -33,6 +34,17 @@ from ..precision import Precision
 from ..precision import resolve as resolve_precision
 from .models import ModelError, load_model, resolve_model, style_names
 from .network import TransformerNet, for_inference
+
+
+def native_size_option(minimum: int = 16) -> Any:
+    """The ``size`` field of a feed-forward pipeline's config: the output's longest side, by default the
+    input's own (these networks paint at any resolution)."""
+    return option(
+        None,
+        min=minimum,
+        max=8192,
+        help="longest side of the output (default: the input's native resolution)",
+    )
 
 
 @dataclass(frozen=True)
@@ -56,9 +68,7 @@ class FastConfig:
         help="0 = the photo, 1 = fully stylized; a pixel blend in between, or with --style-image an "
         "interpolation from the photo's own style to the painting's",
     )
-    size: int | None = option(
-        None, min=16, max=8192, help="longest side of the output (default: the input's native resolution)"
-    )
+    size: int | None = native_size_option()
     device: str = device_option()
     precision: Precision = option(
         "auto",
