@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 import torch
@@ -32,12 +32,22 @@ from .colour import combine_luminance
 from .device import device_option, resolve_device
 from .errors import ConfigError
 from .images import ImageInput, as_picture, check_min_side, fit_longest, resize, size_of
-from .optimize import Callback, Cancelled
+from .optimize import Callback, Cancelled, ImageResult
 from .options import check, option
 from .output import ANIMATION_FORMATS, check_animation_path, save_animation
 from .precision import Precision, precision_option
 from .progress import Clock, Stage
-from .vgg import CHANNELS, VGG19, Pool, WeightsInput, check_layers, feature_extractor, min_side, stride
+from .vgg import (
+    CHANNELS,
+    VGG19,
+    Pool,
+    WeightsInput,
+    check_layers,
+    feature_extractor,
+    min_side,
+    pool_option,
+    stride,
+)
 
 #: Objectives of plain (unguided) dreaming.
 DreamObjective = Literal["mean-square", "l2"]
@@ -106,7 +116,7 @@ class DreamConfig:
         224, min=16, max=4096, help="longest side of the guide image when its features are computed"
     )
     seed: int = option(0, help="random seed of the jitter")
-    pool: Pool = option("max", help="VGG pooling")
+    pool: Pool = pool_option()
     device: str = device_option()
     precision: Precision = precision_option()
     frames: int = option(24, min=1, max=10_000, help="number of frames of a dream-zoom animation")
@@ -138,15 +148,8 @@ class DreamConfig:
                 raise ConfigError("channels must not repeat an index", field="channels")
 
 
-@dataclass
-class DreamResult:
-    image: torch.Tensor
-    """(1, 3, H, W) in [0, 1]."""
-    history: list[dict[str, float]] = field(default_factory=list)
-    """One entry per step: ``objective``, ``octave``, ``step``."""
-    interrupted: bool = False
-    alpha: torch.Tensor | None = None
-    """The input's alpha channel, if it had one (to restore on PNG output)."""
+class DreamResult(ImageResult):
+    """:func:`dream`'s image; ``history`` has one entry per step: ``objective``, ``octave``, ``step``."""
 
 
 @dataclass

@@ -19,7 +19,7 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ import torch
 from .errors import ConfigError, WeightsError
 from .images import Picture, load_image, resize
 from .masks import MaskInput, load_mask
+from .options import option
 from .output import atomic_write
 from .weights import Notify, cache_ok, describe, home, wheel_member
 
@@ -45,6 +46,24 @@ LICENSE = (
 #: ``auto``: detect faces and paint them with less style; ``off``: every pixel alike.
 Faces = Literal["auto", "off"]
 FACES: tuple[str, ...] = get_args(Faces)
+
+
+def faces_option(effect: str, off: str) -> Any:
+    """The ``faces`` field of a pipeline's config: ``effect``, what ``auto`` does to the faces found;
+    ``off``, what is done instead."""
+    return option(
+        "auto",
+        help=f"auto: detect faces (see `impasto faces`) and give them {effect}, with a feathered edge; "
+        f"off: {off}. An image without faces comes out exactly as with off",
+    )
+
+
+def face_style_option(help: str) -> Any:
+    """The ``face_style`` field beside :func:`faces_option`: the share of the pipeline's effect kept on
+    the faces, 0-1."""
+    return option(0.3, min=0.0, max=1.0, metavar="S", help=help)
+
+
 #: Detections below this heatmap score are dropped (CenterFace's own demo uses 0.35-0.5).
 THRESHOLD = 0.5
 #: The detector sees the image with its longest side in this range (CenterFace wants multiples of 32;

@@ -84,10 +84,24 @@ class OptimizeResult:
     """The iteration at which the convergence stop (``tol``) ended the run, or None."""
 
 
+@dataclass
+class ImageResult:
+    """What an image pipeline returns (stylize, dream, texture): the image, the history of its steps,
+    whether Ctrl-C or a callback stopped it early, and the input's alpha channel where it had one (to
+    restore on PNG output)."""
+
+    image: torch.Tensor
+    """(1, 3, H, W) in [0, 1]."""
+    history: list[dict[str, float]] = field(default_factory=list)
+    interrupted: bool = False
+    alpha: torch.Tensor | None = None
+
+
 __all__ = [
     "TOL_WINDOW",
     "Callback",
     "Cancelled",
+    "ImageResult",
     "LossFn",
     "OptimizeResult",
     "ProgressEvent",

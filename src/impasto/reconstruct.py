@@ -29,7 +29,7 @@ from .optimize import Callback, LossFn, Optimizer, lr_option, optimize, optimize
 from .options import check, option
 from .precision import Precision, escalation, precision_option
 from .progress import Clock, Report, Stage
-from .vgg import VGG19, Pool, WeightsInput, feature_extractor
+from .vgg import VGG19, Pool, WeightsInput, feature_extractor, pool_option
 
 #: Gatys et al. 2016, Fig. 1. Their Caffe network's ReLUs are in place, so their "conv4_2" blob holds
 #: the rectified output; we take the names literally (the convolution's output, before the ReLU), which
@@ -78,9 +78,8 @@ class ReconstructConfig:
         256, min=MIN_SIDE, max=MAX_SIDE, help="longest side of the image and of each cell, in pixels"
     )
     iters: int = option(300, min=1, max=100_000, help="iterations per cell")
-    pool: Pool = option(
-        "avg",
-        help='VGG pooling (Gatys et al. 2016 synthesise with average pooling: "slightly more appealing")',
+    pool: Pool = pool_option(
+        "avg", 'Gatys et al. 2016 synthesise with average pooling: "slightly more appealing"'
     )
     optimizer: Optimizer = optimizer_option()
     lr: float | None = lr_option()

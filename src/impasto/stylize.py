@@ -22,7 +22,7 @@ from . import colour, faces, losses, multiscale
 from .checks import check_layer_size, check_style_counts
 from .device import check_device, resolve_device
 from .errors import ConfigError
-from .faces import Faces
+from .faces import Faces, face_style_option, faces_option
 from .images import (
     ImageInput,
     as_picture,
@@ -32,12 +32,21 @@ from .images import (
     size_of,
 )
 from .masks import MaskInput, fit_mask, load_mask
-from .optimize import Callback, LossFn, Optimizer, lr_option, optimize, optimizer_option, tol_option
+from .optimize import (
+    Callback,
+    ImageResult,
+    LossFn,
+    Optimizer,
+    lr_option,
+    optimize,
+    optimizer_option,
+    tol_option,
+)
 from .options import check, option
 from .precision import Precision, escalation
 from .progress import Clock, Stage
 from .tiling import MIN_TILE, is_tiled, optimize_tiled, tile_stages
-from .vgg import VGG19, Pool, WeightsInput, check_layers, feature_extractor
+from .vgg import VGG19, Pool, WeightsInput, check_layers, feature_extractor, pool_option
 
 PreserveColor = Literal["none", "luminance", "histogram"]
 PRESERVE_COLOR: tuple[str, ...] = get_args(PreserveColor)
@@ -85,7 +94,7 @@ class StylizeConfig:
     )
     tol: float = tol_option(2e-3)
     seed: int = option(0, help="random seed")
-    pool: Pool = option("max", help="VGG pooling")
+    pool: Pool = pool_option()
     normalize_gradients: bool = option(
         False,
         help="divide each loss term's gradient by its L1 norm (as jcjohnson/neural-style); best with "
@@ -125,17 +134,9 @@ class StylizeConfig:
         "for memory (default: whole image; see impasto.tiling). Tiled runs do not detect faces",
     )
     # --- portraits (impasto.faces) ---
-    faces: Faces = option(
-        "auto",
-        help="auto: detect faces (see `impasto faces`) and give them less style and more content, with a "
-        "feathered edge; off: every pixel alike. An image without faces comes out exactly as with off",
-    )
-    face_style: float = option(
-        0.3,
-        min=0.0,
-        max=1.0,
-        metavar="S",
-        help="share of the style kept on faces, 0-1: a face pixel counts this much in the Gram statistics",
+    faces: Faces = faces_option("less style and more content", "every pixel alike")
+    face_style: float = face_style_option(
+        "share of the style kept on faces, 0-1: a face pixel counts this much in the Gram statistics"
     )
     face_content: float = option(
         3.0,
@@ -185,13 +186,9 @@ def _check_count(name: str, values: Sequence[float] | None, count: int, what: st
 
 
 @dataclass
-class StylizeResult:
-    image: torch.Tensor
-    """(1, 3, H, W) in [0, 1]."""
-    history: list[dict[str, float]] = field(default_factory=list)
-    interrupted: bool = False
-    alpha: torch.Tensor | None = None
-    """The content image's alpha channel, if it had one (to restore on PNG output)."""
+class StylizeResult(ImageResult):
+    """:func:`stylize`'s image (``alpha``: the content image's)."""
+
     converged_at: int | None = None
     """The iteration of the last scale at which the convergence stop (``tol``) ended it, or None."""
 

@@ -42,7 +42,7 @@ from .options import check, option
 from .precision import Precision, precision_option
 from .progress import Clock, Stage
 from .reconstruct import STYLE_LAYERS, Cell, cumulative, run_cell, set_label
-from .vgg import Pool, WeightsInput, feature_extractor
+from .vgg import Pool, WeightsInput, feature_extractor, pool_option
 
 #: Gatys et al. 2016, Fig. 3.
 RATIOS: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2)
@@ -98,7 +98,7 @@ class SweepConfig:
     init: SweepInit = option(
         "noise", help="noise (as in the paper: every cell starts from the same white noise) or content"
     )
-    pool: Pool = option("avg", help="VGG pooling (Gatys et al. 2016 synthesise with average pooling)")
+    pool: Pool = pool_option("avg", "Gatys et al. 2016 synthesise with average pooling")
     optimizer: Optimizer = optimizer_option()
     lr: float | None = lr_option()
     seed: int = option(0, help="noise seed")

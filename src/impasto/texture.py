@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -24,7 +24,7 @@ from .device import device_option, resolve_device
 from .errors import ConfigError
 from .images import ImageInput, as_picture, initial_image, size_of
 from .losses import gram_targets
-from .optimize import Callback, Optimizer, lr_option, optimize, optimizer_option
+from .optimize import Callback, ImageResult, Optimizer, lr_option, optimize, optimizer_option
 from .options import check, option
 from .precision import Precision, escalation, precision_option
 from .vgg import (
@@ -33,6 +33,7 @@ from .vgg import (
     Pool,
     WeightsInput,
     feature_extractor,
+    pool_option,
     wrap_multiple,
 )
 
@@ -87,7 +88,7 @@ class TextureConfig:
     style_weight: float = option(
         1.0, above=0, help="scale of the style loss, > 0 (the only loss: it matters for the step sizes only)"
     )
-    pool: Pool = option("avg", help="VGG pooling (Gatys et al. 2015 average for textures)")
+    pool: Pool = pool_option("avg", "Gatys et al. 2015 average for textures")
     tileable: bool = option(
         False,
         help="seamless texture: convolutions wrap around the edges (sides must be multiples of 16 with "
@@ -125,12 +126,8 @@ class TextureConfig:
                 )
 
 
-@dataclass
-class TextureResult:
-    image: torch.Tensor
-    """(1, 3, height, width) in [0, 1]."""
-    history: list[dict[str, float]] = field(default_factory=list)
-    interrupted: bool = False
+class TextureResult(ImageResult):
+    """:func:`synthesize_texture`'s image, (1, 3, height, width); ``alpha`` stays None (a texture is opaque)."""
 
 
 def synthesize_texture(

@@ -15,13 +15,14 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable
-from typing import Literal, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
+from .options import option
 from .precision import apply as apply_precision
 from .weights import CONV_NAMES, VGGWeights, load_cached
 
@@ -31,6 +32,12 @@ PaddingMode = Literal["zeros", "circular"]
 
 #: VGG-19's pooling: the network's own max pooling, or average pooling (Gatys et al. for synthesis).
 Pool = Literal["max", "avg"]
+
+
+def pool_option(default: Pool = "max", why: str = "") -> Any:
+    """The ``pool`` field of a VGG pipeline's config; ``why`` says why a pipeline pools otherwise than
+    the network was trained (average pooling, as Gatys et al. synthesise)."""
+    return option(default, help=f"VGG pooling ({why})" if why else "VGG pooling")
 
 
 def _layer_names() -> tuple[str, ...]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-import pytest
 from PIL import Image
 
 from impasto.dream import (
     DreamConfig,
 )
 
-from .refusal import assert_refused
+from .refusal import assert_refused, refusals
 
 
 def test_cli_defaults_come_from_the_config():
@@ -51,17 +50,14 @@ def test_cli_dream_writes_the_image(run_cli, tmp_path, content_path):
         assert max(im.size) == 48
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--layer", "relu4_9"], "unknown VGG-19 layer 'relu4_9'"),
-        (["--layer", "relu4_3", "--channels", "12,512"], "channel 512 is out of range for layer 'relu4_3'"),
-        (["--octave-scale", "1"], "octave-scale must be above 1"),
-        (["--steps", "0"], "steps must be between 1"),
-        (["--guide", "GUIDE"], "is not a readable image"),
-        (["--guide", "MISSING"], "does not exist"),
-        (["--size", "16", "--layer", "relu5_2"], "layer 'relu5_2' needs at least 16 px"),
-    ],
+@refusals(
+    ("--layer relu4_9", "unknown VGG-19 layer 'relu4_9'"),
+    ("--layer relu4_3 --channels 12,512", "channel 512 is out of range for layer 'relu4_3'"),
+    ("--octave-scale 1", "octave-scale must be above 1"),
+    ("--steps 0", "steps must be between 1"),
+    ("--guide GUIDE", "is not a readable image"),
+    ("--guide MISSING", "does not exist"),
+    ("--size 16 --layer relu5_2", "layer 'relu5_2' needs at least 16 px"),
 )
 def test_cli_bad_input_one_line_exit_2(run_cli, tmp_path, content_path, args, message):
     bad_guide = tmp_path / "guide.jpg"

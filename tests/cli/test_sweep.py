@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-from PIL import Image
-
 from impasto.sweep import SweepConfig
 
-from .refusal import assert_refused
+from .refusal import assert_refused, refusals, wrote_image
 
 
 def test_cli_writes_a_sheet(run_cli, content_path, style_path, tmp_path, vgg_weights):
@@ -31,19 +28,15 @@ def test_cli_writes_a_sheet(run_cli, content_path, style_path, tmp_path, vgg_wei
         "--device",
         "cpu",
     )
-    assert code == 0, err
-    assert Image.open(out).width > 2 * 24
+    assert wrote_image(code, err, out)[0] > 2 * 24
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (("--ratios", "1e-4,-1"), "ratios must be positive"),
-        (("--ratios", "1e-4,much"), "expected comma-separated numbers"),
-        (("--rows", "relu1_1,relu9_1"), "unknown VGG-19 layer 'relu9_1'"),
-        (("--size", "0"), "size must be between 16"),
-        (("--content-layer", "conv4_9"), "unknown VGG-19 layer 'conv4_9'"),
-    ],
+@refusals(
+    ("--ratios 1e-4,-1", "ratios must be positive"),
+    ("--ratios 1e-4,much", "expected comma-separated numbers"),
+    ("--rows relu1_1,relu9_1", "unknown VGG-19 layer 'relu9_1'"),
+    ("--size 0", "size must be between 16"),
+    ("--content-layer conv4_9", "unknown VGG-19 layer 'conv4_9'"),
 )
 def test_cli_bad_input_is_one_line_exit_2_and_no_output(
     run_cli, content_path, style_path, tmp_path, args, message

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from PIL import Image
 
 from impasto.texture import (
@@ -10,7 +9,7 @@ from impasto.texture import (
     parse_size,
 )
 
-from .refusal import assert_refused
+from .refusal import assert_refused, refusals, wrote_image
 
 
 def test_cli_writes_texture_and_tiled_preview(run_cli, style_path, tmp_path, vgg_weights):
@@ -34,21 +33,17 @@ def test_cli_writes_texture_and_tiled_preview(run_cli, style_path, tmp_path, vgg
         "--device",
         "cpu",
     )
-    assert code == 0, err
-    assert Image.open(out).size == (32, 16)
+    assert wrote_image(code, err, out) == (32, 16)
     assert Image.open(preview).size == (64, 32)
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (("--size", "0x10"), "width must be between"),
-        (("--size", "abc"), "size must be WIDTHxHEIGHT"),
-        (("--style-weight", "0"), "style-weight must be positive"),
-        (("--style-layers", "relu1_1,conv9_9"), "unknown VGG-19 layer 'conv9_9'"),
-        (("--tileable", "--init", "IMG"), "--tileable with content"),
-        (("--tileable", "--size", "40x40"), "multiples of 16"),
-    ],
+@refusals(
+    ("--size 0x10", "width must be between"),
+    ("--size abc", "size must be WIDTHxHEIGHT"),
+    ("--style-weight 0", "style-weight must be positive"),
+    ("--style-layers relu1_1,conv9_9", "unknown VGG-19 layer 'conv9_9'"),
+    ("--tileable --init IMG", "--tileable with content"),
+    ("--tileable --size 40x40", "multiples of 16"),
 )
 def test_cli_bad_input_is_one_line_exit_2_and_no_output(
     run_cli, style_path, content_path, tmp_path, args, message

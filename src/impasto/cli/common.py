@@ -1,9 +1,11 @@
-"""Pieces shared by the sub-commands: the options derived from a config's declarations
-(:func:`add_options`, :func:`config_from_args`), option types, the progress bar, the last line."""
+"""Pieces shared by the sub-commands: their parsers (:func:`add_command`), the options derived from a
+config's declarations (:func:`add_options`, :func:`config_from_args`), option types, the progress bar,
+the last line."""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -12,6 +14,20 @@ from typing import Any
 from ..errors import ConfigError
 from ..optimize import ProgressEvent
 from ..options import Option, options_of
+
+
+def add_command(
+    sub, name: str, run: Callable[[argparse.Namespace], int], *, description: str | None = None
+) -> argparse.ArgumentParser:
+    """The parser of sub-command ``name``, which ``run`` carries out. ``run``'s docstring says what the
+    command does: its first paragraph is the one line `impasto --help` lists, the rest (or
+    ``description``) the text above the options in `impasto NAME --help`."""
+    summary, _, rest = (inspect.getdoc(run) or "").partition("\n\n")
+    p = sub.add_parser(
+        name, help=" ".join(summary.split()), description=description or " ".join(rest.split()) or None
+    )
+    p.set_defaults(run=run)
+    return p
 
 
 def positive_int(text: str) -> int:

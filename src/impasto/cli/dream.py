@@ -11,7 +11,7 @@ from ..images import load_image
 from ..optimize import ProgressEvent
 from ..output import check_output_path, save_image
 from ..weights import load_cached
-from .common import ProgressBar, add_options, add_weights_option, config_from_args, finish, notify
+from .common import ProgressBar, add_command, add_options, add_weights_option, config_from_args, finish
 
 
 def size_option(text: str) -> int | None:
@@ -29,27 +29,15 @@ ZOOM_OPTIONS = ("frames", "zoom", "fps")
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "dream",
-        help="DeepDream: amplify the patterns a VGG-19 layer sees",
-        description="Change IMAGE by gradient ascent so the patterns the chosen VGG-19 layers detect are "
-        "amplified (Mordvintsev et al. 2015, 'Inceptionism'; on VGG-19 instead of GoogLeNet).",
-    )
+    p = add_command(sub, "dream", run_dream)
     p.add_argument("image", help="input image")
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp)")
     add_dream_options(p, zoom=False)
-    p.set_defaults(run=run_dream)
 
-    z = sub.add_parser(
-        "dream-zoom",
-        help="DeepDream zoom animation (GIF or MP4)",
-        description="Dream, zoom into the centre, dream again: the zoom feedback animation of Google's "
-        "deepdream notebook, written as a looping GIF or an MP4 (needs PyAV: impasto[video]).",
-    )
+    z = add_command(sub, "dream-zoom", run_zoom)
     z.add_argument("image", help="input image (the first frame)")
     z.add_argument("-o", "--output", required=True, help="output animation (.gif or .mp4)")
     add_dream_options(z, zoom=True)
-    z.set_defaults(run=run_zoom)
 
 
 def add_dream_options(p: argparse.ArgumentParser, *, zoom: bool) -> None:
@@ -111,12 +99,15 @@ def _check_inputs(args: argparse.Namespace) -> DreamConfig:
 
 
 def run_dream(args: argparse.Namespace) -> int:
+    """DeepDream: amplify the patterns a VGG-19 layer sees
+
+    Change IMAGE by gradient ascent so the patterns the chosen VGG-19 layers detect are amplified (Mordvintsev
+    et al. 2015, 'Inceptionism'; on VGG-19 instead of GoogLeNet).
+    """
     inputs = (args.image,) + ((args.guide,) if args.guide else ())
     out = check_output_path(args.output, inputs=inputs)
     config = _check_inputs(args)
-    vgg_weights = load_cached(
-        args.weights, notify=notify
-    )  # fetched on first use, with a message, before the bar
+    vgg_weights = load_cached(args.weights)  # fetched on first use, with a message, before the bar
     with closing(DreamBar("dream")) as bar:
         result = dream(args.image, config, guide=args.guide, callback=bar, weights=vgg_weights)
     save_image(result.image, out, alpha=result.alpha)
@@ -124,9 +115,14 @@ def run_dream(args: argparse.Namespace) -> int:
 
 
 def run_zoom(args: argparse.Namespace) -> int:
+    """DeepDream zoom animation (GIF or MP4)
+
+    Dream, zoom into the centre, dream again: the zoom feedback animation of Google's deepdream notebook,
+    written as a looping GIF or an MP4 (needs PyAV: impasto[video]).
+    """
     out = check_animation_path(args.output, inputs=(args.image,) + ((args.guide,) if args.guide else ()))
     config = _check_inputs(args)
-    vgg_weights = load_cached(args.weights, notify=notify)
+    vgg_weights = load_cached(args.weights)
     with closing(DreamBar("dream-zoom")) as bar:
         result = dream_zoom(args.image, config, guide=args.guide, callback=bar, weights=vgg_weights)
     save_animation(result.frames, out, fps=config.fps)

@@ -7,15 +7,11 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
+from .common import add_command
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "export-onnx",
-        help="export a fast network to ONNX (needs the 'onnx' extra)",
-        description="Write an ONNX model with inputs 'image' (N,3,H,W in [0,1]; H, W multiples of 4) and "
-        "'style' (N, n_styles weights) and output 'stylized'. Checked with ONNX Runtime against PyTorch.",
-    )
+    p = add_command(sub, "export-onnx", run)
     p.add_argument("--model", default=None, metavar="NAME|PATH", help="model (default: the shipped model)")
     p.add_argument("-o", "--output", required=True, help="output .onnx file")
     p.add_argument(
@@ -24,10 +20,14 @@ def register(sub) -> None:
         action="store_false",
         help="skip running the export with ONNX Runtime and comparing with PyTorch",
     )
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """export a fast network to ONNX (needs the 'onnx' extra)
+
+    Write an ONNX model with inputs 'image' (N,3,H,W in [0,1]; H, W multiples of 4) and 'style' (N, n_styles
+    weights) and output 'stylized'. Checked with ONNX Runtime against PyTorch.
+    """
     out = Path(args.output)
     if out.suffix.lower() != ".onnx":
         raise ConfigError(f"output '{out}' must end in .onnx", field="output")

@@ -7,16 +7,11 @@ import argparse
 from .. import faces
 from ..images import load_image
 from ..output import check_output_path
-from .common import notify
+from .common import add_command, notify
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "faces",
-        help="detect faces (what --faces auto protects): prints x y w h score per face",
-        description="Run the face detector that --faces auto uses (CenterFace) and print one face a line as "
-        "'x y w h score', in pixels of IMAGE as given, best first. Nothing printed: no face found.",
-    )
+    p = add_command(sub, "faces", run)
     p.add_argument("image", help="photo or painting")
     p.add_argument(
         "-o", "--output", default=None, metavar="OVERLAY.png", help="also write IMAGE with the boxes drawn"
@@ -27,7 +22,6 @@ def register(sub) -> None:
         default=faces.THRESHOLD,
         help=f"lowest detector score kept, 0-1 (default {faces.THRESHOLD})",
     )
-    p.set_defaults(run=run)
 
 
 def _unit(text: str) -> float:
@@ -41,6 +35,11 @@ def _unit(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    """detect faces (what --faces auto protects): prints x y w h score per face
+
+    Run the face detector that --faces auto uses (CenterFace) and print one face a line as 'x y w h score', in
+    pixels of IMAGE as given, best first. Nothing printed: no face found.
+    """
     out = check_output_path(args.output, inputs=(args.image,)) if args.output else None
     pic = load_image(args.image, what="image")
     found = faces.detect(pic, threshold=args.threshold, notify=notify)

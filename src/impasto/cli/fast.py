@@ -14,7 +14,7 @@ from ..fast.arbitrary import ArbitraryConfig
 from ..fast.infer import FastConfig, load, style_vector, stylize_picture
 from ..images import SAVE_FORMATS
 from ..output import check_output_path, check_outputs, save_image
-from .common import add_options, config_from_args
+from .common import add_command, add_options, config_from_args
 from .faces import add_face_mask_option, check_face_mask
 
 D = FastConfig()
@@ -27,12 +27,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".g
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "fast",
-        help="stylize in milliseconds with a trained fast network (default: the shipped model)",
-        description="Stylize photos with a feed-forward network (Johnson et al. 2016) holding several styles "
-        "(Dumoulin et al. 2017). CONTENT may be a file or a folder; with a folder, OUT is a folder.",
-    )
+    p = add_command(sub, "fast", run)
     p.add_argument("content", help="content photo, or a folder of photos")
     p.add_argument(
         "-o", "--output", required=True, help="output image (.png/.jpg/.webp), or a folder for a folder input"
@@ -51,7 +46,6 @@ def register(sub) -> None:
         help="output format for folder input (default .jpg)",
     )
     add_face_mask_option(p)
-    p.set_defaults(run=run)
 
 
 def add_style_image_options(p: argparse.ArgumentParser, help: str) -> None:
@@ -87,6 +81,11 @@ def _jobs(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], bool]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """stylize in milliseconds with a trained fast network (default: the shipped model)
+
+    Stylize photos with a feed-forward network (Johnson et al. 2016) holding several styles (Dumoulin et al.
+    2017). CONTENT may be a file or a folder; with a folder, OUT is a folder.
+    """
     if args.style_images:
         return _run_arbitrary(args)
     config = config_from_args(FastConfig, args)

@@ -6,17 +6,11 @@ import argparse
 import time
 from pathlib import Path
 
-from .common import notify
+from .common import add_command, notify
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "keys",
-        help="manage the web service's API keys",
-        description="Named API keys for `impasto serve --keys FILE`, so a team shares one server without sharing "
-        "one secret. The file keeps only a salted scrypt hash of each key; a running server re-reads it, so a "
-        "removed key stops working at once.",
-    )
+    p = add_command(sub, "keys", run)
     p.add_argument(
         "--file",
         type=Path,
@@ -35,10 +29,15 @@ def register(sub) -> None:
     rm = actions.add_parser("remove", help="revoke a key (its sessions end too)")
     rm.add_argument("name")
     rm.add_argument("--file", type=Path, default=argparse.SUPPRESS, help="the keys file")
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """manage the web service's API keys
+
+    Named API keys for `impasto serve --keys FILE`, so a team shares one server without sharing one secret.
+    The file keeps only a salted scrypt hash of each key; a running server re-reads it, so a removed key stops
+    working at once.
+    """
     from ..service.auth import KeyFile
     from .serve import default_data_dir
 

@@ -12,13 +12,14 @@ from ..options import option_named
 from ..output import check_output_path, check_outputs, save_image
 from ..reconstruct import CONTENT_LAYERS, STYLE_LAYERS, ReconstructConfig, reconstruct
 from ..weights import load_cached
-from .common import ProgressBar, add_options, add_weights_option, config_from_args, finish, notify
+from .common import ProgressBar, add_command, add_options, add_weights_option, config_from_args, finish
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "reconstruct",
-        help="what each VGG-19 layer keeps of an image (Gatys et al. 2016, Fig. 1)",
+        run,
         description="Reconstruct IMAGE from white noise. 'content': match the features of one layer per cell "
         f"({', '.join(CONTENT_LAYERS)}). 'style': match the Gram matrices of a growing layer set per cell "
         f"({{{STYLE_LAYERS[0]}}}, {{{STYLE_LAYERS[0]}, {STYLE_LAYERS[1]}}}, ... up to {STYLE_LAYERS[-1]}). "
@@ -37,7 +38,6 @@ def register(sub) -> None:
     add_options(p, ReconstructConfig)
     p.add_argument("--no-original", action="store_true", help="leave the original out of the grid")
     add_weights_option(p)
-    p.set_defaults(run=run)
 
 
 def prepare_each(directory: str | None, names: list[str], inputs: tuple[str, ...]) -> list[Path]:
@@ -70,12 +70,13 @@ def write_each(paths: list[Path], cells) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """what each VGG-19 layer keeps of an image (Gatys et al. 2016, Fig. 1)"""
     out = check_output_path(args.output, inputs=(args.image,))
     config = config_from_args(ReconstructConfig, args)
     names = [f"{config.kind}_{i + 1}_{layers[-1]}.png" for i, layers in enumerate(config.layer_sets)]
     each = prepare_each(args.each, names, (args.image,))
     check_all(out, each, (args.image,))
-    vgg_weights = load_cached(args.weights, notify=notify)  # fetched on first use, before the bar
+    vgg_weights = load_cached(args.weights)  # fetched on first use (message on stderr) before the bar
     with closing(ProgressBar("reconstruct")) as bar:
         result = reconstruct(args.image, config, callback=bar, weights=vgg_weights)
     save_figure(result.figure(with_original=not args.no_original), out)

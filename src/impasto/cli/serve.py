@@ -8,7 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..errors import ImpastoError
-from .common import notify, number, positive_int
+from .common import add_command, notify, number, positive_int
 
 
 def default_data_dir() -> Path:
@@ -20,13 +20,7 @@ def default_data_dir() -> Path:
 def register(sub) -> None:
     from ..service.limits import Settings
 
-    p = sub.add_parser(
-        "serve",
-        help="run the web service (REST API + browser UI)",
-        description="Serve the REST API and the browser UI. Jobs are kept in a SQLite queue under the data "
-        "directory and run by worker processes; they survive a restart. Needs the 'serve' extra: "
-        "pip install 'impasto[serve]'.",
-    )
+    p = add_command(sub, "serve", run)
     p.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
     )
@@ -104,7 +98,6 @@ def register(sub) -> None:
         )
     add_access_options(p)
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    p.set_defaults(run=run)
 
 
 def add_access_options(p) -> None:
@@ -184,6 +177,11 @@ def access_settings(args: argparse.Namespace, data_dir: Path):
 
 
 def run(args: argparse.Namespace) -> int:
+    """run the web service (REST API + browser UI)
+
+    Serve the REST API and the browser UI. Jobs are kept in a SQLite queue under the data directory and run by
+    worker processes; they survive a restart. Needs the 'serve' extra: pip install 'impasto[serve]'.
+    """
     try:
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401

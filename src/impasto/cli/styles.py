@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 
 from ..fast.models import DEFAULT_MODEL, available_models, user_dir
+from .common import add_command
 
 
 def register(sub) -> None:
-    p = sub.add_parser("styles", help="list the fast-network models and their styles")
-    p.set_defaults(run=run)
+    add_command(sub, "styles", run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """list the fast-network models and their styles"""
     models = available_models()
     if not models:
         print(f"no fast-network models found (shipped or in {user_dir()})")

@@ -20,6 +20,7 @@ from ..stylize import NAMED_INITS, StyleCache, StylizeConfig, stylize
 from ..weights import load_cached
 from .common import (
     ProgressBar,
+    add_command,
     add_options,
     add_weights_option,
     config_from_args,
@@ -32,12 +33,7 @@ from .fast import IMAGE_SUFFIXES, _images_in
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "stylize",
-        help="paint a photo in the style of a painting (Gatys et al.)",
-        description="Optimise an image so its VGG-19 content features match CONTENT and its Gram "
-        "matrices match STYLE (Gatys et al. 2016).",
-    )
+    p = add_command(sub, "stylize", run)
     p.add_argument("content", help="content photo, or a folder of photos (then -o names a folder)")
     p.add_argument(
         "style",
@@ -78,7 +74,6 @@ def register(sub) -> None:
         help="also write the current image every N iterations (OUT.0100.png, ...)",
     )
     add_weights_option(p)
-    p.set_defaults(run=run)
 
 
 _MASK_HELP = (
@@ -192,6 +187,11 @@ def intermediate_path(out: Path, step: int) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    """paint a photo in the style of a painting (Gatys et al.)
+
+    Optimise an image so its VGG-19 content features match CONTENT and its Gram matrices match STYLE (Gatys et
+    al. 2016).
+    """
     styles, _ = styles_from_args(args)
     config = config_from_cli(args)
     check_face_mask(args.face_mask)

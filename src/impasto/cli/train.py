@@ -9,16 +9,19 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..fast.train import TrainConfig, train, validation_photo
 from ..weights import load_cached
-from .common import ProgressBar, add_options, add_weights_option, config_from_args, notify, positive_int
+from .common import (
+    ProgressBar,
+    add_command,
+    add_options,
+    add_weights_option,
+    config_from_args,
+    notify,
+    positive_int,
+)
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train a fast multi-style network (Johnson et al. + Dumoulin et al.)",
-        description="Train a feed-forward style network with perceptual losses on a folder of photos; "
-        "N styles in one network by conditional instance normalisation. Resumes from OUT.ckpt.",
-    )
+    p = add_command(sub, "train", run)
     p.add_argument(
         "--style",
         action="append",
@@ -68,7 +71,6 @@ def register(sub) -> None:
     )
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
     add_weights_option(p)
-    p.set_defaults(run=run)
 
 
 def _stop_on_signals() -> dict:
@@ -108,6 +110,11 @@ def check_train_outputs(config: TrainConfig, preview: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """train a fast multi-style network (Johnson et al. + Dumoulin et al.)
+
+    Train a feed-forward style network with perceptual losses on a folder of photos; N styles in one network
+    by conditional instance normalisation. Resumes from OUT.ckpt.
+    """
     out = Path(args.output)
     if out.suffix != ".safetensors":
         raise ConfigError(f"output '{out}' must end in .safetensors", field="output")

@@ -9,7 +9,7 @@ from contextlib import closing
 from ..fast.arbitrary import ArbitraryConfig
 from ..fast.infer import FastConfig
 from ..fast.video import DEFAULT_TEMPORAL
-from .common import ProgressBar, add_options, config_from_args, number
+from .common import ProgressBar, add_command, add_options, config_from_args, number
 from .fast import add_style_image_options
 
 STRENGTH_HELP = (
@@ -19,13 +19,7 @@ STRENGTH_HELP = (
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "video",
-        help="stylize a video with a fast network (needs the 'video' extra)",
-        description="Stylize every frame at native resolution with a fast network; the audio is kept. "
-        "Prints a flicker measure: mean absolute change between consecutive output frames relative to the input's. "
-        "Ctrl-C keeps the frames done so far.",
-    )
+    p = add_command(sub, "video", run)
     p.add_argument("input", help="input video")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4, .mkv, .mov, .webm, .avi)")
     add_options(
@@ -49,10 +43,15 @@ def register(sub) -> None:
         "0 = every frame on its own (default %(default)s)",
     )
     p.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default %(default)s)")
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """stylize a video with a fast network (needs the 'video' extra)
+
+    Stylize every frame at native resolution with a fast network; the audio is kept. Prints a flicker measure:
+    mean absolute change between consecutive output frames relative to the input's. Ctrl-C keeps the frames
+    done so far.
+    """
     from ..fast.temporal import TemporalBlender
     from ..fast.video import check_video_output, probe, stylize_video
 

@@ -6,20 +6,13 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ImpastoError
-from .common import number, positive_int
+from .common import add_command, number, positive_int
 
 
 def register(sub) -> None:
     from ..service.stores import LEASE
 
-    p = sub.add_parser(
-        "worker",
-        help="run jobs of an `impasto serve --redis` service (any machine)",
-        description="One Celery worker of the scale-out backend: it needs only the Redis URL the server "
-        "uses (jobs, uploads and results travel through Redis; the VGG-19 weights it fetches itself) and "
-        "runs one job at a time, logging one line per job. SIGTERM or Ctrl-C puts the running job back in "
-        "the queue. Needs the 'scale' extra: pip install 'impasto[scale]'.",
-    )
+    p = add_command(sub, "worker", run)
     p.add_argument("--redis", required=True, metavar="URL", help="the server's Redis: redis://HOST:PORT/DB")
     p.add_argument(
         "--threads",
@@ -45,10 +38,16 @@ def register(sub) -> None:
     )
     p.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)  # set by `impasto serve`
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """run jobs of an `impasto serve --redis` service (any machine)
+
+    One Celery worker of the scale-out backend: it needs only the Redis URL the server uses (jobs, uploads and
+    results travel through Redis; the VGG-19 weights it fetches itself) and runs one job at a time, logging
+    one line per job. SIGTERM or Ctrl-C puts the running job back in the queue. Needs the 'scale' extra: pip
+    install 'impasto[scale]'.
+    """
     try:
         import celery  # noqa: F401
         import redis  # noqa: F401

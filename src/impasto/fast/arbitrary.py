@@ -31,7 +31,7 @@ from ..options import check, option
 from ..precision import Precision
 from ..precision import resolve as resolve_precision
 from .arbitrary_net import STYLE_DIM, ArbitraryTransformer, StylePredictor, transformer_for_inference
-from .infer import _as_tensor, _memory_format
+from .infer import _as_tensor, _memory_format, check_size, native_size_option
 
 #: Smallest side of a style image: below this a painting holds no brushwork to predict a style from.
 MIN_STYLE_SIDE = 32
@@ -62,12 +62,7 @@ class ArbitraryConfig:
         help="side of the square the painting is centre-cropped and resized to for the style predictor "
         "(Magenta trained it at 256)",
     )
-    size: int | None = option(
-        None,
-        min=MIN_CONTENT_SIDE,
-        max=8192,
-        help="longest side of the output (default: the input's native resolution)",
-    )
+    size: int | None = native_size_option(MIN_CONTENT_SIDE)
     device: str = device_option()
     precision: Precision = option(
         "auto",
@@ -135,14 +130,7 @@ def _style_tensor(image: ImageInput, what: str) -> torch.Tensor:
 
 def check_content_size(hw: tuple[int, int], what: str = "content image") -> None:
     """Refuse (one line) a photo whose working size ``hw`` is below :data:`MIN_CONTENT_SIDE` on a side."""
-    check_min_side(
-        hw,
-        MIN_CONTENT_SIDE,
-        what,
-        why="the arbitrary-style network",
-        field="content",
-        hint=" (use a larger --size, or a larger image)",
-    )
+    check_size(hw, what, need=MIN_CONTENT_SIDE, why="the arbitrary-style network")
 
 
 def check_style_size(hw: tuple[int, int], what: str = "style image", *, field: str = "style_image") -> None:

@@ -20,19 +20,31 @@ import os
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from .. import faces
 from ..device import device_option, resolve_device
 from ..errors import ConfigError
-from ..faces import Faces
+from ..faces import Faces, face_style_option, faces_option
 from ..images import ImageInput, Picture, check_min_side, fit_longest, load_image, resize, size_of
 from ..options import check, option
 from ..precision import Precision
 from ..precision import resolve as resolve_precision
 from .models import ModelError, load_model, resolve_model, style_names
 from .network import TransformerNet, for_inference
+
+
+def native_size_option(minimum: int = 16) -> Any:
+    """The ``size`` field of a feed-forward pipeline's config: the output's longest side, by default the
+    input's own (these networks paint at any resolution)."""
+    return option(
+        None,
+        min=minimum,
+        max=8192,
+        help="longest side of the output (default: the input's native resolution)",
+    )
 
 
 @dataclass(frozen=True)
@@ -56,23 +68,15 @@ class FastConfig:
         help="0 = the photo, 1 = fully stylized; a pixel blend in between, or with --style-image an "
         "interpolation from the photo's own style to the painting's",
     )
-    size: int | None = option(
-        None, min=16, max=8192, help="longest side of the output (default: the input's native resolution)"
-    )
+    size: int | None = native_size_option()
     device: str = device_option()
     precision: Precision = option(
         "auto",
         help="network arithmetic: auto = bf16 where the CPU/GPU runs it natively (AVX512-BF16/AMX, "
         "Ampere+; ≈ 2× faster, mean pixel change ≈ 0.5/255), else fp32",
     )
-    faces: Faces = option(
-        "auto",
-        help="auto: detect faces (see `impasto faces`) and give them a lower strength, with a feathered "
-        "edge; off: one strength everywhere. An image without faces comes out exactly as with off",
-    )
-    face_style: float = option(
-        0.3, min=0.0, max=1.0, metavar="S", help="share of the strength kept on faces, 0-1"
-    )
+    faces: Faces = faces_option("a lower strength", "one strength everywhere")
+    face_style: float = face_style_option("share of the strength kept on faces, 0-1")
 
     def __post_init__(self) -> None:
         check(self)
@@ -218,16 +222,12 @@ def _as_tensor(content: ImageInput, size: int | None) -> tuple[torch.Tensor, tor
 MIN_SIDE = 8
 
 
-def check_size(hw: tuple[int, int], what: str = "content image") -> None:
-    """Refuse (one line) an image of working size ``hw`` narrower than :data:`MIN_SIDE`."""
-    check_min_side(
-        hw,
-        MIN_SIDE,
-        what,
-        why="the fast network",
-        field="content",
-        hint=" (use a larger --size, or a larger image)",
-    )
+def check_size(
+    hw: tuple[int, int], what: str = "content image", *, need: int = MIN_SIDE, why: str = "the fast network"
+) -> None:
+    """Refuse (one line, naming the upload ``content``) a photo whose working size ``hw`` has a side below
+    ``need`` pixels: :data:`MIN_SIDE` for the fast network; another network passes its own."""
+    check_min_side(hw, need, what, why=why, field="content", hint=" (use a larger --size, or a larger image)")
 
 
 def apply(

@@ -14,7 +14,6 @@ import json
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from operator import methodcaller
 from pathlib import Path
@@ -25,13 +24,13 @@ from ..output import atomic_write
 from .stores import (
     CANCELLED,
     FAILED,
-    FINAL,
     LEASE,
     MAX_ATTEMPTS,
     QUEUED,
     RUNNING,
     SUCCEEDED,
     Job,
+    JobStore,
     Progress,
     valid_id,
 )
@@ -72,7 +71,7 @@ _ADDED_COLUMNS = {  # columns a database from an older version lacks, and how to
 }
 
 
-class SQLiteJobStore:
+class SQLiteJobStore(JobStore):
     """:class:`~impasto.service.stores.JobStore` in one SQLite file; safe to share between processes and
     threads (each thread has its own connection)."""
 
@@ -123,37 +122,6 @@ class SQLiteJobStore:
             self._local.db = None
 
     # -- helpers -------------------------------------------------------------------------------
-    @staticmethod
-    def _job(row: sqlite3.Row) -> Job:
-        p = json.loads(row["progress"] or "{}")
-        return Job(
-            id=row["id"],
-            kind=row["kind"],
-            params=json.loads(row["params"]),
-            inputs=json.loads(row["inputs"]),
-            state=row["state"],
-            created_at=row["created_at"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            progress=Progress(
-                p.get("step", 0),
-                p.get("total", 0),
-                p.get("losses", {}),
-                p.get("elapsed", 0.0),
-                p.get("eta"),
-                p.get("stage", ""),
-            ),
-            progress_seq=row["progress_seq"],
-            preview_seq=row["preview_seq"],
-            error=row["error"],
-            result=row["result"],
-            cancel_requested=bool(row["cancel_requested"]),
-            attempts=row["attempts"],
-            worker=row["worker"],
-            owner=row["owner"],
-            lease_until=row["lease_until"],
-        )
-
     def record_dir(self, job_id: str) -> Path:
         """Where the job's record (``job.json``) is kept: its directory in the local file store."""
         if not valid_id(job_id):
@@ -174,42 +142,39 @@ class SQLiteJobStore:
         """The SQL condition (and its parameter) "still held by ``worker``", or nothing when None."""
         return ("", ()) if worker is None else (" AND worker = ?", (worker,))
 
-    # -- the interface ---------------------------------------------------------------------------
-    def new_id(self) -> str:
-        return uuid.uuid4().hex
+    def _update_running(
+        self, db: sqlite3.Connection, changes: str, values: tuple[Any, ...], job_id: str, worker: str | None
+    ) -> bool:
+        """``UPDATE jobs SET {changes}`` (``values`` for its parameters) of a running job, only while
+        ``worker`` holds it when given; whether it changed."""
+        held, args = self._holder(worker)
+        sql = f"UPDATE jobs SET {changes} WHERE id = ? AND state = ?{held}"
+        return bool(db.execute(sql, (*values, job_id, RUNNING, *args)).rowcount)
 
-    def submit(
-        self,
-        job_id: str,
-        kind: str,
-        params: dict[str, Any],
-        inputs: dict[str, list[str]],
-        *,
-        max_pending: int | None = None,
-        owner: str = "anonymous",
-    ) -> Job | None:
-        if not valid_id(job_id):
-            raise ValueError(f"invalid job id {job_id!r}")
+    # -- the interface (its part that is the same for every store is in JobStore) ----------------------
+    def _add(
+        self, job_id: str, kind: str, params: str, inputs: str, owner: str, max_pending: int | None
+    ) -> bool:
         with self._tx() as db:
             if max_pending is not None:
                 (n,) = db.execute(
                     "SELECT COUNT(*) FROM jobs WHERE state IN (?, ?)", (QUEUED, RUNNING)
                 ).fetchone()
                 if n >= max_pending:
-                    return None
+                    return False
             (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()
             db.execute(
                 "INSERT INTO jobs (id, seq, kind, params, inputs, state, created_at, owner) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, seq, kind, json.dumps(params), json.dumps(inputs), QUEUED, time.time(), owner),
+                (job_id, seq, kind, params, inputs, QUEUED, time.time(), owner),
             )
             self.record_dir(job_id).mkdir(parents=True, exist_ok=True)
             self._save_records(db, [job_id])
-        return self.get(job_id)
+        return True
 
     def get(self, job_id: str) -> Job | None:
         row = self._db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else self._job(row)
+        return None if row is None else Job.from_record(dict(row))
 
     def list(self, *, limit: int = 50, state: str | None = None, owner: str | None = None) -> list[Job]:
         where = [(c, v) for c, v in (("state", state), ("owner", owner)) if v is not None]
@@ -217,7 +182,7 @@ class SQLiteJobStore:
         rows = self._db().execute(
             f"SELECT * FROM jobs {sql} ORDER BY created_at DESC LIMIT ?", (*(v for _, v in where), limit)
         )
-        return [self._job(r) for r in rows.fetchall()]
+        return [Job.from_record(dict(r)) for r in rows.fetchall()]
 
     def pending(self) -> int:
         (n,) = (
@@ -279,68 +244,48 @@ class SQLiteJobStore:
 
     def renew(self, job_id: str, worker: str, *, lease: float = LEASE) -> bool:
         with self._tx() as db:
-            changed = db.execute(
-                "UPDATE jobs SET lease_until = ? WHERE id = ? AND state = ? AND worker = ?",
-                (time.time() + lease, job_id, RUNNING, worker),
-            ).rowcount
-        return bool(changed)
+            return self._update_running(db, "lease_until = ?", (time.time() + lease,), job_id, worker)
 
     def update_progress(
         self, job_id: str, progress: Progress, *, preview: bool = False, worker: str | None = None
     ) -> bool:
-        p = {
-            "step": progress.step,
-            "total": progress.total,
-            "losses": progress.losses,
-            "elapsed": progress.elapsed,
-            "eta": progress.eta,
-            "stage": progress.stage,
-        }
-        held, args = self._holder(worker)
         with self._tx() as db:
-            changed = db.execute(
-                "UPDATE jobs SET progress = ?, progress_seq = progress_seq + 1, preview_seq = preview_seq + ? "
-                f"WHERE id = ? AND state = ?{held}",
-                (json.dumps(p), 1 if preview else 0, job_id, RUNNING, *args),
-            ).rowcount
+            changed = self._update_running(
+                db,
+                "progress = ?, progress_seq = progress_seq + 1, preview_seq = preview_seq + ?",
+                (progress.to_json(), 1 if preview else 0),
+                job_id,
+                worker,
+            )
             row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return bool(changed) and not (row is None or row["cancel_requested"])
+        return changed and not (row is None or row["cancel_requested"])
 
-    def finish(
-        self,
-        job_id: str,
-        *,
-        state: str = SUCCEEDED,
-        result: str | None = None,
-        error: str | None = None,
-        worker: str | None = None,
+    def _end(
+        self, job_id: str, state: str, result: str | None, error: str | None, worker: str | None
     ) -> bool:
-        if state not in FINAL:
-            raise ValueError(f"not a final state: {state!r}")
-        held, args = self._holder(worker)
         with self._tx() as db:
-            changed = db.execute(
-                "UPDATE jobs SET state = ?, finished_at = ?, result = ?, error = ?, worker = NULL, "
-                f"lease_until = NULL WHERE id = ? AND state = ?{held}",
-                (state, time.time(), result, error, job_id, RUNNING, *args),
-            ).rowcount
+            changed = self._update_running(
+                db,
+                "state = ?, finished_at = ?, result = ?, error = ?, worker = NULL, lease_until = NULL",
+                (state, time.time(), result, error),
+                job_id,
+                worker,
+            )
             self._save_records(db, [job_id] if changed else [])
-        return bool(changed)
-
-    def fail(self, job_id: str, error: str, *, worker: str | None = None) -> bool:
-        return self.finish(job_id, state=FAILED, error=error, worker=worker)
+        return changed
 
     def requeue(self, job_id: str, *, worker: str | None = None) -> bool:
-        held, args = self._holder(worker)
         with self._tx() as db:
-            changed = db.execute(
-                "UPDATE jobs SET state = ?, worker = NULL, lease_until = NULL, "
-                "attempts = MAX(attempts - 1, 0), seq = (SELECT COALESCE(MIN(seq), 1) - 1 FROM jobs) "
-                f"WHERE id = ? AND state = ?{held}",
-                (QUEUED, job_id, RUNNING, *args),
-            ).rowcount
+            changed = self._update_running(
+                db,
+                "state = ?, worker = NULL, lease_until = NULL, attempts = MAX(attempts - 1, 0), "
+                "seq = (SELECT COALESCE(MIN(seq), 1) - 1 FROM jobs)",
+                (QUEUED,),
+                job_id,
+                worker,
+            )
             self._save_records(db, [job_id] if changed else [])
-        return bool(changed)
+        return changed
 
     def _give_up(self, db: sqlite3.Connection, job_id: str, row: sqlite3.Row, max_attempts: int) -> bool:
         """A running job whose worker is gone: cancelled when asked to, failed after ``max_attempts``

@@ -17,13 +17,11 @@ clock every machine shares: a worker's lease expires when Redis says so, whateve
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from typing import Any
 
 from .redis_client import check_url, connect, guarded
-from .stores import FINAL, LEASE, MAX_ATTEMPTS, QUEUED, RUNNING, SUCCEEDED, Job, Progress
+from .stores import LEASE, MAX_ATTEMPTS, QUEUED, RUNNING, Job, JobStore, Progress
 
 _PRELUDE = """
 local P = ARGV[1]
@@ -237,60 +235,11 @@ return gone
 Ids = list[str]  # (``list`` is a method name in the store's class body)
 
 
-def _float(v: str | None) -> float | None:
-    return None if v is None else float(v)
-
-
 def _text(v: bytes | str) -> str:
     return v.decode() if isinstance(v, bytes) else v
 
 
-def job_from_fields(fields: dict[str, str]) -> Job:
-    """A :class:`Job` from the strings of its hash."""
-    p = json.loads(fields.get("progress") or "{}")
-    return Job(
-        id=fields["id"],
-        kind=fields["kind"],
-        params=json.loads(fields["params"]),
-        inputs=json.loads(fields["inputs"]),
-        state=fields["state"],
-        progress=Progress(
-            int(p.get("step", 0)),
-            int(p.get("total", 0)),
-            dict(p.get("losses", {})),
-            float(p.get("elapsed", 0.0)),
-            p.get("eta"),
-            str(p.get("stage", "")),
-        ),
-        error=fields.get("error"),
-        result=fields.get("result"),
-        cancel_requested=fields.get("cancel_requested") == "1",
-        worker=fields.get("worker"),
-        owner=fields.get("owner", "anonymous"),
-        created_at=float(fields["created_at"]),
-        started_at=_float(fields.get("started_at")),
-        finished_at=_float(fields.get("finished_at")),
-        lease_until=_float(fields.get("lease_until")),
-        progress_seq=int(fields.get("progress_seq", 0)),
-        preview_seq=int(fields.get("preview_seq", 0)),
-        attempts=int(fields.get("attempts", 0)),
-    )
-
-
-def _progress_json(progress: Progress) -> str:
-    return json.dumps(
-        {
-            "step": progress.step,
-            "total": progress.total,
-            "losses": progress.losses,
-            "elapsed": progress.elapsed,
-            "eta": progress.eta,
-            "stage": progress.stage,
-        }
-    )
-
-
-class RedisJobStore:
+class RedisJobStore(JobStore):
     """:class:`~impasto.service.stores.JobStore` in a Redis database, shared by every machine that has its
     URL; safe to use from many threads and processes. ``patience``: seconds a call keeps trying while
     Redis is unreachable (a worker rides out a restart; the API, at 0, answers 503 at once).
@@ -323,28 +272,18 @@ class RedisJobStore:
             fields = {_text(k): _text(v) for k, v in reply.items()}
         else:
             fields = {_text(reply[i]): _text(reply[i + 1]) for i in range(0, len(reply), 2)}
-        return job_from_fields(fields)
+        return Job.from_record(fields)
 
-    # -- the JobStore protocol ------------------------------------------------------------------------
-    def new_id(self) -> str:
-        return uuid.uuid4().hex
-
+    # -- the JobStore protocol (its part that is the same for every store is in JobStore) ---------------
     @guarded
-    def submit(
-        self,
-        job_id: str,
-        kind: str,
-        params: dict[str, Any],
-        inputs: dict[str, list[str]],
-        *,
-        max_pending: int | None = None,
-        owner: str = "anonymous",
-    ) -> Job | None:
+    def _add(
+        self, job_id: str, kind: str, params: str, inputs: str, owner: str, max_pending: int | None
+    ) -> bool:
         limit = "" if max_pending is None else str(max_pending)
-        done = self._run("submit", job_id, kind, json.dumps(params), json.dumps(inputs), owner, limit)
+        done = self._run("submit", job_id, kind, params, inputs, owner, limit)
         if done == -1:
             raise ValueError(f"job {job_id} already exists")
-        return self.get(job_id) if done == 1 else None
+        return bool(done == 1)
 
     @guarded
     def get(self, job_id: str) -> Job | None:
@@ -424,25 +363,14 @@ class RedisJobStore:
         self._written[job_id] = now
         if len(self._written) > 1000:  # a long-lived worker: forget jobs long done
             self._written = {k: t for k, t in self._written.items() if now - t < 3600}
-        go_on = self._run("progress", job_id, _progress_json(progress), "1" if preview else "0", worker or "")
+        go_on = self._run("progress", job_id, progress.to_json(), "1" if preview else "0", worker or "")
         return go_on == 1
 
     @guarded
-    def finish(
-        self,
-        job_id: str,
-        *,
-        state: str = SUCCEEDED,
-        result: str | None = None,
-        error: str | None = None,
-        worker: str | None = None,
+    def _end(
+        self, job_id: str, state: str, result: str | None, error: str | None, worker: str | None
     ) -> bool:
-        if state not in FINAL:
-            raise ValueError(f"not a final state: {state!r}")
         return self._run("finish", job_id, state, result or "", error or "", worker or "") == 1
-
-    def fail(self, job_id: str, error: str, *, worker: str | None = None) -> bool:
-        return self.finish(job_id, state="failed", error=error, worker=worker)
 
     @guarded
     def requeue(self, job_id: str, *, worker: str | None = None) -> bool:
@@ -469,4 +397,4 @@ class RedisJobStore:
         self.client.connection_pool.disconnect(inuse_connections=False)
 
 
-__all__ = ["RedisJobStore", "job_from_fields"]
+__all__ = ["RedisJobStore"]

@@ -26,7 +26,10 @@ error it came from; the API answers 507).
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass, field
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -46,6 +49,23 @@ class Progress:
     elapsed: float = 0.0
     eta: float | None = None
     stage: str = ""
+
+    def to_json(self) -> str:
+        """The progress as the job stores keep it."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> Progress:
+        """The progress a job store kept (none yet: empty)."""
+        p = json.loads(text or "{}")
+        return cls(
+            int(p.get("step", 0)),
+            int(p.get("total", 0)),
+            dict(p.get("losses", {})),
+            float(p.get("elapsed", 0.0)),
+            p.get("eta"),
+            str(p.get("stage", "")),
+        )
 
 
 @dataclass(frozen=True)
@@ -81,6 +101,35 @@ class Job:
     def final(self) -> bool:
         return self.state in FINAL
 
+    @classmethod
+    def from_record(cls, r: Mapping[str, Any]) -> Job:
+        """A job from a store's record of it: ``params``, ``inputs`` and ``progress`` as JSON, numbers as
+        numbers or as their text, a field that is None absent or None."""
+
+        def number(name: str) -> float | None:
+            return None if r.get(name) is None else float(r[name])
+
+        return cls(
+            id=r["id"],
+            kind=r["kind"],
+            params=json.loads(r["params"]),
+            inputs=json.loads(r["inputs"]),
+            state=r["state"],
+            created_at=float(r["created_at"]),
+            started_at=number("started_at"),
+            finished_at=number("finished_at"),
+            progress=Progress.from_json(r.get("progress")),
+            progress_seq=int(r.get("progress_seq") or 0),
+            preview_seq=int(r.get("preview_seq") or 0),
+            error=r.get("error"),
+            result=r.get("result"),
+            cancel_requested=str(r.get("cancel_requested")) == "1",
+            attempts=int(r.get("attempts") or 0),
+            worker=r.get("worker"),
+            owner=r.get("owner", "anonymous"),
+            lease_until=number("lease_until"),
+        )
+
 
 LEASE = 30.0
 """Seconds a claimed job stays held without a heartbeat (the recovery time after a worker dies unseen)."""
@@ -105,12 +154,16 @@ class BackendUnavailable(Exception):
 
 class JobStore(Protocol):
     """The job records. Every state change is atomic (all or nothing, visible to every process at once);
-    a method that changes a job which is not in the state it expects changes nothing."""
+    a method that changes a job which is not in the state it expects changes nothing.
+
+    An implementation subclasses this protocol: the methods with a body here are the same for every
+    store (ids, the checks of what is asked, :meth:`fail`); the storage is in the others, and in
+    ``_add`` and ``_end``, which :meth:`submit` and :meth:`finish` call once the request is checked."""
 
     def new_id(self) -> str:
         """A fresh, unguessable job id (32 lowercase hex digits); its files may be stored before
         :meth:`submit`."""
-        ...
+        return uuid.uuid4().hex
 
     def submit(
         self,
@@ -124,7 +177,18 @@ class JobStore(Protocol):
     ) -> Job | None:
         """Record a ``queued`` job whose input files are already in the file store (``inputs``: form field
         → file names). None, and nothing recorded, when ``max_pending`` jobs are already queued or running
-        (checked in the same transaction). The caller dispatches the job afterwards."""
+        (checked in the same transaction). The caller dispatches the job afterwards. ValueError for an id
+        that is not one of :meth:`new_id`'s."""
+        if not valid_id(job_id):
+            raise ValueError(f"invalid job id {job_id!r}")
+        added = self._add(job_id, kind, json.dumps(params), json.dumps(inputs), owner, max_pending)
+        return self.get(job_id) if added else None
+
+    def _add(
+        self, job_id: str, kind: str, params: str, inputs: str, owner: str, max_pending: int | None
+    ) -> bool:
+        """:meth:`submit`'s record (``params`` and ``inputs`` as JSON); False, and nothing recorded, when
+        ``max_pending`` jobs are queued or running."""
         ...
 
     def get(self, job_id: str) -> Job | None:
@@ -190,11 +254,19 @@ class JobStore(Protocol):
         """Move a running job to a final state (``result``: the result's file name); only while ``worker``
         holds it when given. A job that is not running is left alone (False). ValueError for a state
         that is not final."""
+        if state not in FINAL:
+            raise ValueError(f"not a final state: {state!r}")
+        return self._end(job_id, state, result, error, worker)
+
+    def _end(
+        self, job_id: str, state: str, result: str | None, error: str | None, worker: str | None
+    ) -> bool:
+        """:meth:`finish`'s change, ``state`` a final one."""
         ...
 
     def fail(self, job_id: str, error: str, *, worker: str | None = None) -> bool:
         """:meth:`finish` with ``failed`` and ``error``."""
-        ...
+        return self.finish(job_id, state=FAILED, error=error, worker=worker)
 
     def requeue(self, job_id: str, *, worker: str | None = None) -> bool:
         """Put a running job back at the head of the queue, this attempt not counted (its worker shut down

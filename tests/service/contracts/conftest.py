@@ -38,21 +38,24 @@ def local_file_store(tmp_path) -> Callable[[], FileStore]:
     return lambda: LocalFileStore(tmp_path / "data" / "jobs")
 
 
-@pytest.fixture(params=JOB_STORES)
-def open_jobs(request) -> Callable[[], JobStore]:
-    """Opens a handle on the job store under test (each test gets a fresh, empty one)."""
-    return request.getfixturevalue(request.param)
+def under_test(name: str, implementations: list[str]):
+    """The fixture ``name``: in turn, the opener of each of ``implementations`` (each test gets a fresh,
+    empty store)."""
+
+    @pytest.fixture(name=name, params=implementations)
+    def opener(request) -> Callable[[], object]:
+        return request.getfixturevalue(request.param)
+
+    return opener
+
+
+open_jobs = under_test("open_jobs", JOB_STORES)
+open_files = under_test("open_files", FILE_STORES)
 
 
 @pytest.fixture
 def jobs(open_jobs) -> JobStore:
     return open_jobs()
-
-
-@pytest.fixture(params=FILE_STORES)
-def open_files(request) -> Callable[[], FileStore]:
-    """Opens a handle on the file store under test (each test gets a fresh, empty one)."""
-    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from ..auth import SESSION_COOKIE, Session
 from ..middleware import static_text
-from .deps import ErrorOut, PrincipalDep, Service, ServiceDep, error_response
+from .deps import ERRORS, ErrorOut, PrincipalDep, Service, ServiceDep, error_response
 
 router = APIRouter(tags=["service"])
 
@@ -30,6 +30,12 @@ def set_session(service: Service, request: Request, response: Response, token: s
     )
 
 
+def form_or_json(json: str, form: str, *errors: int) -> dict[int | str, dict[str, Any]]:
+    """The documented answers of a route that a browser form or a JSON client posts to: 200 (``json``),
+    303 back to the UI (``form``) and the ``errors``."""
+    return {200: {"description": json}, 303: {"description": form}, **{code: ERRORS[code] for code in errors}}
+
+
 def session_out(session: Session) -> dict[str, Any]:
     return {"owner": session.owner, "key": session.key_name, "expires_at": session.expires_at}
 
@@ -38,16 +44,18 @@ def session_out(session: Session) -> dict[str, Any]:
     "/login",
     summary="Log in with an API key: a session cookie for the browser UI",
     responses={
-        200: {"description": "JSON log-in: the session (and its cookie)"},
-        303: {"description": "form log-in: the cookie, and back to the UI"},
+        **form_or_json(
+            "JSON log-in: the session (and its cookie)",
+            "form log-in: the cookie, and back to the UI",
+            403,
+            408,
+            413,
+        ),
         401: {
             "model": ErrorOut,
             "content": {"text/html": {}},
             "description": "wrong key: JSON, or the log-in page again for a form",
         },
-        403: {"model": ErrorOut},
-        408: {"model": ErrorOut},
-        413: {"model": ErrorOut},
     },
     openapi_extra={
         "requestBody": {
@@ -88,12 +96,7 @@ async def login(request: Request, service: ServiceDep) -> Response:
 @router.post(
     "/logout",
     summary="End the browser session",
-    responses={
-        200: {"description": "asked for JSON"},
-        303: {"description": "back to the UI"},
-        401: {"model": ErrorOut},
-        403: {"model": ErrorOut},
-    },
+    responses=form_or_json("asked for JSON", "back to the UI", 401, 403),
 )
 def logout(request: Request, service: ServiceDep, who: PrincipalDep) -> Response:
     token = who.session
