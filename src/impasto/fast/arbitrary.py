@@ -32,6 +32,7 @@ from ..precision import Precision
 from ..precision import resolve as resolve_precision
 from .arbitrary_net import STYLE_DIM, ArbitraryTransformer, StylePredictor, transformer_for_inference
 from .infer import _as_tensor, _memory_format
+from .painting import check_style_weights, style_size_option, style_weights_option
 
 #: Smallest side of a style image: below this a painting holds no brushwork to predict a style from.
 MIN_STYLE_SIDE = 32
@@ -43,25 +44,14 @@ MIN_CONTENT_SIDE = 16
 class ArbitraryConfig:
     """Settings of :func:`stylize_arbitrary`, declared once (CLI and web service read them here)."""
 
-    style_weights: tuple[float, ...] | None = option(
-        None,
-        min=0,
-        cli=False,
-        help="blend weights, one per style image (normalised to sum to 1); None = equal",
-    )
+    style_weights: tuple[float, ...] | None = style_weights_option()
     strength: float = option(
         1.0,
         min=0.0,
         max=1.0,
         help="0 = the photo's own style vector (close to the photo), 1 = the painting's; interpolated between",
     )
-    style_size: int = option(
-        256,
-        min=32,
-        max=1024,
-        help="side of the square the painting is centre-cropped and resized to for the style predictor "
-        "(Magenta trained it at 256)",
-    )
+    style_size: int = style_size_option()
     size: int | None = option(
         None,
         min=MIN_CONTENT_SIDE,
@@ -77,8 +67,7 @@ class ArbitraryConfig:
 
     def __post_init__(self) -> None:
         check(self)
-        if self.style_weights is not None and not sum(self.style_weights) > 0:
-            raise ConfigError("style_weights sum to zero", field="style_weights")
+        check_style_weights(self.style_weights)
 
 
 _STATE: dict[str, torch.Tensor] = {}
@@ -277,6 +266,7 @@ __all__ = [
     "MIN_STYLE_SIDE",
     "ArbitraryConfig",
     "blend",
+    "check_style_weights",
     "paint",
     "painter",
     "predict_style",

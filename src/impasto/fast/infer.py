@@ -33,6 +33,7 @@ from ..precision import Precision
 from ..precision import resolve as resolve_precision
 from .models import ModelError, load_model, resolve_model, style_names
 from .network import TransformerNet, for_inference
+from .painting import check_style_weights, style_size_option, style_weights_option
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class FastConfig:
     size: int | None = option(
         None, min=16, max=8192, help="longest side of the output (default: the input's native resolution)"
     )
+    # With paintings as the style (the web service's `fast` kind; the CLI's --style-image takes its own
+    # PATH:WEIGHT and --style-size): the arbitrary-style network's settings, declared once beside it.
+    style_weights: tuple[float, ...] | None = style_weights_option()
+    style_size: int = style_size_option(cli=False)
     device: str = device_option()
     precision: Precision = option(
         "auto",
@@ -84,6 +89,7 @@ class FastConfig:
                 field="style",
             )
         parse_style(self.style)  # syntax only; indices are checked against the model at run time
+        check_style_weights(self.style_weights)  # their count against the paintings: at submit
 
 
 def parse_style(spec: str) -> list[tuple[str, float]]:
