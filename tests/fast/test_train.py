@@ -127,6 +127,36 @@ def test_add_style_trains_only_the_new_normalisation(tmp_path, photos, vgg_weigh
             assert torch.equal(p, old[name]), name
 
 
+def test_init_from_fine_tunes_a_model_into_the_bilinear_decoder(tmp_path, photos, vgg_weights):
+    """--init-from starts from a model's weights (its width and depth kept) and may change the decoder;
+    the model records where it started; a different number of styles is refused."""
+    base = train(tiny_config(tmp_path, steps=1, data=("unused",)), data_images=photos)
+    base_net, _ = load_model(base.model)
+    cfg = tiny_config(
+        tmp_path,
+        output=str(tmp_path / "ft.safetensors"),
+        width=8,  # overridden by the base model's
+        steps=1,
+        init_from=str(base.model),
+        upsample="bilinear",
+        data=("unused",),
+    )
+    result = train(cfg, data_images=photos)
+    net, meta = load_model(result.model)
+    assert net.upsample == "bilinear" and net.width == 4 and meta["version"] == 2
+    assert (
+        meta["training"]["init_from"]["file"] == "m.safetensors"
+        and meta["training"]["upsample"] == "bilinear"
+    )
+    assert any(not torch.equal(p, base_net.state_dict()[k]) for k, p in net.state_dict().items())  # trained
+    assert all(torch.isfinite(p).all() for p in net.state_dict().values())
+    with pytest.raises(ConfigError, match="has 2 styles") as exc:
+        train(replace(cfg, styles=STYLES[:1], output=str(tmp_path / "x.safetensors")), data_images=photos)
+    assert exc.value.field == "init_from"
+    with pytest.raises(ConfigError, match="give one"):
+        replace(cfg, add_style_to=str(base.model))
+
+
 def _write_photos(folder, n):
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
