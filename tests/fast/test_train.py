@@ -157,6 +157,29 @@ def test_init_from_fine_tunes_a_model_into_the_bilinear_decoder(tmp_path, photos
         replace(cfg, add_style_to=str(base.model))
 
 
+def test_the_shift_loss_sees_a_pattern_locked_to_the_grid_and_nothing_else(tmp_path, vgg_weights):
+    """Zero for a translation-equivariant map (a stride-1 blur), large for one that adds a fixed period-4
+    pattern (the hatching); a training step with it reports the term."""
+    loss = PerceptualLoss(tiny_config(tmp_path, shift_weight=1.0), [torch.rand(1, 3, 48, 48)] * 2)
+    x = torch.rand(2, 3, 48, 48)
+    onehot = torch.eye(2)
+    gen = torch.Generator().manual_seed(0)
+
+    def blur(img, style):
+        return torch.nn.functional.avg_pool2d(img, 3, 1, 1)
+
+    stripes = 0.1 * (torch.arange(48) % 4 < 2).float()  # rows of period 4, fixed to the grid
+
+    def hatch(img, style):
+        return img + stripes[: img.shape[-2], None]
+
+    assert float(loss.shift_loss(blur, x, blur(x, onehot), onehot, gen)) < 1e-12
+    assert float(loss.shift_loss(hatch, x, hatch(x, onehot), onehot, gen)) > 1e-3
+    net = TransformerNet(2, 4, 1)
+    total, parts = loss(net, x, torch.tensor([0, 1]), gen)
+    assert float(parts["shift"].detach()) > 0 and torch.isfinite(total.detach())
+
+
 def _write_photos(folder, n):
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):

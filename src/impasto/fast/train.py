@@ -84,6 +84,12 @@ class TrainConfig:
     stability_noise: float = option(
         0.04, min=0, help="standard deviation of the stability loss's Gaussian pixel noise ([0, 1] scale)"
     )
+    shift_weight: float = option(
+        0.0,
+        min=0,
+        help="shift-equivariance loss: the output for the crop shifted by 1-3 px must be the shifted output "
+        "(against the stride-4 hatching; 0 = off)",
+    )
     content_layers: tuple[str, ...] = option(("relu2_2",), metavar="L1,L2", help="VGG-19 content layers")
     style_layers: tuple[str, ...] = option(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1"), metavar="L1,L2", help="VGG-19 style layers"
@@ -261,8 +267,37 @@ class PerceptualLoss:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 y_noisy = net((x + noise).clamp(0, 1), onehot)
             parts["stability"] = c.stability_weight * ((y_noisy.float() - y.float()) ** 2).mean()
+        if c.shift_weight > 0:
+            parts["shift"] = c.shift_weight * self.shift_loss(net, x, y, onehot, gen)
         total = sum(parts.values())
         return total, parts
+
+    #: Pixels left out at each border of the shift loss (where padding, not the grid, differs).
+    SHIFT_MARGIN = 8
+
+    def shift_loss(
+        self,
+        net: TransformerNet,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        onehot: torch.Tensor,
+        gen: torch.Generator | None,
+    ) -> torch.Tensor:
+        """Mean squared difference between the output of the crop shifted by (dy, dx) — 1-3 px each, never
+        a whole stride of 4 — and the same window of the unshifted output, away from the borders.
+
+        Not in Johnson et al. or Dumoulin et al.: a pattern locked to the network's stride-4 grid (the
+        hatching of ``benchmarks/hatching.py``) moves with the grid, not with the image, so it is what
+        this term penalises. It is Gupta et al. 2017's stability loss with a sub-stride shift in place
+        of pixel noise, reaching Zhang 2019's shift-equivariance by training rather than blur-pooling
+        (which, in the encoder, did not reduce the hatching)."""
+        dy, dx = (int(v) for v in torch.randint(1, 4, (2,), generator=gen))
+        h, w = x.shape[-2] - 4, x.shape[-1] - 4  # multiples of 4 again
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            shifted = net(x[..., dy : dy + h, dx : dx + w], onehot)
+        m = self.SHIFT_MARGIN
+        want = y[..., dy + m : dy + h - m, dx + m : dx + w - m].float()
+        return ((shifted[..., m:-m, m:-m].float() - want) ** 2).mean()
 
 
 # ------------------------------------------------------------------------------------------ train
@@ -285,6 +320,7 @@ TUNABLE = (
     "tv_weight",
     "stability_weight",
     "stability_noise",
+    "shift_weight",
     "precision",
 )
 #: Settings a checkpoint records; all but TUNABLE must match for a resume.
@@ -303,7 +339,7 @@ SETTINGS = (
 
 
 #: What a checkpoint written before a setting existed had instead.
-SETTING_DEFAULTS = {"upsample": "nearest"}
+SETTING_DEFAULTS = {"upsample": "nearest", "shift_weight": 0.0}
 
 
 def _settings(config: TrainConfig) -> dict:
@@ -421,12 +457,13 @@ def train(
         step, seconds_before = saved["step"], saved["seconds"]
         history = saved.get("history", [])
         changes = list(saved.get("changes", []))
-        changed = {k: getattr(config, k) for k in TUNABLE if saved["settings"].get(k) != getattr(config, k)}
+        before = {k: saved["settings"].get(k, SETTING_DEFAULTS.get(k)) for k in TUNABLE}
+        changed = {k: getattr(config, k) for k in TUNABLE if before[k] != getattr(config, k)}
         if changed:
             changes.append({"step": step, **changed})
             warn(
                 f"resuming at step {step} with changed settings: "
-                + ", ".join(f"{k} {saved['settings'].get(k)} -> {v}" for k, v in changed.items())
+                + ", ".join(f"{k} {before[k]} -> {v}" for k, v in changed.items())
             )
 
     meta: dict[str, Any] = {
