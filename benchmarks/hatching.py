@@ -162,12 +162,13 @@ def main() -> int:
         rows.append((f"{model} ({len(shares)} pairs)", float(np.mean(shares)), pair))
         print(f"# {rows[-1]} (load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
     if not args.no_arbitrary:
-        from impasto.fast.arbitrary import paint, predict_style
+        from impasto.fast.arbitrary import ArbitraryConfig, paint, style_of
 
         shares, pair = [], float("nan")
         for pname, x in photos.items():
             for name, file in STYLE_FILES.items():
-                out = paint(x, predict_style(EX / file), 1.0, device=cpu, precision=args.precision)
+                vec = style_of(EX / file, ArbitraryConfig(), cpu, longest=max(x.shape[-2:]))
+                out = paint(x, vec, 1.0, device=cpu, precision=args.precision)
                 shares.append(lattice_share(out, args.band))
                 if pname == PHOTOS[0] and name == "starry_night":
                     pair = shares[-1]

@@ -66,9 +66,11 @@ def test_kinds_list_the_painting_settings_from_the_config(fast_kinds):
     assert weights["type"] == "array" and weights["items"] == {"type": "number", "minimum": 0}
     assert weights["default"] is None and weights["nullable"]
     assert "style_blend_weights" in {p["name"] for p in fast_kinds["stylize"]["params"]}
-    # a *_size field: within this server's --max-size like every other side
-    assert side["type"] == "integer" and side["default"] == min(
-        ArbitraryConfig().style_size, LIMITS["max_size"]
+    # default: the painting at the output's scale; a given N is a *_size field, within --max-size
+    assert (
+        side["type"] == "integer"
+        and side["nullable"]
+        and side["default"] is ArbitraryConfig().style_size is None
     )
     assert (side["minimum"], side["maximum"]) == (32, min(1024, LIMITS["max_size"]))
     assert (strength["minimum"], strength["maximum"], strength["default"]) == (0, 1, 1.0)

@@ -63,7 +63,7 @@ class FastConfig:
     # With paintings as the style (the web service's `fast` kind; the CLI's --style-image takes its own
     # PATH:WEIGHT and --style-size): the arbitrary-style network's settings, declared once beside it.
     style_weights: tuple[float, ...] | None = style_weights_option()
-    style_size: int = style_size_option(cli=False)
+    style_size: int | None = style_size_option(cli=False)
     device: str = device_option()
     precision: Precision = option(
         "auto",

@@ -22,16 +22,23 @@ def style_weights_option() -> Any:
     )
 
 
+#: The sides the style predictor is given, the whole painting at the output's scale clamped to them:
+#: below Magenta's training scale (256) a small output's painting would be a thumbnail too small for
+#: MobileNetV2 to see brushwork in; above 1024 the predictor's memory grows for nothing.
+MIN_PREDICTOR_SIDE, MAX_PREDICTOR_SIDE = 256, 1024
+
+
 def style_size_option(*, cli: bool = True) -> Any:
     """The side of the predictor's input (placed in :class:`ArbitraryConfig` and in ``FastConfig``,
     whose CLI leaves it to ``--style-image``'s own ``--style-size``: ``cli=False``)."""
     return option(
-        256,
+        None,
         min=32,
-        max=1024,
+        max=MAX_PREDICTOR_SIDE,
         cli=cli,
-        help="side of the square the painting is centre-cropped and resized to for the style predictor "
-        "(Magenta trained it at 256)",
+        help="N: the painting centre-cropped to a square and resized to N for the style predictor, as "
+        "Magenta feeds it (trained at 256); default: the whole painting at the output's scale, its "
+        f"longest side the output's (clamped to {MIN_PREDICTOR_SIDE}-{MAX_PREDICTOR_SIDE})",
     )
 
 
