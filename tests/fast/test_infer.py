@@ -20,6 +20,29 @@ def test_model_file_round_trip_fp16(tmp_path, tiny_net):
         assert (net(x, torch.tensor([1.0, 0, 0])) - tiny_net(x, torch.tensor([1.0, 0, 0]))).abs().max() < 0.02
 
 
+def test_the_decoder_mode_is_recorded_and_old_files_still_load(tmp_path, tiny_net):
+    """A nearest-upsampling model is written as format version 1 (what older impasto versions read) and
+    loads as nearest; a bilinear one is version 2 with its mode in the metadata, and loads as bilinear."""
+    from impasto.fast.network import TransformerNet
+
+    old = save_model(tiny_net, tmp_path / "old.safetensors", {"styles": []})
+    assert read_metadata(old)["version"] == 1 and "upsample" not in read_metadata(old)
+    assert load_model(old)[0].upsample == "nearest"
+    net = TransformerNet(3, 4, 1, upsample="bilinear")
+    net.load_state_dict(tiny_net.state_dict())
+    new = save_model(net, tmp_path / "new.safetensors", {"styles": []})
+    meta = read_metadata(new)
+    assert meta["version"] == 2 and meta["upsample"] == "bilinear"
+    loaded, _ = load_model(new)
+    x = torch.rand(1, 3, 24, 20)
+    with torch.no_grad():
+        assert loaded.upsample == "bilinear"
+        assert (loaded(x, torch.tensor([1.0, 0, 0])) - net(x, torch.tensor([1.0, 0, 0]))).abs().max() < 0.02
+    shipped = {m.name: m for m in available_models()}
+    for name in ("impasto-6", "impasto-6-stable"):
+        assert load_model(shipped[name].path)[0].upsample == shipped[name].metadata.get("upsample", "nearest")
+
+
 def test_strength_zero_returns_the_content(tiny_model):
     x = torch.rand(1, 3, 40, 48)
     out = stylize_fast(x, model=str(tiny_model), strength=0.0)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 from impasto.fast.network import TransformerNet, one_hot
@@ -104,23 +105,68 @@ def test_sub_pixel_upsample_conv_is_the_same_layer():
         assert torch.allclose(fast(x), layer(x), atol=1e-10)
 
 
+def test_sub_pixel_fold_of_bilinear_upsampling_is_the_same_layer():
+    """The bilinear decoder (the hatching fix) folds exactly too, borders included."""
+    from impasto.fast.network import SubPixelUpsampleConv, UpsampleConv
+
+    torch.manual_seed(4)
+    layer = UpsampleConv(5, 7, 3, mode="bilinear").double()
+    fast = SubPixelUpsampleConv(layer)
+    for h, w in ((8, 12), (5, 9), (1, 3)):
+        x = torch.randn(2, 5, h, w, dtype=torch.float64)
+        assert torch.allclose(fast(x), layer(x), atol=1e-10)
+    nearest = UpsampleConv(5, 7, 3)
+    nearest.load_state_dict(layer.state_dict())  # the mode has no weights: the same file loads either way
+    x = torch.randn(1, 5, 8, 8, dtype=torch.float64)
+    assert (nearest.double()(x) - layer(x)).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="nearest, bilinear"):
+        UpsampleConv(5, 7, 3, mode="bicubic")  # type: ignore[arg-type]
+
+
+def test_bilinear_upsampling_leaves_no_block_pattern_on_a_smooth_input():
+    """Nearest ×2 upsampling turns a smooth map into flat 2×2 blocks, whose steps put energy near the
+    upsampled grid's period-2 frequencies (two stages of it: the stride-4 hatching); bilinear does not."""
+    from impasto.fast.network import UpsampleConv
+
+    torch.manual_seed(5)
+    x = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 40, 40, dtype=torch.float64), 9, 1)  # smooth, 32×32
+
+    def share_near_period_2(layer: UpsampleConv) -> float:
+        with torch.no_grad():
+            layer = layer.double()
+            layer.conv.conv.weight.zero_()
+            layer.conv.conv.weight[:, :, 1, 1] = 1.0  # the centre tap only: the upsampling alone
+            layer.conv.conv.bias.zero_()
+            y = layer(x)[0, 0]  # 64×64
+        power = torch.fft.fft2(y - y.mean()).abs() ** 2
+        near = torch.fft.fftfreq(64).abs() * 64 >= 32 - 8  # within 8 bins of ½ cycle/px on an axis
+        return float(power[near[:, None] | near[None, :]].sum() / power.sum())
+
+    nearest, bilinear = (
+        share_near_period_2(UpsampleConv(1, 1, 3)),
+        share_near_period_2(UpsampleConv(1, 1, 3, mode="bilinear")),
+    )
+    assert bilinear < 0.3 * nearest, (nearest, bilinear)  # measured: 0.0046 vs 0.0198
+
+
 def test_for_inference_gives_the_same_network_output_in_channels_last_memory():
     from impasto.fast.network import TransformerNet, _pixel_unshuffle, for_inference
 
     torch.manual_seed(3)
-    net = TransformerNet(n_styles=2, width=4, blocks=1).double()
-    for norm in net.norms():  # untrained γ = 1, β = 0 would hide a style mix-up
-        torch.nn.init.normal_(norm.gamma, 1.0, 0.3)
-        torch.nn.init.normal_(norm.beta, 0.0, 0.3)
-    fast = for_inference(net).to(memory_format=torch.channels_last)
-    assert net.training and any(p.requires_grad for p in net.parameters())  # the original is untouched
-    style = torch.tensor([0.3, 0.7], dtype=torch.float64)
-    for h, w in ((32, 44), (30, 27)):
-        x = torch.rand(1, 3, h, w, dtype=torch.float64)
-        with torch.no_grad():
-            want = net.eval()(x, style)
-            got = fast(x.contiguous(memory_format=torch.channels_last), style)
-        assert got.shape == want.shape
-        assert torch.allclose(got, want, atol=1e-9)
+    for upsample in ("nearest", "bilinear"):
+        net = TransformerNet(n_styles=2, width=4, blocks=1, upsample=upsample).double()
+        for norm in net.norms():  # untrained γ = 1, β = 0 would hide a style mix-up
+            torch.nn.init.normal_(norm.gamma, 1.0, 0.3)
+            torch.nn.init.normal_(norm.beta, 0.0, 0.3)
+        fast = for_inference(net).to(memory_format=torch.channels_last)
+        assert net.training and any(p.requires_grad for p in net.parameters())  # the original is untouched
+        style = torch.tensor([0.3, 0.7], dtype=torch.float64)
+        for h, w in ((32, 44), (30, 27)):
+            x = torch.rand(1, 3, h, w, dtype=torch.float64)
+            with torch.no_grad():
+                want = net.eval()(x, style)
+                got = fast(x.contiguous(memory_format=torch.channels_last), style)
+            assert got.shape == want.shape
+            assert torch.allclose(got, want, atol=1e-9), upsample
     y = torch.randn(1, 6, 10, 14).contiguous(memory_format=torch.channels_last)
     assert torch.equal(_pixel_unshuffle(y, 2), torch.nn.functional.pixel_unshuffle(y.contiguous(), 2))

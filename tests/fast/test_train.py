@@ -127,6 +127,59 @@ def test_add_style_trains_only_the_new_normalisation(tmp_path, photos, vgg_weigh
             assert torch.equal(p, old[name]), name
 
 
+def test_init_from_fine_tunes_a_model_into_the_bilinear_decoder(tmp_path, photos, vgg_weights):
+    """--init-from starts from a model's weights (its width and depth kept) and may change the decoder;
+    the model records where it started; a different number of styles is refused."""
+    base = train(tiny_config(tmp_path, steps=1, data=("unused",)), data_images=photos)
+    base_net, _ = load_model(base.model)
+    cfg = tiny_config(
+        tmp_path,
+        output=str(tmp_path / "ft.safetensors"),
+        width=8,  # overridden by the base model's
+        steps=1,
+        init_from=str(base.model),
+        upsample="bilinear",
+        data=("unused",),
+    )
+    result = train(cfg, data_images=photos)
+    net, meta = load_model(result.model)
+    assert net.upsample == "bilinear" and net.width == 4 and meta["version"] == 2
+    assert (
+        meta["training"]["init_from"]["file"] == "m.safetensors"
+        and meta["training"]["upsample"] == "bilinear"
+    )
+    assert any(not torch.equal(p, base_net.state_dict()[k]) for k, p in net.state_dict().items())  # trained
+    assert all(torch.isfinite(p).all() for p in net.state_dict().values())
+    with pytest.raises(ConfigError, match="has 2 styles") as exc:
+        train(replace(cfg, styles=STYLES[:1], output=str(tmp_path / "x.safetensors")), data_images=photos)
+    assert exc.value.field == "init_from"
+    with pytest.raises(ConfigError, match="give one"):
+        replace(cfg, add_style_to=str(base.model))
+
+
+def test_the_shift_loss_sees_a_pattern_locked_to_the_grid_and_nothing_else(tmp_path, vgg_weights):
+    """Zero for a translation-equivariant map (a stride-1 blur), large for one that adds a fixed period-4
+    pattern (the hatching); a training step with it reports the term."""
+    loss = PerceptualLoss(tiny_config(tmp_path, shift_weight=1.0), [torch.rand(1, 3, 48, 48)] * 2)
+    x = torch.rand(2, 3, 48, 48)
+    onehot = torch.eye(2)
+    gen = torch.Generator().manual_seed(0)
+
+    def blur(img, style):
+        return torch.nn.functional.avg_pool2d(img, 3, 1, 1)
+
+    stripes = 0.1 * (torch.arange(48) % 4 < 2).float()  # rows of period 4, fixed to the grid
+
+    def hatch(img, style):
+        return img + stripes[: img.shape[-2], None]
+
+    assert float(loss.shift_loss(blur, x, blur(x, onehot), onehot, gen)) < 1e-12
+    assert float(loss.shift_loss(hatch, x, hatch(x, onehot), onehot, gen)) > 1e-3
+    net = TransformerNet(2, 4, 1)
+    total, parts = loss(net, x, torch.tensor([0, 1]), gen)
+    assert float(parts["shift"].detach()) > 0 and torch.isfinite(total.detach())
+
+
 def _write_photos(folder, n):
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):

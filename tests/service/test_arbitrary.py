@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from .conftest import EXAMPLES, final, png_bytes, wait_for
-from .test_api import assert_error, client, decode, kinds, server, submit  # noqa: F401 (fixtures: one API server)
+from .test_api import LIMITS, assert_error, client, decode, kinds, server, submit  # noqa: F401 (fixtures: one API server)
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,74 @@ def test_bad_paintings_are_4xx_naming_the_field(client, fast_kinds, tiny_images)
     body = assert_error(submit(client, "fast", {"content": content, "style": buf.getvalue()}), 422, "style")
     assert "at least 32 px" in body["detail"]
     assert_error(submit(client, "fast", {"content": content}, style_gallery="nope.jpg"), 404, "style_gallery")
+
+
+def test_kinds_list_the_painting_settings_from_the_config(fast_kinds):
+    """Blend weights, the predictor's input size and the strength: in GET /v1/kinds with the bounds and
+    defaults declared once (impasto.fast.painting), under the stylize kind's name for blend weights."""
+    from impasto.fast.arbitrary import ArbitraryConfig
+
+    params = {p["name"]: p for p in fast_kinds["fast"]["params"]}
+    weights, side, strength = params["style_blend_weights"], params["style_size"], params["strength"]
+    assert weights["type"] == "array" and weights["items"] == {"type": "number", "minimum": 0}
+    assert weights["default"] is None and weights["nullable"]
+    assert "style_blend_weights" in {p["name"] for p in fast_kinds["stylize"]["params"]}
+    # default: the painting at the output's scale; a given N is a *_size field, within --max-size
+    assert (
+        side["type"] == "integer"
+        and side["nullable"]
+        and side["default"] is ArbitraryConfig().style_size is None
+    )
+    assert (side["minimum"], side["maximum"]) == (32, min(1024, LIMITS["max_size"]))
+    assert (strength["minimum"], strength["maximum"], strength["default"]) == (0, 1, 1.0)
+
+
+def test_paintings_blend_with_weights_and_the_settings_reach_the_network(
+    client, fast_kinds, tiny_images, painting
+):
+    """Uploads come first, then gallery paintings: weights 0,1 paint with the gallery painting alone and
+    1,0 with the uploaded one; style_size and strength change what is painted."""
+    content = tiny_images["content"]
+
+    def run(files, **kw):
+        return _done(client, submit(client, "fast", {"content": content, **files}, size=48, **kw))[1]
+
+    uploaded = run({"style": painting})
+    gallery = run({}, style_gallery="the_scream.jpg")
+    both = {"style": painting}
+    only_gallery = run(both, style_gallery="the_scream.jpg", style_blend_weights="0,1")
+    only_upload = run(both, style_gallery="the_scream.jpg", style_blend_weights="1,0")
+    half = run(both, style_gallery="the_scream.jpg", style_blend_weights="0.5,0.5")
+    assert np.abs(only_gallery - gallery).max() < 2 / 255 and np.abs(only_upload - uploaded).max() < 2 / 255
+    assert np.abs(half - gallery).mean() > 0.01 and np.abs(half - uploaded).mean() > 0.01
+    assert np.abs(run({"style": painting}, style_size=64) - uploaded).mean() > 0.005
+    photo = np.asarray(decode(png_bytes(EXAMPLES / "tubingen.jpg", 48, fmt="PNG")), dtype=np.float32) / 255
+    weak = run({"style": painting}, strength=0.0)
+    # strength 0 is the photo's own style vector (Ghiasi et al.): nearer the photo, not equal to it
+    assert np.abs(weak - photo).mean() < np.abs(uploaded - photo).mean() - 0.01
+    assert np.abs(weak - uploaded).mean() > 0.02
+
+
+def test_bad_painting_settings_are_422_naming_the_field(client, fast_kinds, tiny_images, painting):
+    content, two = tiny_images["content"], {"content": tiny_images["content"], "style": [painting, painting]}
+    for value, words in (
+        ("a,b", "must be a number"),
+        ("1,-1", "zero or positive"),
+        ("0,0", "sum to zero"),
+        ("1,2,3", "3 blend weights for 2 paintings"),
+        ("1", "1 blend weight for 2 paintings"),
+    ):
+        body = assert_error(
+            submit(client, "fast", two, style_blend_weights=value), 422, "style_blend_weights"
+        )
+        assert words in body["detail"], (value, body)
+    body = assert_error(
+        submit(client, "fast", {"content": content}, style_blend_weights="1,1"), 422, "style_blend_weights"
+    )
+    assert "paintings" in body["detail"]
+    for value in ("16", "2048", "big"):
+        assert_error(submit(client, "fast", two, style_size=value), 422, "style_size")
+    assert_error(submit(client, "fast", two, strength="1.5"), 422, "strength")
 
 
 def test_a_photo_too_small_for_the_arbitrary_network_is_refused_at_submit(client, fast_kinds, painting):

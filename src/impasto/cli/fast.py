@@ -20,8 +20,8 @@ from .faces import add_face_mask_option, check_face_mask
 D = FastConfig()
 #: ``--style-size`` is the arbitrary-style network's, which only ``--style-image`` uses.
 STYLE_SIZE_HELP = (
-    "with --style-image: side of the square the painting is resized to for the style predictor "
-    f"(default {ArbitraryConfig().style_size})"
+    "with --style-image: N = the painting centre-cropped to a square of N px for the style predictor, as "
+    "Magenta feeds it (trained at 256); default: the whole painting at the output's scale"
 )
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_arbitrary(args: argparse.Namespace) -> int:
     """``--style-image``: one style vector for the blend of paintings, computed once for every photo."""
     from ..device import resolve_device
-    from ..fast.arbitrary import style_of, stylize_arbitrary_picture
+    from ..fast.arbitrary import style_cache, stylize_arbitrary_picture
     from .stylize import style_specs
 
     if args.style != D.style or args.model != D.model:
@@ -120,7 +120,9 @@ def _run_arbitrary(args: argparse.Namespace) -> int:
     for path in paths:
         if not Path(path).is_file():
             raise ImageError(f"style image '{path}' does not exist", field="style_image")
-    vec = style_of(paths, config, resolve_device(config.device))  # bad paintings fail here, before any output
+    vec = style_cache(
+        paths, config, resolve_device(config.device)
+    )  # bad paintings fail here, before any output
     return _paint_all(
         args,
         jobs,

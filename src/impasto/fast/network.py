@@ -10,7 +10,7 @@ section 4.3). Input and output are float RGB in [0, 1], NCHW.
 from __future__ import annotations
 
 import copy
-from typing import cast
+from typing import ClassVar, Literal, cast, get_args
 
 import torch
 import torch.nn.functional as F
@@ -103,16 +103,30 @@ def _pixel_unshuffle(x: torch.Tensor, f: int) -> torch.Tensor:
     return y.reshape(n, h // f, w // f, c * f * f).permute(0, 3, 1, 2)
 
 
-class SubPixelUpsampleConv(nn.Module):
-    """An :class:`UpsampleConv` (nearest ×2, reflection pad 1, 3×3 conv) computed exactly as a 3×3
-    convolution of the *low-resolution* input with 4× the output channels, one per output sub-pixel,
-    then a pixel shuffle. Each sub-pixel of the upsampled grid sees only two distinct input rows and
-    columns, so its taps fold together; reflection of the upsampled border is replication of the
-    input's. Same FLOPs, but no 4× larger intermediate to upsample and pad, and wider convolutions:
-    ≈ 15 % off a whole 512 px forward pass on this project's CPU. Inference only."""
+#: How the decoder upsamples ×2 before each of its convolutions. ``nearest``: Odena et al. 2016's
+#: resize-convolution as Dumoulin et al. use it (the models shipped before the hatching fix);
+#: ``bilinear``: the anti-aliased interpolation (see :class:`UpsampleConv`).
+Upsample = Literal["nearest", "bilinear"]
+UPSAMPLE_MODES: tuple[str, ...] = get_args(Upsample)
 
-    # FOLD[a, d, u] = 1 when output sub-pixel a's upsampled tap u lands on input offset d (0..2).
-    _FOLD = ((1, 0, 0), (0, 1, 1), (0, 0, 0)), ((0, 0, 0), (1, 1, 0), (0, 0, 1))
+
+class SubPixelUpsampleConv(nn.Module):
+    """An :class:`UpsampleConv` (nearest or bilinear ×2, pad 1, 3×3 conv) computed exactly as a 3×3
+    convolution of the *low-resolution* input with 4× the output channels, one per output sub-pixel,
+    then a pixel shuffle. Each sub-pixel of the upsampled grid sees only input offsets −1..+1, so its
+    taps fold together (nearest: each upsampled tap is one input pixel; bilinear: ¾ of the nearest
+    input pixel and ¼ of the next); the upsampled border's padding is replication of the input's.
+    Same FLOPs for both modes, but no 4× larger intermediate to upsample and pad, and wider
+    convolutions: ≈ 15 % off a whole 512 px forward pass on this project's CPU. Inference only."""
+
+    # FOLD[a, d, u]: weight of input offset d (0..2 = −1..+1) in output sub-pixel a's upsampled tap u.
+    _FOLD: ClassVar[dict[str, tuple]] = {
+        "nearest": (((1, 0, 0), (0, 1, 1), (0, 0, 0)), ((0, 0, 0), (1, 1, 0), (0, 0, 1))),
+        "bilinear": (
+            ((0.75, 0.25, 0), (0.25, 0.75, 0.75), (0, 0, 0.25)),
+            ((0.25, 0, 0), (0.75, 0.75, 0.25), (0, 0.25, 0.75)),
+        ),
+    }
 
     def __init__(self, layer: UpsampleConv) -> None:
         super().__init__()
@@ -120,7 +134,7 @@ class SubPixelUpsampleConv(nn.Module):
         o, c, k, _ = w.shape
         if k != 3 or layer.conv.pad != 1:
             raise ValueError("SubPixelUpsampleConv folds 3x3 upsample-convolutions only")
-        fold = torch.tensor(self._FOLD, dtype=w.dtype, device=w.device)
+        fold = torch.tensor(self._FOLD[layer.mode], dtype=w.dtype, device=w.device)
         big = torch.einsum("adu,bev,ocuv->oabcde", fold, fold, w)
         self.weight = nn.Parameter(big.reshape(o * 4, c, 3, 3), requires_grad=False)
         self.bias = None if b is None else nn.Parameter(b.detach().repeat_interleave(4), requires_grad=False)
@@ -130,15 +144,28 @@ class SubPixelUpsampleConv(nn.Module):
 
 
 class UpsampleConv(nn.Module):
-    """Nearest-neighbour ×2 upsampling then convolution. Johnson et al. use fractionally strided
-    convolutions; Dumoulin et al. (and Odena et al. 2016) upsample then convolve to avoid checkerboards."""
+    """×2 upsampling then convolution. Johnson et al. use fractionally strided convolutions; Dumoulin
+    et al. (and Odena et al. 2016) upsample then convolve to avoid checkerboards.
 
-    def __init__(self, cin: int, cout: int, kernel: int) -> None:
+    ``mode="nearest"`` (Dumoulin et al.) leaves every upsampled 2×2 block flat, so the decoder's input
+    grid shows through as a period-4 pattern the network can and does use: the fine diagonal hatching
+    of the first impasto-6 (``benchmarks/hatching.py``; blurring the encoder's strided convolutions,
+    Zhang 2019, did not reduce it, bilinear upsampling alone removed it). ``mode="bilinear"`` — a
+    departure from Dumoulin et al. — interpolates instead, and its convolution pads by replication
+    rather than reflection, which makes :class:`SubPixelUpsampleConv`'s fold exact at the border."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, mode: Upsample = "nearest") -> None:
         super().__init__()
+        if mode not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample mode must be one of {', '.join(UPSAMPLE_MODES)}, got {mode!r}")
+        self.mode = mode
         self.conv = ConvLayer(cin, cout, kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        if self.mode == "nearest":
+            return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        y = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.conv.conv(F.pad(y, (self.conv.pad,) * 4, mode="replicate"))
 
 
 class ResidualBlock(nn.Module):
@@ -158,15 +185,18 @@ class TransformerNet(nn.Module):
     """Johnson et al. 2016 transformation network: 9×9 conv, two stride-2 convs, ``blocks`` residual
     blocks, two upsample-convs, 9×9 conv. ``width`` is the channel count of the first layer (Johnson
     et al.: 32, giving 32/64/128); ``width=16`` is the smaller, faster variant (16/32/64).
+    ``upsample`` is the decoder's interpolation (:class:`UpsampleConv`; a model file records it).
 
     Output: a sigmoid keeps it in [0, 1] (Dumoulin et al.; Johnson et al. use a scaled tanh).
     """
 
-    def __init__(self, n_styles: int = 1, width: int = 32, blocks: int = 5) -> None:
+    def __init__(
+        self, n_styles: int = 1, width: int = 32, blocks: int = 5, upsample: Upsample = "nearest"
+    ) -> None:
         super().__init__()
         if n_styles < 1 or width < 1 or blocks < 0:
             raise ValueError("n_styles and width must be positive, blocks non-negative")
-        self.n_styles, self.width, self.blocks = n_styles, width, blocks
+        self.n_styles, self.width, self.blocks, self.upsample = n_styles, width, blocks, upsample
         c1, c2, c3 = width, 2 * width, 4 * width
         self.conv1 = ConvLayer(3, c1, 9)
         self.norm1 = ConditionalInstanceNorm(c1, n_styles)
@@ -176,9 +206,9 @@ class TransformerNet(nn.Module):
         self.norm3 = ConditionalInstanceNorm(c3, n_styles)
         self.res = nn.ModuleList(ResidualBlock(c3, n_styles) for _ in range(blocks))
         # nn.Module: for_inference swaps in an exact rewrite (SubPixelUpsampleConv, SpaceToDepthConv)
-        self.up1: nn.Module = UpsampleConv(c3, c2, 3)
+        self.up1: nn.Module = UpsampleConv(c3, c2, 3, upsample)
         self.norm4 = ConditionalInstanceNorm(c2, n_styles)
-        self.up2: nn.Module = UpsampleConv(c2, c1, 3)
+        self.up2: nn.Module = UpsampleConv(c2, c1, 3, upsample)
         self.norm5 = ConditionalInstanceNorm(c1, n_styles)
         self.conv_out: nn.Module = ConvLayer(c1, 3, 9)
 

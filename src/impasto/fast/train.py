@@ -32,7 +32,7 @@ from ..progress import Callback, Clock
 from ..vgg import check_layers, feature_extractor
 from ..weights import sha256_file
 from .models import load_model, save_model
-from .network import TransformerNet
+from .network import TransformerNet, Upsample
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 #: Fewer training photos than this gives a warning (the network would just memorise them).
@@ -61,6 +61,11 @@ class TrainConfig:
         16, min=2, max=256, help="first-layer channels (Johnson et al.: 32; 16 is the fast variant)"
     )
     blocks: int = option(5, min=0, max=16, help="residual blocks")
+    upsample: Upsample = option(
+        "nearest",
+        help="the decoder's x2 upsampling before each convolution: nearest (Dumoulin et al.) or bilinear "
+        "(no stride-4 hatching; see benchmarks/hatching.py)",
+    )
     crop: int = option(
         128, min=32, max=2048, help="training crop size, a multiple of 4 (Johnson et al.: 256)"
     )
@@ -78,6 +83,12 @@ class TrainConfig:
     )
     stability_noise: float = option(
         0.04, min=0, help="standard deviation of the stability loss's Gaussian pixel noise ([0, 1] scale)"
+    )
+    shift_weight: float = option(
+        0.0,
+        min=0,
+        help="shift-equivariance loss: the output for the crop shifted by 1-3 px must be the shifted output "
+        "(against the stride-4 hatching; 0 = off)",
     )
     content_layers: tuple[str, ...] = option(("relu2_2",), metavar="L1,L2", help="VGG-19 content layers")
     style_layers: tuple[str, ...] = option(
@@ -99,6 +110,12 @@ class TrainConfig:
         cli=False,
         help="existing model: keep its styles and weights, train only the new styles' γ, β (Dumoulin et al.)",
     )
+    init_from: str | None = option(
+        None,
+        metavar="MODEL",
+        help="fine-tune: start from this model file's weights (same number of styles; its width and "
+        "blocks are kept), e.g. to move a trained model to --upsample bilinear",
+    )
     description: str = option("", help="free text stored in the model's metadata")
 
     def __post_init__(self) -> None:
@@ -116,6 +133,11 @@ class TrainConfig:
             raise ConfigError(f"crop must be a multiple of 4, got {self.crop}", field="crop")
         check_layers(self.content_layers, field="content_layers")
         check_layers(self.style_layers, field="style_layers")
+        if self.init_from is not None and self.add_style_to is not None:
+            raise ConfigError(
+                "init_from fine-tunes every weight; add_style_to trains only new styles' γ, β: give one",
+                field="init_from",
+            )
 
     @property
     def checkpoint(self) -> Path:
@@ -245,8 +267,37 @@ class PerceptualLoss:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 y_noisy = net((x + noise).clamp(0, 1), onehot)
             parts["stability"] = c.stability_weight * ((y_noisy.float() - y.float()) ** 2).mean()
+        if c.shift_weight > 0:
+            parts["shift"] = c.shift_weight * self.shift_loss(net, x, y, onehot, gen)
         total = sum(parts.values())
         return total, parts
+
+    #: Pixels left out at each border of the shift loss (where padding, not the grid, differs).
+    SHIFT_MARGIN = 8
+
+    def shift_loss(
+        self,
+        net: TransformerNet,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        onehot: torch.Tensor,
+        gen: torch.Generator | None,
+    ) -> torch.Tensor:
+        """Mean squared difference between the output of the crop shifted by (dy, dx) — 1-3 px each, never
+        a whole stride of 4 — and the same window of the unshifted output, away from the borders.
+
+        Not in Johnson et al. or Dumoulin et al.: a pattern locked to the network's stride-4 grid (the
+        hatching of ``benchmarks/hatching.py``) moves with the grid, not with the image, so it is what
+        this term penalises. It is Gupta et al. 2017's stability loss with a sub-stride shift in place
+        of pixel noise, reaching Zhang 2019's shift-equivariance by training rather than blur-pooling
+        (which, in the encoder, did not reduce the hatching)."""
+        dy, dx = (int(v) for v in torch.randint(1, 4, (2,), generator=gen))
+        h, w = x.shape[-2] - 4, x.shape[-1] - 4  # multiples of 4 again
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            shifted = net(x[..., dy : dy + h, dx : dx + w], onehot)
+        m = self.SHIFT_MARGIN
+        want = y[..., dy + m : dy + h - m, dx + m : dx + w - m].float()
+        return ((shifted[..., m:-m, m:-m].float() - want) ** 2).mean()
 
 
 # ------------------------------------------------------------------------------------------ train
@@ -269,12 +320,14 @@ TUNABLE = (
     "tv_weight",
     "stability_weight",
     "stability_noise",
+    "shift_weight",
     "precision",
 )
 #: Settings a checkpoint records; all but TUNABLE must match for a resume.
 SETTINGS = (
     "width",
     "blocks",
+    "upsample",
     "crop",
     "batch",
     "style_size",
@@ -283,6 +336,10 @@ SETTINGS = (
     "seed",
     *TUNABLE,
 )
+
+
+#: What a checkpoint written before a setting existed had instead.
+SETTING_DEFAULTS = {"upsample": "nearest", "shift_weight": 0.0}
 
 
 def _settings(config: TrainConfig) -> dict:
@@ -295,7 +352,7 @@ def _same_run(saved: dict, config: TrainConfig) -> str | None:
     for k, v in now.items():
         if k in TUNABLE:
             continue
-        old = saved["settings"].get(k)
+        old = saved["settings"].get(k, SETTING_DEFAULTS.get(k))
         if (list(old) if isinstance(old, (list, tuple)) else old) != (list(v) if isinstance(v, tuple) else v):
             return f"{k} was {old!r}, now {v!r}"
     if saved["style_hashes"] != [sha256_file(s) for s in config.styles]:
@@ -323,11 +380,17 @@ def train(
 
     warn = warn or (lambda msg: None)
     torch.manual_seed(config.seed)
-    if config.add_style_to:  # the new model keeps the base model's architecture
+    if config.add_style_to or config.init_from:  # the new model keeps the base model's width and depth
         from .models import read_metadata
 
-        base_info = read_metadata(config.add_style_to)
+        base_info = read_metadata(config.add_style_to or config.init_from or "")
         config = replace(config, width=int(base_info["width"]), blocks=int(base_info.get("blocks", 5)))
+        if config.init_from and int(base_info["n_styles"]) != len(config.styles):
+            raise ConfigError(
+                f"model '{config.init_from}' has {base_info['n_styles']} styles; {len(config.styles)} style "
+                "images were given (fine-tuning keeps the styles: give the same ones, in order)",
+                field="init_from",
+            )
     ckpt = config.checkpoint
     saved = None
     if resume and ckpt.exists():  # checked first, so a mismatch fails before any slow loading
@@ -352,7 +415,7 @@ def train(
         base, base_meta = load_model(config.add_style_to)
         base_styles = list(base_meta.get("styles", []))
         n_base = base.n_styles
-        net = TransformerNet(n_base + len(config.styles), base.width, base.blocks)
+        net = TransformerNet(n_base + len(config.styles), base.width, base.blocks, base.upsample)
         state = base.state_dict()
         with torch.no_grad():
             for name, p in net.named_parameters():
@@ -370,7 +433,10 @@ def train(
         # Style images for the loss: only the new ones are trained, but targets are indexed by style.
         style_targets = [torch.zeros(1, 3, 32, 32)] * n_base + style_pics
     else:
-        net = TransformerNet(len(config.styles), config.width, config.blocks)
+        net = TransformerNet(len(config.styles), config.width, config.blocks, config.upsample)
+        if config.init_from and saved is None:  # a resumed run has the fine-tuned weights already
+            base, _ = load_model(config.init_from)
+            net.load_state_dict(base.state_dict())  # the upsample mode has no weights of its own
         trainable = list(range(net.n_styles))
         params = list(net.parameters())
         style_targets = style_pics
@@ -391,12 +457,13 @@ def train(
         step, seconds_before = saved["step"], saved["seconds"]
         history = saved.get("history", [])
         changes = list(saved.get("changes", []))
-        changed = {k: getattr(config, k) for k in TUNABLE if saved["settings"].get(k) != getattr(config, k)}
+        before = {k: saved["settings"].get(k, SETTING_DEFAULTS.get(k)) for k in TUNABLE}
+        changed = {k: getattr(config, k) for k in TUNABLE if before[k] != getattr(config, k)}
         if changed:
             changes.append({"step": step, **changed})
             warn(
                 f"resuming at step {step} with changed settings: "
-                + ", ".join(f"{k} {saved['settings'].get(k)} -> {v}" for k, v in changed.items())
+                + ", ".join(f"{k} {before[k]} -> {v}" for k, v in changed.items())
             )
 
     meta: dict[str, Any] = {
@@ -404,6 +471,8 @@ def train(
         "description": config.description,
         "training": {**_settings(config), "data_images": len(data_images)},
     }
+    if config.init_from:
+        meta["training"]["init_from"] = _init_meta(config.init_from)
 
     def write(steps_done: int, seconds: float) -> None:
         state = {
@@ -467,6 +536,20 @@ def train(
     seconds = seconds_before + (time.perf_counter() - start)
     write(step, seconds)
     return TrainResult(Path(config.output), step, seconds, interrupted, reason, history)
+
+
+def _init_meta(path: str) -> dict:
+    """What a fine-tuned model records of its starting model: file, SHA-256 and how it was trained."""
+    from .models import read_metadata
+
+    before = read_metadata(path).get("training", {})
+    return {
+        "file": Path(path).name,
+        "sha256": sha256_file(path),
+        "steps": before.get("steps"),
+        "seconds": before.get("seconds"),
+        "upsample": read_metadata(path).get("upsample", "nearest"),
+    }
 
 
 def render_preview(net: TransformerNet, photo: torch.Tensor) -> torch.Tensor:

@@ -338,7 +338,12 @@ def _run_fast(config, paths, callback) -> Outcome:
         from ..fast.arbitrary import ArbitraryConfig, stylize_arbitrary_picture
 
         arbitrary = ArbitraryConfig(
-            strength=config.strength, size=config.size, device=config.device, precision=config.precision
+            style_weights=config.style_weights,
+            strength=config.strength,
+            style_size=config.style_size,
+            size=config.size,
+            device=config.device,
+            precision=config.precision,
         )
         pic = stylize_arbitrary_picture(content, [str(p) for p in paths["style"]], arbitrary)
         return Outcome(pic.rgb, pic.alpha)
@@ -408,6 +413,22 @@ def _fast_sizes(config, sizes: Sizes) -> None:
         check_content_size(working)
         for i, style_hw in enumerate(sizes["style"]):
             check_style_size(style_hw, f"painting {i + 1}", field="style")
+    check_painting_weights(config, len(sizes.get("style", [])))
+
+
+def check_painting_weights(config, paintings: int) -> None:
+    """Blend weights only with paintings, one per painting (uploads first, then gallery images)."""
+    from ..fast.arbitrary import check_style_weights
+
+    if config.style_weights is None:
+        return
+    if not paintings:
+        raise ConfigError(
+            "blend weights are for paintings: upload them as 'style' or name them in 'style_gallery' "
+            "(a blend of the network's own styles is style_index, e.g. 0:0.5,3:0.5)",
+            field="style_weights",
+        )
+    check_style_weights(config.style_weights, paintings)
 
 
 def _fast_cost(config, sizes: Sizes) -> float:
@@ -480,6 +501,8 @@ def check_job(kind: Kind, config, sizes: Sizes, limits) -> None:
             kind.check_sizes(config, sizes)
         except ImageError as exc:
             raise FieldError(str(exc), field=exc.field) from None
+        except ConfigError as exc:  # a rule between the config and the uploads (e.g. a weight per file)
+            raise FieldError(str(exc), field=kind.form_name(exc.field) if exc.field else None) from None
     for name, side in kind.derived_sizes(config).items():
         if side > limits.max_size:
             raise LimitError(
@@ -600,7 +623,8 @@ def load_kinds() -> dict[str, Kind]:
                 FACE_MASK,
             ),
             _run_fast,
-            aliases={"style_index": "style"},
+            # style_blend_weights: the same form name as the stylize kind's weights of its style images
+            aliases={"style_index": "style", "style_blend_weights": "style_weights"},
             choices={"model": models},
             check_sizes=_fast_sizes,
             cost=_fast_cost,

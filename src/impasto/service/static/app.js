@@ -21,9 +21,11 @@ const LABELS = {
 };
 // Choices shown as a checkbox: checked sends the first value, unchecked the second.
 const TOGGLES = { faces: ["auto", "off"] };
+// Several paintings picked: one weight each (the kind's list parameter of that name), shown under the gallery.
+const BLEND = "style_blend_weights";
 
 const ui = {
-  kinds: {}, kind: null, limits: {}, gallery: [], uploads: [], selected: new Set(),
+  kinds: {}, kind: null, limits: {}, gallery: [], uploads: [], selected: new Set(), weights: {},
   content: null, job: null, source: null, refineFrom: {},
 };
 
@@ -146,7 +148,8 @@ function renderControls() {
   const main = $("#controls"), more = $("#advanced");
   main.replaceChildren();
   more.replaceChildren();
-  const params = ui.kind.params.filter((p) => !(ui.kind.name === "fast" && (p.name === "model" || p.name === "style_index")));
+  const params = ui.kind.params.filter((p) => p.name !== BLEND
+    && !(ui.kind.name === "fast" && (p.name === "model" || p.name === "style_index")));
   for (const name of primary) {
     const p = params.find((q) => q.name === name);
     if (p) main.append(control(p));
@@ -170,6 +173,39 @@ function renderGallery() {
   for (const g of ui.gallery) item(`gallery:${g.name}`, g.thumbnail, g.title);
   box.append(el("button", { type: "button", class: "gallery-item upload", onclick: () => $("#style-input").click() },
     document.createTextNode("+ upload")));
+  renderBlend();
+}
+
+// The server takes uploaded paintings first, then gallery ones; weights go in that same order.
+function orderedStyles(keys = ui.selected) {
+  const all = [...keys];
+  return [...all.filter((k) => k.startsWith("upload:")), ...all.filter((k) => !k.startsWith("upload:"))];
+}
+
+function styleTitle(key) {
+  const [source, name] = key.split(/:(.*)/s);
+  if (source === "upload") return ui.uploads[Number(name)].file.name;
+  return (ui.gallery.find((g) => g.name === name) || { title: name }).title;
+}
+
+function renderBlend() {
+  const box = $("#blend");
+  box.replaceChildren();
+  const blends = ui.kind && ui.kind.params.some((p) => p.name === BLEND);
+  box.hidden = !blends || ui.selected.size < 2;
+  if (box.hidden) return;
+  box.append(el("span", { class: "hint", text: "Blend weights (normalised):" }));
+  for (const key of orderedStyles()) {
+    const input = el("input", { type: "number", min: "0", step: "any", value: String(ui.weights[key] ?? 1), "data-key": key });
+    input.addEventListener("input", () => { ui.weights[key] = input.value; });
+    box.append(el("label", { title: styleTitle(key) }, document.createTextNode(styleTitle(key)), input));
+  }
+}
+
+function blendWeights(keys) {
+  if (keys.length < 2 || !ui.kind.params.some((p) => p.name === BLEND)) return null;
+  const weights = keys.map((k) => String(ui.weights[k] ?? 1).trim() || "1");
+  return weights.every((w) => Number(w) === 1) ? null : weights.join(",");
 }
 
 function toggleStyle(key) {
@@ -269,7 +305,8 @@ async function submit(event) {
     appendStyles(data);
   }
   // A fast job with a painting can be refined by Gatys from its result ("Refine" in the job panel).
-  const refinable = kind.name === "fast" && ui.selected.size ? { content: ui.content, styles: [...ui.selected] } : null;
+  const refinable = kind.name === "fast" && ui.selected.size
+    ? { content: ui.content, styles: orderedStyles(), weights: blendWeights(orderedStyles()) } : null;
   if (kind.name === "fast" && !ui.selected.size) {
     data.append("model", $("#fast-model").value);
     data.append("style_index", $("#fast-style").value);
@@ -283,12 +320,15 @@ async function submit(event) {
   await send(data, refinable);
 }
 
-function appendStyles(data, keys = ui.selected) {
-  for (const key of keys) {
+function appendStyles(data, keys = ui.selected, weights = undefined) {
+  const ordered = orderedStyles(keys);
+  for (const key of ordered) {
     const [source, name] = key.split(/:(.*)/s);
     if (source === "upload") { const u = ui.uploads[Number(name)]; data.append("style", u.file, u.file.name); }
     else data.append("style_gallery", name);
   }
+  const blend = weights === undefined ? blendWeights(ordered) : weights;
+  if (blend) data.append(BLEND, blend);
 }
 
 // "Refine": a Gatys stylize job on the same photo and paintings, starting from the fast result.
@@ -298,7 +338,7 @@ async function refine() {
   const data = new FormData();
   data.append("kind", "stylize");
   data.append("content", from.content, from.content.name);
-  appendStyles(data, from.styles);
+  appendStyles(data, from.styles, from.weights);
   if (job.params.size) data.append("size", String(job.params.size));
   const blob = await (await fetch(job.urls.result, { credentials: "same-origin" })).blob();
   data.append("init", blob, "fast.png");
