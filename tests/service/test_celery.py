@@ -160,7 +160,8 @@ def test_sigkill_of_a_worker_mid_job_the_other_finishes_it_once(cluster, tiny_im
     api, workers = cluster
     by_name = {w.name: w for w in workers}
     with api.client() as client:
-        job = submit(client, tiny_images, "stylize", size=48, iters=20)
+        # long enough to be killed mid-job on a fast CPU (tol=0: no convergence stop)
+        job = submit(client, tiny_images, "stylize", size=48, iters=300, tol=0)
         running = wait_for(
             client,
             job["id"],
