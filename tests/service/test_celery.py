@@ -182,7 +182,8 @@ def test_sigkill_of_a_worker_mid_job_the_other_finishes_it_once(cluster, tiny_im
     assert job["id"] not in victim.outcomes()
     assert taken["attempts"] == 2 and recovery < LEASE + 5, recovery  # the lease, plus a sweep or two
     print(f"recovery after SIGKILL: {recovery:.1f} s (lease {LEASE:g} s)")
-    victim.start()  # back for the tests below (ready by the time they need two)
+    victim.start()  # back for the tests below: up before the next test restarts Redis under it
+    victim.wait_ready()
 
 
 def _worker_of(job: dict, workers: list[Worker]) -> str:
