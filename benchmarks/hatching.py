@@ -36,20 +36,12 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from _common import EX, PHOTOS  # noqa: E402
+from _common import IMPASTO6_FILES as STYLE_FILES  # noqa: E402
 from impasto.fast import load, style_vector  # noqa: E402
 from impasto.fast.infer import apply  # noqa: E402
 from impasto.images import load_image  # noqa: E402
 
-EX = ROOT / "examples"
-PHOTOS = ("tubingen.jpg", "golden_gate.jpg", "brad_pitt.jpg")
-STYLE_FILES = {
-    "starry_night": "starry_night.jpg",
-    "the_scream": "the_scream.jpg",
-    "shipwreck": "shipwreck.jpg",
-    "seated_nude": "seated-nude.jpg",
-    "woman_with_hat": "woman-with-hat-matisse.jpg",
-    "picasso_selfportrait": "picasso_selfport1907.jpg",
-}
 STRIDE = 4
 
 
